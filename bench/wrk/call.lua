@@ -1,0 +1,59 @@
+-- wrk script: MCP tools/call of the `echo` tool over Streamable HTTP.
+--
+-- Environment (set by bench/run.sh):
+--   MCP_SESSION_ID  Mcp-Session-Id from a prior initialize (omitted if empty,
+--                   e.g. for the nginx ceiling)
+--   BENCH_ECHO_TEXT text to echo (default "hello bench")
+--
+-- Requests cycle through 1024 pre-built bodies with distinct JSON-RPC ids,
+-- so no two in-flight requests on a session share an id, at the cost of one
+-- table lookup per request (no formatting in the hot path).
+--
+-- done() prints one line that run.sh parses:
+--   WRK_RESULT requests=N duration_us=N rps=F p50_us=N p99_us=N mean_us=F
+--     max_us=N non2xx=N err_connect=N err_read=N err_write=N err_timeout=N
+--     bytes=N bytes_per_resp=F
+-- non2xx is wrk's errors.status (responses with HTTP status > 399, what
+-- wrk prints as "Non-2xx or 3xx responses").
+
+local session = os.getenv("MCP_SESSION_ID") or ""
+local text = os.getenv("BENCH_ECHO_TEXT") or "hello bench"
+local N = 1024
+local reqs = {}
+local idx = 0
+
+local function headers()
+  local h = {
+    ["Content-Type"] = "application/json",
+    ["Accept"] = "application/json, text/event-stream",
+    ["MCP-Protocol-Version"] = "2025-11-25",
+  }
+  if session ~= "" then h["Mcp-Session-Id"] = session end
+  return h
+end
+
+function init(args)
+  local h = headers()
+  for i = 1, N do
+    local body = '{"jsonrpc":"2.0","id":' .. i ..
+      ',"method":"tools/call","params":{"name":"echo","arguments":{"text":"' ..
+      text .. '"}}}'
+    reqs[i] = wrk.format("POST", nil, h, body)
+  end
+end
+
+function request()
+  idx = idx % N + 1
+  return reqs[idx]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local n = summary.requests
+  io.write(string.format(
+    "WRK_RESULT requests=%d duration_us=%d rps=%.2f p50_us=%d p99_us=%d mean_us=%.1f max_us=%d non2xx=%d err_connect=%d err_read=%d err_write=%d err_timeout=%d bytes=%d bytes_per_resp=%.1f\n",
+    n, summary.duration, n / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), latency.mean, latency.max,
+    e.status, e.connect, e.read, e.write, e.timeout,
+    summary.bytes, n > 0 and summary.bytes / n or 0))
+end

@@ -1,0 +1,159 @@
+// The MCP server core: a registry of primitives and the dispatcher that answers
+// JSON-RPC messages for a session. Transports feed it messages and give it an Outbound.
+#pragma once
+
+#include <boost/json/value_to.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "jitgate/jsonrpc/message.hpp"
+#include "jitgate/mcp/session.hpp"
+#include "jitgate/mcp/types.hpp"
+
+namespace jitgate::mcp {
+
+// The channel back to the client for one incoming request. Implemented by transports.
+class Outbound {
+ public:
+  virtual ~Outbound() = default;
+  // A message related to the request: progress, log message, or a server-to-client request.
+  virtual void send(json::object message) = 0;
+  // The final response. `nullopt` when the request was cancelled and gets no response.
+  virtual void complete(std::optional<json::object> response) = 0;
+  // Closes the stream carrying this request so the client reconnects later (SSE polling).
+  // Returns false when the transport cannot do that.
+  virtual bool close_stream(std::chrono::milliseconds /*retry*/) { return false; }
+};
+
+class Server;
+
+// What a handler knows about the request it serves and how it talks back.
+class RequestContext : public std::enable_shared_from_this<RequestContext> {
+ public:
+  RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id, json::value progress_token,
+                 std::stop_token stop, std::shared_ptr<Outbound> out);
+
+  const jsonrpc::Id& request_id() const { return id_; }
+  Session& session() const { return *session_; }
+  std::shared_ptr<Session> session_ptr() const { return session_; }
+  Server& server() const { return server_; }
+  std::stop_token stop_token() const { return stop_; }
+  bool cancelled() const { return stop_.stop_requested(); }
+  bool has_progress_token() const { return !progress_token_.is_null(); }
+
+  // notifications/progress, only when the caller asked for it with _meta.progressToken.
+  void progress(double progress, std::optional<double> total = std::nullopt, std::string message = {});
+  // notifications/message, filtered by the session's logging/setLevel.
+  void log(LogLevel level, json::value data, std::string logger = {});
+  // A server-to-client request (sampling/createMessage, elicitation/create, roots/list).
+  void request(std::string method, json::object params, ClientReplyHandler on_reply);
+  // Blocking form for handlers on the blocking pool: waits for the answer, the timeout or cancellation.
+  ClientReply request_sync(std::string method, json::object params,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Sleeps, waking early on cancellation. Returns false when cancelled.
+  bool sleep_for(std::chrono::milliseconds d) const;
+  // Ask the transport to close this request's stream (the client resumes with Last-Event-ID).
+  bool close_stream(std::chrono::milliseconds retry);
+
+ private:
+  Server& server_;
+  std::shared_ptr<Session> session_;
+  jsonrpc::Id id_;
+  json::value progress_token_;
+  std::stop_token stop_;
+  std::shared_ptr<Outbound> out_;
+};
+
+using ToolHandler = std::function<ToolResult(const json::object& arguments, RequestContext& ctx)>;
+using AsyncToolHandler =
+    std::function<void(const json::object& arguments, std::shared_ptr<RequestContext> ctx,
+                       std::function<void(ToolResult)> done)>;
+using ResourceReader = std::function<std::vector<ResourceContents>(const std::string& uri, RequestContext& ctx)>;
+using TemplateReader = std::function<std::optional<std::vector<ResourceContents>>(
+    const std::string& uri, const StringMap& variables, RequestContext& ctx)>;
+using PromptHandler = std::function<PromptResult(const StringMap& arguments, RequestContext& ctx)>;
+// Completion values for one argument, given its partial value and the other arguments already chosen.
+using Completer = std::function<std::vector<std::string>(const std::string& argument, const std::string& value,
+                                                         const StringMap& context)>;
+
+struct ServerOptions {
+  Implementation info;
+  std::string instructions;
+  std::size_t page_size = 100;        // entries per list page
+  std::size_t blocking_threads = 8;   // pool for handlers that may block
+  std::size_t max_queued_calls = 1024;  // backpressure on the blocking pool
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Registration. Synchronous handlers run on the blocking pool, never on I/O threads.
+  void add_tool(Tool tool, ToolHandler handler);
+  // Asynchronous handlers run on the calling (I/O) thread and must not block; call `done` once.
+  void add_tool_async(Tool tool, AsyncToolHandler handler);
+  // Typed arguments: `Args` is converted with boost::json::value_to; a failure is an isError result.
+  template <typename Args, typename F>
+  void add_typed_tool(Tool tool, F handler) {
+    add_tool(std::move(tool), [h = std::move(handler)](const json::object& a, RequestContext& ctx) -> ToolResult {
+      Args args;
+      try {
+        args = json::value_to<Args>(json::value(a));
+      } catch (const std::exception& e) {
+        return ToolResult::error(std::string("Invalid arguments: ") + e.what());
+      }
+      return h(args, ctx);
+    });
+  }
+  bool remove_tool(const std::string& name);
+  void add_resource(Resource resource, ResourceReader reader);
+  void add_resource_template(ResourceTemplate tmpl, TemplateReader reader);
+  void add_prompt(Prompt prompt, PromptHandler handler);
+  void set_prompt_completer(const std::string& prompt, Completer completer);
+  void set_template_completer(const std::string& uri_template, Completer completer);
+  // Answers roots/list_changed and other client notifications the core does not consume.
+  void on_client_notification(std::function<void(Session&, const jsonrpc::Notification&)> f);
+
+  // Broadcasts to every initialized session.
+  void notify_tools_changed();
+  void notify_resources_changed();
+  void notify_prompts_changed();
+  void notify_resource_updated(const std::string& uri);
+  void log_to_all(LogLevel level, json::value data, std::string logger = {});
+
+  // Transport side.
+  std::shared_ptr<Session> create_session();             // registered; id is fresh and random
+  std::shared_ptr<Session> find_session(const std::string& id);
+  bool close_session(const std::string& id);
+  std::size_t session_count() const;
+  // Removes sessions idle for longer than `idle`; returns how many.
+  std::size_t expire_idle_sessions(std::chrono::steady_clock::duration idle);
+  void close_all_sessions();
+
+  // Answers one message. Requests are completed through `out` (possibly later, on another thread);
+  // notifications and responses from the client complete nothing.
+  void handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out);
+
+  const ServerOptions& options() const;
+  json::object capabilities() const;
+  // Waits for blocking handlers to finish (used at shutdown).
+  void join();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Random session id: 32 hex characters from OpenSSL's CSPRNG.
+std::string random_session_id();
+
+}  // namespace jitgate::mcp

@@ -1,0 +1,132 @@
+#include "jitgate/jsonrpc/message.hpp"
+
+#include <boost/json.hpp>
+
+namespace jitgate::jsonrpc {
+
+bool valid_id(const json::value& id) {
+  return id.is_string() || id.is_int64() || id.is_uint64() || id.is_double();
+}
+
+std::string id_key(const json::value& id) {
+  if (id.is_string()) return "s:" + std::string(id.get_string());
+  return "n:" + json::serialize(id);
+}
+
+namespace {
+
+Invalid invalid(const json::value& id, std::string msg) {
+  return Invalid{valid_id(id) ? id : json::value(nullptr),
+                 Error::make(ErrorCode::invalid_request, std::move(msg))};
+}
+
+}  // namespace
+
+Decoded classify(const json::value& v) {
+  const auto* obj = v.if_object();
+  if (!obj) return invalid(nullptr, "Invalid Request: a message must be a JSON object");
+  const json::value* idp = obj->if_contains("id");
+  json::value id = idp ? *idp : json::value(nullptr);
+  const json::value* ver = obj->if_contains("jsonrpc");
+  if (!ver || !ver->is_string() || ver->get_string() != "2.0")
+    return invalid(id, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
+  if (idp && !valid_id(*idp)) return invalid(nullptr, "Invalid Request: id must be a string or a number");
+
+  const json::value* method = obj->if_contains("method");
+  if (method) {
+    if (!method->is_string()) return invalid(id, "Invalid Request: \"method\" must be a string");
+    if (obj->contains("result") || obj->contains("error"))
+      return invalid(id, "Invalid Request: a request cannot carry result or error");
+    json::value params = nullptr;
+    if (const auto* p = obj->if_contains("params")) {
+      if (!p->is_object() && !p->is_array())
+        return invalid(id, "Invalid Request: \"params\" must be an object or an array");
+      params = *p;
+    }
+    std::string m(method->get_string());
+    if (idp) return Message{Request{*idp, std::move(m), std::move(params)}};
+    return Message{Notification{std::move(m), std::move(params)}};
+  }
+
+  const json::value* result = obj->if_contains("result");
+  const json::value* error = obj->if_contains("error");
+  if (!result && !error) return invalid(id, "Invalid Request: no method, result or error");
+  if (result && error) return invalid(id, "Invalid Request: both result and error");
+  if (!idp) return invalid(nullptr, "Invalid Request: a response needs an id");
+  Response r{*idp, std::nullopt, std::nullopt};
+  if (result) {
+    r.result = *result;
+  } else {
+    const auto* eo = error->if_object();
+    if (!eo || !eo->contains("code") || !(*eo).at("code").is_int64() || !eo->contains("message") ||
+        !eo->at("message").is_string())
+      return invalid(id, "Invalid Request: malformed error object");
+    Error e{static_cast<std::int32_t>(eo->at("code").get_int64()), std::string(eo->at("message").get_string()),
+            std::nullopt};
+    if (const auto* d = eo->if_contains("data")) e.data = *d;
+    r.error = std::move(e);
+  }
+  return Message{std::move(r)};
+}
+
+DecodedBody decode(std::string_view body, const Limits& limits) {
+  DecodedBody out;
+  json::parse_options opts;
+  opts.max_depth = limits.max_depth;
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec, {}, opts);
+  if (ec) {
+    out.parse_error = Error::make(ErrorCode::parse_error, "Parse error: " + ec.message());
+    return out;
+  }
+  if (auto* arr = v.if_array()) {
+    out.batch = true;
+    if (arr->empty()) {
+      out.items.push_back(invalid(nullptr, "Invalid Request: empty batch"));
+      return out;
+    }
+    if (arr->size() > limits.max_batch) {
+      out.items.push_back(invalid(nullptr, "Invalid Request: batch too large"));
+      return out;
+    }
+    for (const auto& e : *arr) out.items.push_back(classify(e));
+    return out;
+  }
+  out.items.push_back(classify(v));
+  return out;
+}
+
+json::object error_response(const Id& id, const Error& e) {
+  json::object err{{"code", e.code}, {"message", e.message}};
+  if (e.data) err["data"] = *e.data;
+  return json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(err)}};
+}
+
+json::object result_response(const Id& id, json::value result) {
+  return json::object{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+}
+
+json::object to_json(const Request& r) {
+  json::object o{{"jsonrpc", "2.0"}, {"id", r.id}, {"method", r.method}};
+  if (!r.params.is_null()) o["params"] = r.params;
+  return o;
+}
+
+json::object to_json(const Notification& n) {
+  json::object o{{"jsonrpc", "2.0"}, {"method", n.method}};
+  if (!n.params.is_null()) o["params"] = n.params;
+  return o;
+}
+
+json::object to_json(const Response& r) {
+  if (r.error) return error_response(r.id, *r.error);
+  return result_response(r.id, r.result.value_or(json::object{}));
+}
+
+json::object to_json(const Message& m) {
+  return std::visit([](const auto& x) { return to_json(x); }, m);
+}
+
+std::string serialize(const json::value& v) { return json::serialize(v); }
+
+}  // namespace jitgate::jsonrpc

@@ -1,0 +1,897 @@
+#include "jitgate/mcp/server.hpp"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <future>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "jitgate/mcp/revision.hpp"
+#include "mcp/cursor.hpp"
+#include "mcp/uri_template.hpp"
+
+namespace jitgate::mcp {
+
+using jsonrpc::ErrorCode;
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+std::optional<LogLevel> parse_log_level(std::string_view s) {
+  static constexpr std::array<std::pair<std::string_view, LogLevel>, 8> kLevels{{
+      {"debug", LogLevel::debug},
+      {"info", LogLevel::info},
+      {"notice", LogLevel::notice},
+      {"warning", LogLevel::warning},
+      {"error", LogLevel::error},
+      {"critical", LogLevel::critical},
+      {"alert", LogLevel::alert},
+      {"emergency", LogLevel::emergency},
+  }};
+  for (const auto& [name, level] : kLevels)
+    if (name == s) return level;
+  return std::nullopt;
+}
+
+std::string_view to_string(LogLevel l) {
+  switch (l) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::notice: return "notice";
+    case LogLevel::warning: return "warning";
+    case LogLevel::error: return "error";
+    case LogLevel::critical: return "critical";
+    case LogLevel::alert: return "alert";
+    case LogLevel::emergency: return "emergency";
+  }
+  return "info";
+}
+
+ToolResult ToolResult::text(std::string t) {
+  ToolResult r;
+  r.add_text(std::move(t));
+  return r;
+}
+
+ToolResult ToolResult::error(std::string t) {
+  ToolResult r = text(std::move(t));
+  r.is_error = true;
+  return r;
+}
+
+ToolResult& ToolResult::add_text(std::string t) {
+  content.push_back(json::object{{"type", "text"}, {"text", std::move(t)}});
+  return *this;
+}
+
+ToolResult& ToolResult::add_image(std::string base64, std::string mime_type) {
+  content.push_back(json::object{{"type", "image"}, {"data", std::move(base64)}, {"mimeType", std::move(mime_type)}});
+  return *this;
+}
+
+ToolResult& ToolResult::add_audio(std::string base64, std::string mime_type) {
+  content.push_back(json::object{{"type", "audio"}, {"data", std::move(base64)}, {"mimeType", std::move(mime_type)}});
+  return *this;
+}
+
+ToolResult& ToolResult::add_resource(json::object resource) {
+  content.push_back(json::object{{"type", "resource"}, {"resource", std::move(resource)}});
+  return *this;
+}
+
+json::object ResourceContents::to_json() const {
+  json::object o{{"uri", uri}};
+  if (!mime_type.empty()) o["mimeType"] = mime_type;
+  if (text) o["text"] = *text;
+  if (blob) o["blob"] = *blob;
+  return o;
+}
+
+std::string random_session_id() {
+  std::array<unsigned char, 16> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(32);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry: an immutable snapshot, swapped atomically when primitives change.
+
+namespace {
+
+struct ToolEntry {
+  Tool tool;
+  json::object listed;
+  ToolHandler sync;
+  AsyncToolHandler async;
+};
+struct ResourceEntry {
+  Resource resource;
+  json::object listed;
+  ResourceReader reader;
+};
+struct TemplateEntry {
+  ResourceTemplate tmpl;
+  UriTemplate matcher;
+  json::object listed;
+  TemplateReader reader;
+};
+struct PromptEntry {
+  Prompt prompt;
+  json::object listed;
+  PromptHandler handler;
+};
+
+struct Registry {
+  std::vector<ToolEntry> tools;
+  std::unordered_map<std::string, std::size_t> tool_index;
+  std::vector<ResourceEntry> resources;
+  std::unordered_map<std::string, std::size_t> resource_index;
+  std::vector<TemplateEntry> templates;
+  std::vector<PromptEntry> prompts;
+  std::unordered_map<std::string, std::size_t> prompt_index;
+  std::unordered_map<std::string, Completer> prompt_completers;
+  std::unordered_map<std::string, Completer> template_completers;
+
+  void reindex() {
+    tool_index.clear();
+    for (std::size_t i = 0; i < tools.size(); ++i) tool_index[tools[i].tool.name] = i;
+    resource_index.clear();
+    for (std::size_t i = 0; i < resources.size(); ++i) resource_index[resources[i].resource.uri] = i;
+    prompt_index.clear();
+    for (std::size_t i = 0; i < prompts.size(); ++i) prompt_index[prompts[i].prompt.name] = i;
+  }
+};
+
+void put_if(json::object& o, std::string_view key, const std::string& v) {
+  if (!v.empty()) o[key] = v;
+}
+
+json::object list_entry(const Tool& t) {
+  json::object o{{"name", t.name}};
+  put_if(o, "title", t.title);
+  put_if(o, "description", t.description);
+  o["inputSchema"] = t.input_schema;
+  if (t.output_schema) o["outputSchema"] = *t.output_schema;
+  if (!t.annotations.empty()) o["annotations"] = t.annotations;
+  if (!t.meta.empty()) o["_meta"] = t.meta;
+  return o;
+}
+
+json::object list_entry(const Resource& r) {
+  json::object o{{"uri", r.uri}, {"name", r.name}};
+  put_if(o, "title", r.title);
+  put_if(o, "description", r.description);
+  put_if(o, "mimeType", r.mime_type);
+  if (r.size) o["size"] = *r.size;
+  if (!r.annotations.empty()) o["annotations"] = r.annotations;
+  if (!r.meta.empty()) o["_meta"] = r.meta;
+  return o;
+}
+
+json::object list_entry(const ResourceTemplate& t) {
+  json::object o{{"uriTemplate", t.uri_template}, {"name", t.name}};
+  put_if(o, "title", t.title);
+  put_if(o, "description", t.description);
+  put_if(o, "mimeType", t.mime_type);
+  if (!t.annotations.empty()) o["annotations"] = t.annotations;
+  return o;
+}
+
+json::object list_entry(const Prompt& p) {
+  json::object o{{"name", p.name}};
+  put_if(o, "title", p.title);
+  put_if(o, "description", p.description);
+  if (!p.arguments.empty()) {
+    json::array args;
+    for (const auto& a : p.arguments) {
+      json::object ao{{"name", a.name}};
+      put_if(ao, "description", a.description);
+      ao["required"] = a.required;
+      args.push_back(std::move(ao));
+    }
+    o["arguments"] = std::move(args);
+  }
+  return o;
+}
+
+json::object notification(std::string_view method, json::object params = {}) {
+  json::object o{{"jsonrpc", "2.0"}, {"method", method}};
+  if (!params.empty()) o["params"] = std::move(params);
+  return o;
+}
+
+bool log_enabled(const Session& s, LogLevel level) {
+  auto st = const_cast<Session&>(s).with_state([](Session::State& st) { return st.log_level; });
+  return !st || level >= *st;
+}
+
+// Checks arguments against the basic shape of an object schema: required members and the
+// JSON types of declared properties. Returns a message for the first mismatch.
+std::optional<std::string> check_arguments(const json::object& schema, const json::object& args) {
+  if (const auto* req = schema.if_contains("required"); req && req->is_array()) {
+    for (const auto& r : req->get_array())
+      if (r.is_string() && !args.contains(r.get_string()))
+        return "missing required argument '" + std::string(r.get_string()) + "'";
+  }
+  const auto* props = schema.if_contains("properties");
+  if (!props || !props->is_object()) return std::nullopt;
+  for (const auto& [key, value] : args) {
+    const auto* p = props->get_object().if_contains(key);
+    if (!p || !p->is_object()) continue;
+    const auto* type = p->get_object().if_contains("type");
+    if (!type || !type->is_string()) continue;
+    std::string_view t = type->get_string();
+    bool ok = true;
+    if (t == "string") ok = value.is_string();
+    else if (t == "number") ok = value.is_number();
+    else if (t == "integer") ok = value.is_int64() || value.is_uint64() || (value.is_double() && value.get_double() == static_cast<double>(static_cast<std::int64_t>(value.get_double())));
+    else if (t == "boolean") ok = value.is_bool();
+    else if (t == "object") ok = value.is_object();
+    else if (t == "array") ok = value.is_array();
+    else if (t == "null") ok = value.is_null();
+    if (!ok) return "argument '" + std::string(key) + "' must be of type " + std::string(t);
+  }
+  return std::nullopt;
+}
+
+json::object tool_result_json(const ToolResult& r) {
+  json::object o{{"content", r.content}};
+  if (r.structured_content) o["structuredContent"] = *r.structured_content;
+  if (r.is_error) o["isError"] = true;
+  if (!r.meta.empty()) o["_meta"] = r.meta;
+  return o;
+}
+
+const json::object& params_object(const json::value& params) {
+  static const json::object kEmpty;
+  if (const auto* o = params.if_object()) return *o;
+  return kEmpty;
+}
+
+std::string required_string(const json::object& p, std::string_view key) {
+  const auto* v = p.if_contains(key);
+  if (!v || !v->is_string())
+    throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params),
+                        "Invalid params: '" + std::string(key) + "' must be a string");
+  return std::string(v->get_string());
+}
+
+constexpr std::size_t kShards = 16;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct Server::Impl {
+  ServerOptions options;
+  std::mutex registration_mu;  // serializes writers only; readers load the snapshot
+  std::atomic<std::shared_ptr<const Registry>> registry{std::make_shared<const Registry>()};
+  boost::asio::thread_pool pool;
+  std::atomic<std::size_t> queued{0};
+  std::function<void(Session&, const jsonrpc::Notification&)> on_notification;
+
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
+  };
+  std::array<Shard, kShards> shards;
+
+  explicit Impl(ServerOptions o) : options(std::move(o)), pool(options.blocking_threads) {}
+
+  Shard& shard_for(const std::string& id) { return shards[std::hash<std::string>{}(id) % kShards]; }
+
+  std::shared_ptr<const Registry> snapshot() const { return registry.load(std::memory_order_acquire); }
+
+  template <typename F>
+  void mutate(F&& f) {
+    std::lock_guard lock(registration_mu);
+    auto next = std::make_shared<Registry>(*registry.load());
+    f(*next);
+    next->reindex();
+    registry.store(std::move(next), std::memory_order_release);
+  }
+
+  template <typename F>
+  void for_each_session(F&& f) {
+    for (auto& sh : shards) {
+      std::vector<std::shared_ptr<Session>> copy;
+      {
+        std::lock_guard lock(sh.mu);
+        for (auto& [id, s] : sh.sessions) copy.push_back(s);
+      }
+      for (auto& s : copy) f(*s);
+    }
+  }
+
+  void broadcast(const json::object& msg) {
+    for_each_session([&](Session& s) {
+      if (!s.snapshot().initialized) return;
+      if (auto link = s.link()) link->deliver(msg);
+    });
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// RequestContext
+
+RequestContext::RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id,
+                               json::value progress_token, std::stop_token stop, std::shared_ptr<Outbound> out)
+    : server_(server),
+      session_(std::move(session)),
+      id_(std::move(id)),
+      progress_token_(std::move(progress_token)),
+      stop_(std::move(stop)),
+      out_(std::move(out)) {}
+
+void RequestContext::progress(double progress, std::optional<double> total, std::string message) {
+  if (progress_token_.is_null() || cancelled()) return;
+  json::object p{{"progressToken", progress_token_}, {"progress", progress}};
+  if (total) p["total"] = *total;
+  if (!message.empty()) p["message"] = std::move(message);
+  out_->send(notification("notifications/progress", std::move(p)));
+}
+
+void RequestContext::log(LogLevel level, json::value data, std::string logger) {
+  if (!log_enabled(*session_, level)) return;
+  json::object p{{"level", to_string(level)}, {"data", std::move(data)}};
+  if (!logger.empty()) p["logger"] = std::move(logger);
+  out_->send(notification("notifications/message", std::move(p)));
+}
+
+void RequestContext::request(std::string method, json::object params, ClientReplyHandler on_reply) {
+  // A client must declare the capability before the server may use it.
+  std::string_view needed;
+  if (method == "sampling/createMessage") needed = "sampling";
+  else if (method == "elicitation/create") needed = "elicitation";
+  else if (method == "roots/list") needed = "roots";
+  if (!needed.empty()) {
+    bool has = session_->with_state([&](Session::State& st) { return st.client_capabilities.contains(needed); });
+    if (!has) {
+      on_reply(ClientReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::method_not_found),
+                                                        "Client does not support " + std::string(needed),
+                                                        std::nullopt}});
+      return;
+    }
+  }
+  std::string id = session_->register_outgoing(std::move(on_reply));
+  json::object msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
+  if (!params.empty()) msg["params"] = std::move(params);
+  out_->send(std::move(msg));
+}
+
+ClientReply RequestContext::request_sync(std::string method, json::object params, std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<ClientReply>>();
+  auto future = promise->get_future();
+  auto fulfilled = std::make_shared<std::atomic<bool>>(false);
+  std::string sent_id;
+  request(std::move(method), std::move(params), [promise, fulfilled](ClientReply r) {
+    if (!fulfilled->exchange(true)) promise->set_value(std::move(r));
+  });
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (cancelled() || std::chrono::steady_clock::now() >= deadline) {
+      if (!fulfilled->exchange(true)) {
+        return ClientReply{std::nullopt,
+                           jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                          cancelled() ? "request cancelled" : "client did not answer in time",
+                                          std::nullopt}};
+      }
+    }
+  }
+  return future.get();
+}
+
+bool RequestContext::sleep_for(std::chrono::milliseconds d) const {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  std::stop_token st = stop_;
+  cv.wait_for(lock, st, d, [] { return false; });
+  return !st.stop_requested();
+}
+
+bool RequestContext::close_stream(std::chrono::milliseconds retry) { return out_->close_stream(retry); }
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() {
+  close_all_sessions();
+  impl_->pool.join();
+}
+
+const ServerOptions& Server::options() const { return impl_->options; }
+
+void Server::join() { impl_->pool.join(); }
+
+void Server::add_tool(Tool tool, ToolHandler handler) {
+  impl_->mutate([&](Registry& r) {
+    std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == tool.name; });
+    json::object listed = list_entry(tool);
+    r.tools.push_back(ToolEntry{std::move(tool), std::move(listed), std::move(handler), {}});
+  });
+}
+
+void Server::add_tool_async(Tool tool, AsyncToolHandler handler) {
+  impl_->mutate([&](Registry& r) {
+    std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == tool.name; });
+    json::object listed = list_entry(tool);
+    r.tools.push_back(ToolEntry{std::move(tool), std::move(listed), {}, std::move(handler)});
+  });
+}
+
+bool Server::remove_tool(const std::string& name) {
+  bool removed = false;
+  impl_->mutate([&](Registry& r) {
+    removed = std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == name; }) > 0;
+  });
+  return removed;
+}
+
+void Server::add_resource(Resource resource, ResourceReader reader) {
+  impl_->mutate([&](Registry& r) {
+    std::erase_if(r.resources, [&](const ResourceEntry& e) { return e.resource.uri == resource.uri; });
+    json::object listed = list_entry(resource);
+    r.resources.push_back(ResourceEntry{std::move(resource), std::move(listed), std::move(reader)});
+  });
+}
+
+void Server::add_resource_template(ResourceTemplate tmpl, TemplateReader reader) {
+  auto matcher = UriTemplate::parse(tmpl.uri_template);
+  if (!matcher) throw std::invalid_argument("invalid URI template: " + tmpl.uri_template);
+  impl_->mutate([&](Registry& r) {
+    std::erase_if(r.templates, [&](const TemplateEntry& e) { return e.tmpl.uri_template == tmpl.uri_template; });
+    json::object listed = list_entry(tmpl);
+    r.templates.push_back(TemplateEntry{std::move(tmpl), std::move(*matcher), std::move(listed), std::move(reader)});
+  });
+}
+
+void Server::add_prompt(Prompt prompt, PromptHandler handler) {
+  impl_->mutate([&](Registry& r) {
+    std::erase_if(r.prompts, [&](const PromptEntry& e) { return e.prompt.name == prompt.name; });
+    json::object listed = list_entry(prompt);
+    r.prompts.push_back(PromptEntry{std::move(prompt), std::move(listed), std::move(handler)});
+  });
+}
+
+void Server::set_prompt_completer(const std::string& prompt, Completer completer) {
+  impl_->mutate([&](Registry& r) { r.prompt_completers[prompt] = std::move(completer); });
+}
+
+void Server::set_template_completer(const std::string& uri_template, Completer completer) {
+  impl_->mutate([&](Registry& r) { r.template_completers[uri_template] = std::move(completer); });
+}
+
+void Server::on_client_notification(std::function<void(Session&, const jsonrpc::Notification&)> f) {
+  impl_->on_notification = std::move(f);
+}
+
+void Server::notify_tools_changed() { impl_->broadcast(notification("notifications/tools/list_changed")); }
+void Server::notify_resources_changed() { impl_->broadcast(notification("notifications/resources/list_changed")); }
+void Server::notify_prompts_changed() { impl_->broadcast(notification("notifications/prompts/list_changed")); }
+
+void Server::notify_resource_updated(const std::string& uri) {
+  json::object msg = notification("notifications/resources/updated", json::object{{"uri", uri}});
+  impl_->for_each_session([&](Session& s) {
+    bool subscribed = s.with_state([&](Session::State& st) { return st.subscriptions.contains(uri); });
+    if (!subscribed) return;
+    if (auto link = s.link()) link->deliver(msg);
+  });
+}
+
+void Server::log_to_all(LogLevel level, json::value data, std::string logger) {
+  json::object p{{"level", to_string(level)}, {"data", std::move(data)}};
+  if (!logger.empty()) p["logger"] = std::move(logger);
+  json::object msg = notification("notifications/message", std::move(p));
+  impl_->for_each_session([&](Session& s) {
+    if (!s.snapshot().initialized || !log_enabled(s, level)) return;
+    if (auto link = s.link()) link->deliver(msg);
+  });
+}
+
+std::shared_ptr<Session> Server::create_session() {
+  auto s = std::make_shared<Session>(random_session_id());
+  auto& sh = impl_->shard_for(s->id());
+  std::lock_guard lock(sh.mu);
+  sh.sessions.emplace(s->id(), s);
+  return s;
+}
+
+std::shared_ptr<Session> Server::find_session(const std::string& id) {
+  auto& sh = impl_->shard_for(id);
+  std::lock_guard lock(sh.mu);
+  auto it = sh.sessions.find(id);
+  return it == sh.sessions.end() ? nullptr : it->second;
+}
+
+bool Server::close_session(const std::string& id) {
+  std::shared_ptr<Session> s;
+  {
+    auto& sh = impl_->shard_for(id);
+    std::lock_guard lock(sh.mu);
+    auto it = sh.sessions.find(id);
+    if (it == sh.sessions.end()) return false;
+    s = std::move(it->second);
+    sh.sessions.erase(it);
+  }
+  s->close();
+  return true;
+}
+
+std::size_t Server::session_count() const {
+  std::size_t n = 0;
+  for (auto& sh : impl_->shards) {
+    std::lock_guard lock(sh.mu);
+    n += sh.sessions.size();
+  }
+  return n;
+}
+
+std::size_t Server::expire_idle_sessions(std::chrono::steady_clock::duration idle) {
+  auto cutoff = std::chrono::steady_clock::now() - idle;
+  std::vector<std::shared_ptr<Session>> expired;
+  for (auto& sh : impl_->shards) {
+    std::lock_guard lock(sh.mu);
+    for (auto it = sh.sessions.begin(); it != sh.sessions.end();) {
+      if (it->second->last_active() < cutoff && it->second->calls_in_flight() == 0) {
+        expired.push_back(std::move(it->second));
+        it = sh.sessions.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& s : expired) s->close();
+  return expired.size();
+}
+
+void Server::close_all_sessions() {
+  std::vector<std::shared_ptr<Session>> all;
+  for (auto& sh : impl_->shards) {
+    std::lock_guard lock(sh.mu);
+    for (auto& [id, s] : sh.sessions) all.push_back(std::move(s));
+    sh.sessions.clear();
+  }
+  for (auto& s : all) s->close();
+}
+
+json::object Server::capabilities() const {
+  auto reg = impl_->snapshot();
+  json::object caps{{"logging", json::object{}}, {"completions", json::object{}}};
+  caps["tools"] = json::object{{"listChanged", true}};
+  caps["resources"] = json::object{{"subscribe", true}, {"listChanged", true}};
+  caps["prompts"] = json::object{{"listChanged", true}};
+  return caps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+namespace {
+
+using Result = json::value;
+
+struct Call {
+  Server& server;
+  Server::Impl& impl;
+  std::shared_ptr<Session> session;
+  jsonrpc::Request req;
+  std::shared_ptr<Outbound> out;
+};
+
+void reply_error(Outbound& out, const jsonrpc::Id& id, std::int32_t code, std::string message,
+                 std::optional<json::value> data = std::nullopt) {
+  out.complete(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(message), std::move(data)}));
+}
+
+template <typename Entries>
+json::value list_page(const Entries& entries, std::string_view family, std::string_view key, const json::object& p,
+                      std::size_t page_size) {
+  std::size_t offset = 0;
+  if (const auto* c = p.if_contains("cursor")) {
+    if (!c->is_string())
+      throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: cursor must be a string");
+    auto o = decode_cursor(family, c->get_string());
+    if (!o || *o > entries.size())
+      throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: unknown cursor");
+    offset = *o;
+  }
+  json::array items;
+  std::size_t end = std::min(entries.size(), offset + page_size);
+  items.reserve(end - offset);
+  for (std::size_t i = offset; i < end; ++i) items.push_back(entries[i].listed);
+  json::object result{{key, std::move(items)}};
+  if (end < entries.size()) result["nextCursor"] = encode_cursor(family, end);
+  return result;
+}
+
+}  // namespace
+
+// Runs `work` on the blocking pool, keeps the call cancellable, and completes `out` with its result.
+static void run_blocking(Server& server, Server::Impl& impl, const std::shared_ptr<Session>& session,
+                         jsonrpc::Request req, std::shared_ptr<Outbound> out,
+                         std::function<json::value(RequestContext&)> work) {
+  std::string key = jsonrpc::id_key(req.id);
+  std::stop_source stop;
+  if (!session->begin_call(key, stop)) {
+    reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
+                "Invalid Request: id is already in use by a request in progress");
+    return;
+  }
+  if (impl.queued.fetch_add(1) >= impl.options.max_queued_calls) {
+    impl.queued.fetch_sub(1);
+    session->end_call(key);
+    reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::internal_error), "Server busy: too many calls queued");
+    return;
+  }
+  json::value progress_token = nullptr;
+  if (const auto* p = req.params.if_object())
+    if (const auto* m = p->if_contains("_meta"); m && m->is_object())
+      if (const auto* t = m->get_object().if_contains("progressToken")) progress_token = *t;
+  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(progress_token), stop.get_token(), out);
+  boost::asio::post(impl.pool, [&impl, session, key, ctx, out, id = req.id, work = std::move(work)]() mutable {
+    impl.queued.fetch_sub(1);
+    std::optional<json::object> response;
+    try {
+      if (!ctx->cancelled()) response = jsonrpc::result_response(id, work(*ctx));
+    } catch (const ProtocolError& e) {
+      response = jsonrpc::error_response(id, jsonrpc::Error{e.code(), e.what(), e.data()});
+    } catch (const std::exception& e) {
+      response = jsonrpc::error_response(
+          id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), std::string("Internal error: ") + e.what(), std::nullopt});
+    }
+    session->end_call(key);
+    out->complete(ctx->cancelled() ? std::nullopt : std::move(response));
+  });
+}
+
+void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out) {
+  session->touch();
+  auto& impl = *impl_;
+
+  if (auto* n = std::get_if<jsonrpc::Notification>(&message)) {
+    const auto& p = params_object(n->params);
+    if (n->method == "notifications/initialized") {
+      session->with_state([](Session::State& st) { st.initialized = true; });
+    } else if (n->method == "notifications/cancelled") {
+      if (const auto* id = p.if_contains("requestId"); id && jsonrpc::valid_id(*id))
+        session->cancel_call(jsonrpc::id_key(*id));
+    } else if (impl.on_notification) {
+      impl.on_notification(*session, *n);
+    }
+    return;
+  }
+  if (auto* r = std::get_if<jsonrpc::Response>(&message)) {
+    if (!r->id.is_string()) return;
+    ClientReply reply{r->result, r->error};
+    session->resolve_outgoing(std::string(r->id.get_string()), std::move(reply));
+    return;
+  }
+
+  auto& req = std::get<jsonrpc::Request>(message);
+  const std::string& m = req.method;
+  const json::object& p = params_object(req.params);
+  auto invalid_params = [&](std::string msg) {
+    reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: " + msg);
+  };
+  if (!req.params.is_null() && !req.params.is_object()) return invalid_params("params must be an object");
+
+  try {
+    if (m == "initialize") {
+      const auto* ver = p.if_contains("protocolVersion");
+      if (!ver || !ver->is_string()) return invalid_params("protocolVersion must be a string");
+      const auto* caps = p.if_contains("capabilities");
+      if (caps && !caps->is_object()) return invalid_params("capabilities must be an object");
+      const auto* info = p.if_contains("clientInfo");
+      if (info && !info->is_object()) return invalid_params("clientInfo must be an object");
+      std::string version = negotiate_revision(ver->get_string());
+      bool again = session->with_state([&](Session::State& st) {
+        if (!st.protocol_version.empty()) return true;
+        st.protocol_version = version;
+        if (caps) st.client_capabilities = caps->get_object();
+        if (info) st.client_info = info->get_object();
+        return false;
+      });
+      if (again)
+        return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
+                           "Invalid Request: the session is already initialized");
+      json::object server_info{{"name", impl.options.info.name}, {"version", impl.options.info.version}};
+      if (!impl.options.info.title.empty()) server_info["title"] = impl.options.info.title;
+      json::object result{{"protocolVersion", version}, {"capabilities", capabilities()}, {"serverInfo", server_info}};
+      if (!impl.options.instructions.empty()) result["instructions"] = impl.options.instructions;
+      return out->complete(jsonrpc::result_response(req.id, std::move(result)));
+    }
+    if (m == "ping") return out->complete(jsonrpc::result_response(req.id, json::object{}));
+
+    if (session->snapshot().protocol_version.empty())
+      return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
+                         "Invalid Request: initialize must come first");
+
+    auto reg = impl.snapshot();
+    std::size_t page = impl.options.page_size;
+    if (m == "tools/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page)));
+    if (m == "resources/list")
+      return out->complete(jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page)));
+    if (m == "resources/templates/list")
+      return out->complete(
+          jsonrpc::result_response(req.id, list_page(reg->templates, "templates", "resourceTemplates", p, page)));
+    if (m == "prompts/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->prompts, "prompts", "prompts", p, page)));
+
+    if (m == "logging/setLevel") {
+      const auto* lv = p.if_contains("level");
+      std::optional<LogLevel> level = lv && lv->is_string() ? parse_log_level(lv->get_string()) : std::nullopt;
+      if (!level) return invalid_params("level must be one of debug, info, notice, warning, error, critical, alert, emergency");
+      session->with_state([&](Session::State& st) { st.log_level = level; });
+      return out->complete(jsonrpc::result_response(req.id, json::object{}));
+    }
+
+    if (m == "resources/subscribe" || m == "resources/unsubscribe") {
+      std::string uri = required_string(p, "uri");
+      bool known = reg->resource_index.contains(uri);
+      for (const auto& t : reg->templates) known = known || t.matcher.match(uri).has_value();
+      if (!known)
+        return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+      session->with_state([&](Session::State& st) {
+        if (m == "resources/subscribe") st.subscriptions.insert(uri);
+        else st.subscriptions.erase(uri);
+      });
+      return out->complete(jsonrpc::result_response(req.id, json::object{}));
+    }
+
+    if (m == "tools/call") {
+      std::string name = required_string(p, "name");
+      auto it = reg->tool_index.find(name);
+      if (it == reg->tool_index.end()) return invalid_params("unknown tool '" + name + "'");
+      json::object args;
+      if (const auto* a = p.if_contains("arguments")) {
+        if (!a->is_object() && !a->is_null()) return invalid_params("arguments must be an object");
+        if (a->is_object()) args = a->get_object();
+      }
+      const ToolEntry& entry = reg->tools[it->second];
+      if (auto problem = check_arguments(entry.tool.input_schema, args))
+        return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
+      if (entry.async) {
+        std::string key = jsonrpc::id_key(req.id);
+        std::stop_source stop;
+        if (!session->begin_call(key, stop))
+          return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
+                             "Invalid Request: id is already in use by a request in progress");
+        json::value token = nullptr;
+        if (const auto* mt = p.if_contains("_meta"); mt && mt->is_object())
+          if (const auto* t = mt->get_object().if_contains("progressToken")) token = *t;
+        auto ctx = std::make_shared<RequestContext>(*this, session, req.id, token, stop.get_token(), out);
+        auto done = [session, key, ctx, out, id = req.id](ToolResult r) {
+          session->end_call(key);
+          out->complete(ctx->cancelled() ? std::nullopt
+                                         : std::optional<json::object>(jsonrpc::result_response(id, tool_result_json(r))));
+        };
+        entry.async(args, ctx, std::move(done));
+        return;
+      }
+      ToolHandler h = entry.sync;
+      return run_blocking(*this, impl, session, std::move(req), std::move(out),
+                          [h, args = std::move(args)](RequestContext& ctx) -> json::value {
+                            try {
+                              return tool_result_json(h(args, ctx));
+                            } catch (const ProtocolError&) {
+                              throw;
+                            } catch (const std::exception& e) {
+                              // A failing tool is a tool execution error the model can see, not a protocol error.
+                              return tool_result_json(ToolResult::error(e.what()));
+                            }
+                          });
+    }
+
+    if (m == "resources/read") {
+      std::string uri = required_string(p, "uri");
+      if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) {
+        ResourceReader reader = reg->resources[it->second].reader;
+        return run_blocking(*this, impl, session, std::move(req), std::move(out), [reader, uri](RequestContext& ctx) {
+          json::array contents;
+          for (const auto& c : reader(uri, ctx)) contents.push_back(c.to_json());
+          return json::value(json::object{{"contents", std::move(contents)}});
+        });
+      }
+      for (const auto& t : reg->templates) {
+        auto vars = t.matcher.match(uri);
+        if (!vars) continue;
+        TemplateReader reader = t.reader;
+        return run_blocking(*this, impl, session, std::move(req), std::move(out),
+                            [reader, uri, vars = std::move(*vars)](RequestContext& ctx) {
+                              auto got = reader(uri, vars, ctx);
+                              if (!got) throw ProtocolError(kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+                              json::array contents;
+                              for (const auto& c : *got) contents.push_back(c.to_json());
+                              return json::value(json::object{{"contents", std::move(contents)}});
+                            });
+      }
+      return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+    }
+
+    if (m == "prompts/get") {
+      std::string name = required_string(p, "name");
+      auto it = reg->prompt_index.find(name);
+      if (it == reg->prompt_index.end()) return invalid_params("unknown prompt '" + name + "'");
+      const PromptEntry& entry = reg->prompts[it->second];
+      StringMap args;
+      if (const auto* a = p.if_contains("arguments"); a && !a->is_null()) {
+        if (!a->is_object()) return invalid_params("arguments must be an object");
+        for (const auto& [k, v] : a->get_object()) {
+          if (!v.is_string()) return invalid_params("argument '" + std::string(k) + "' must be a string");
+          args.emplace(std::string(k), std::string(v.get_string()));
+        }
+      }
+      for (const auto& a : entry.prompt.arguments)
+        if (a.required && !args.contains(a.name)) return invalid_params("missing required argument '" + a.name + "'");
+      PromptHandler h = entry.handler;
+      return run_blocking(*this, impl, session, std::move(req), std::move(out),
+                          [h, args = std::move(args)](RequestContext& ctx) {
+                            PromptResult r = h(args, ctx);
+                            json::object o{{"messages", std::move(r.messages)}};
+                            if (!r.description.empty()) o["description"] = r.description;
+                            return json::value(std::move(o));
+                          });
+    }
+
+    if (m == "completion/complete") {
+      const auto* ref = p.if_contains("ref");
+      const auto* arg = p.if_contains("argument");
+      if (!ref || !ref->is_object()) return invalid_params("ref must be an object");
+      if (!arg || !arg->is_object()) return invalid_params("argument must be an object");
+      std::string type = required_string(ref->get_object(), "type");
+      std::string arg_name = required_string(arg->get_object(), "name");
+      std::string value = required_string(arg->get_object(), "value");
+      StringMap context;
+      if (const auto* c = p.if_contains("context"); c && c->is_object())
+        if (const auto* a = c->get_object().if_contains("arguments"); a && a->is_object())
+          for (const auto& [k, v] : a->get_object())
+            if (v.is_string()) context.emplace(std::string(k), std::string(v.get_string()));
+      Completer completer;
+      if (type == "ref/prompt") {
+        std::string name = required_string(ref->get_object(), "name");
+        if (!reg->prompt_index.contains(name)) return invalid_params("unknown prompt '" + name + "'");
+        if (auto c = reg->prompt_completers.find(name); c != reg->prompt_completers.end()) completer = c->second;
+      } else if (type == "ref/resource") {
+        std::string uri = required_string(ref->get_object(), "uri");
+        bool found = false;
+        for (const auto& t : reg->templates) found = found || t.tmpl.uri_template == uri;
+        if (!found && !reg->resource_index.contains(uri)) return invalid_params("unknown resource template '" + uri + "'");
+        if (auto c = reg->template_completers.find(uri); c != reg->template_completers.end()) completer = c->second;
+      } else {
+        return invalid_params("ref.type must be ref/prompt or ref/resource");
+      }
+      return run_blocking(*this, impl, session, std::move(req), std::move(out),
+                          [completer, arg_name, value, context](RequestContext&) {
+                            std::vector<std::string> values;
+                            if (completer) values = completer(arg_name, value, context);
+                            std::size_t total = values.size();
+                            json::array arr;
+                            for (std::size_t i = 0; i < values.size() && i < 100; ++i) arr.push_back(json::string(values[i]));
+                            json::object c{{"values", std::move(arr)}, {"total", total}, {"hasMore", total > 100}};
+                            return json::value(json::object{{"completion", std::move(c)}});
+                          });
+    }
+  } catch (const ProtocolError& e) {
+    return reply_error(*out, req.id, e.code(), e.what(), e.data());
+  }
+
+  reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::method_not_found), "Method not found: " + m);
+}
+
+}  // namespace jitgate::mcp

@@ -1,0 +1,39 @@
+// Pure rules of the Streamable HTTP transport, kept apart from sockets so they are unit-testable.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jitgate::transport {
+
+bool is_loopback_host(std::string_view host);  // "127.0.0.1", "localhost", "::1", "[::1]"
+// The host part of a Host header value ("localhost:8080" -> "localhost", "[::1]:80" -> "[::1]").
+std::string_view host_without_port(std::string_view host_header);
+bool host_allowed(std::string_view host_header, bool bound_to_loopback, const std::vector<std::string>& allowed);
+bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed);
+
+// Accept header checks: POST needs both JSON and SSE, GET needs SSE.
+bool accepts(std::string_view accept, std::string_view media_type);
+bool is_json_content_type(std::string_view content_type);
+
+// "streamId_seq" event ids.
+struct EventId {
+  std::uint64_t stream = 0;
+  std::uint64_t seq = 0;
+};
+std::string format_event_id(EventId id);
+std::optional<EventId> parse_event_id(std::string_view s);
+
+// SSE and chunked framing.
+std::string sse_event(std::string_view id, std::string_view data);
+std::string chunk(std::string_view payload);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+// An HTTP/1.1 response head; `headers` are "Name: value" lines without CRLF.
+std::string response_head(unsigned status, const std::vector<std::string>& headers, std::optional<std::size_t> length,
+                          bool keep_alive, bool chunked = false);
+
+}  // namespace jitgate::transport

@@ -1,0 +1,807 @@
+#include "jitgate/transport/http_server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "jitgate/jsonrpc/message.hpp"
+#include "jitgate/mcp/revision.hpp"
+#include "jitgate/mcp/server.hpp"
+#include "transport/http_rules.hpp"
+
+namespace jitgate::transport {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+void log_line(std::string_view what) { std::cerr << "jitgate: " << what << '\n'; }
+
+class Connection;
+
+// One SSE stream of a session: a POST response stream or the standalone GET stream. Events are
+// buffered (bounded) so a client can resume with Last-Event-ID after its connection dropped.
+class SseStream : public std::enable_shared_from_this<SseStream> {
+ public:
+  SseStream(std::uint64_t id, std::size_t capacity, bool standalone)
+      : id_(id), capacity_(capacity), standalone_(standalone) {}
+
+  std::uint64_t id() const { return id_; }
+  bool standalone() const { return standalone_; }
+
+  void append(const json::object& message);
+  void finish();
+  // Attaches a connection and replays events after `after_seq`. False if another live connection holds it.
+  bool attach(const std::shared_ptr<Connection>& conn, std::optional<std::uint64_t> after_seq);
+  void detach(const Connection* conn);
+  bool attached_alive();
+  bool finished() {
+    std::lock_guard lock(mu_);
+    return finished_;
+  }
+  std::shared_ptr<Connection> attached() {
+    std::lock_guard lock(mu_);
+    return conn_.lock();
+  }
+
+ private:
+  const std::uint64_t id_;
+  const std::size_t capacity_;
+  const bool standalone_;
+  std::mutex mu_;
+  std::deque<std::pair<std::uint64_t, std::string>> buffer_;
+  std::uint64_t next_seq_ = 1;
+  bool finished_ = false;
+  std::weak_ptr<Connection> conn_;
+};
+
+// The transport's side of a session: its streams, and messages that wait for a stream.
+class HttpSessionLink : public mcp::SessionLink {
+ public:
+  explicit HttpSessionLink(std::size_t capacity) : capacity_(capacity) {}
+
+  void deliver(json::object message) override;
+  void closed() override { close_all(); }
+  std::shared_ptr<SseStream> new_stream(bool standalone);
+  std::shared_ptr<SseStream> find(std::uint64_t id);
+  std::shared_ptr<SseStream> standalone();
+  // Messages that arrived while no stream could take them, handed to the next stream that opens.
+  std::vector<json::object> take_pending();
+  void close_all();
+
+ private:
+  const std::size_t capacity_;
+  std::mutex mu_;
+  std::map<std::uint64_t, std::shared_ptr<SseStream>> streams_;
+  std::shared_ptr<SseStream> standalone_;
+  std::deque<json::object> pending_;
+  std::uint64_t next_id_ = 1;
+  static constexpr std::size_t kMaxStreams = 64;
+  static constexpr std::size_t kMaxPending = 256;
+};
+
+struct Shared;  // server-wide transport state
+
+// One TCP connection. Requests are read one at a time; a response (JSON or an SSE stream)
+// completes before the next request is read. All work runs on the connection's strand.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket&& socket, std::shared_ptr<Shared> shared);
+  void start();
+
+  // Thread-safe entry points (they post to the strand).
+  void send_response(std::string bytes, bool keep_alive);
+  void start_sse(std::vector<std::string> extra_headers, std::string first_events);
+  void sse_write(std::string event);
+  void sse_end();
+  void close();
+  bool alive() const { return alive_.load(); }
+
+ private:
+  void do_read();
+  void on_read(beast::error_code ec);
+  void handle();
+  void enqueue(std::string bytes, bool ends_response, bool keep_alive);
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t n);
+  void watch_for_close();
+  void fail(beast::error_code ec, std::string_view what);
+
+  // Request routing (on the strand).
+  void reply(unsigned status, std::string body = {}, std::vector<std::string> headers = {},
+             std::string content_type = "application/json");
+  void reply_rpc_error(unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string message);
+  void handle_post();
+  void handle_get();
+  void handle_delete();
+  std::shared_ptr<mcp::Session> session_for_request(bool& replied);
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::request<http::string_body> req_;
+  struct Pending {
+    std::string bytes;
+    bool ends_response;
+    bool keep_alive;
+  };
+  std::deque<Pending> writes_;
+  std::size_t pending_bytes_ = 0;
+  bool writing_ = false;
+  bool in_sse_ = false;
+  bool closing_ = false;
+  std::atomic<bool> alive_{true};
+  std::shared_ptr<SseStream> sse_stream_;  // the stream this connection carries, if any
+  std::array<char, 1> probe_{};
+  friend class SseStream;
+  friend class Exchange;
+};
+
+struct Shared {
+  Shared(mcp::Server& s, HttpOptions o) : server(s), options(std::move(o)) {}
+  mcp::Server& server;
+  HttpOptions options;
+  bool loopback = true;
+  std::mutex conns_mu;  // connection set: touched on connect and disconnect only
+  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> conns;
+  std::atomic<bool> stopping{false};
+};
+
+// The Outbound of one POST: answers in JSON when the handler produced nothing but the
+// response, switches to an SSE stream as soon as it sends anything else.
+class Exchange : public mcp::Outbound {
+ public:
+  Exchange(std::shared_ptr<Connection> conn, std::shared_ptr<mcp::Session> session,
+           std::shared_ptr<HttpSessionLink> link, std::size_t outstanding, bool batch, bool prime,
+           std::vector<std::string> headers, std::chrono::milliseconds retry)
+      : conn_(std::move(conn)),
+        session_(std::move(session)),
+        link_(std::move(link)),
+        outstanding_(outstanding),
+        batch_(batch),
+        prime_(prime),
+        headers_(std::move(headers)),
+        retry_(retry) {}
+
+  void send(json::object message) override {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    if (!stream_) open_stream_locked();
+    stream_->append(message);
+  }
+
+  void complete(std::optional<json::object> response) override {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    if (response) {
+      if (stream_) stream_->append(*response);
+      else collected_.push_back(std::move(*response));
+    }
+    if (--outstanding_ > 0) return;
+    done_ = true;
+    if (stream_) {
+      stream_->finish();
+    } else if (conn_) {
+      if (collected_.empty()) {
+        conn_->send_response(response_head(202, headers_, 0, true), true);
+      } else {
+        std::string body = batch_ ? json::serialize(json::array(collected_.begin(), collected_.end()))
+                                  : json::serialize(collected_.front());
+        std::vector<std::string> h = headers_;
+        h.emplace_back("Content-Type: application/json");
+        std::string bytes = response_head(200, h, body.size(), true);
+        bytes += body;
+        conn_->send_response(std::move(bytes), true);
+      }
+    }
+    conn_.reset();
+  }
+
+  bool close_stream(std::chrono::milliseconds retry) override {
+    std::lock_guard lock(mu_);
+    if (done_) return false;
+    if (!stream_) open_stream_locked();
+    auto c = stream_->attached();
+    if (!c) return true;
+    stream_->detach(c.get());
+    c->sse_write("retry: " + std::to_string(retry.count()) + "\n\n");
+    c->sse_end();
+    return true;
+  }
+
+ private:
+  void open_stream_locked() {
+    stream_ = link_->new_stream(false);
+    std::string first;
+    if (prime_) first = "id: " + format_event_id({stream_->id(), 0}) + "\nretry: " + std::to_string(retry_.count()) + "\ndata: \n\n";
+    std::vector<std::string> h = headers_;
+    h.emplace_back("Content-Type: text/event-stream");
+    h.emplace_back("Cache-Control: no-cache");
+    if (conn_) {
+      conn_->start_sse(std::move(h), std::move(first));
+      stream_->attach(conn_, std::nullopt);
+    }
+    for (auto& m : link_->take_pending()) stream_->append(m);
+    for (auto& m : collected_) stream_->append(m);
+    collected_.clear();
+  }
+
+  std::mutex mu_;
+  std::shared_ptr<Connection> conn_;
+  std::shared_ptr<mcp::Session> session_;
+  std::shared_ptr<HttpSessionLink> link_;
+  std::size_t outstanding_;
+  bool batch_;
+  bool prime_;
+  std::vector<std::string> headers_;
+  std::chrono::milliseconds retry_;
+  std::vector<json::object> collected_;
+  std::shared_ptr<SseStream> stream_;
+  bool done_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// SseStream
+
+void SseStream::append(const json::object& message) {
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  std::uint64_t seq = next_seq_++;
+  std::string event = sse_event(format_event_id({id_, seq}), json::serialize(message));
+  if (auto c = conn_.lock(); c && c->alive()) c->sse_write(event);
+  buffer_.emplace_back(seq, std::move(event));
+  if (buffer_.size() > capacity_) buffer_.pop_front();
+}
+
+void SseStream::finish() {
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  finished_ = true;
+  if (auto c = conn_.lock(); c && c->alive()) c->sse_end();
+}
+
+bool SseStream::attach(const std::shared_ptr<Connection>& conn, std::optional<std::uint64_t> after_seq) {
+  std::lock_guard lock(mu_);
+  if (auto c = conn_.lock(); c && c != conn && c->alive()) return false;
+  conn_ = conn;
+  if (after_seq) {
+    for (const auto& [seq, ev] : buffer_)
+      if (seq > *after_seq) conn->sse_write(ev);
+  }
+  if (finished_) conn->sse_end();
+  return true;
+}
+
+void SseStream::detach(const Connection* conn) {
+  std::lock_guard lock(mu_);
+  if (auto c = conn_.lock(); c.get() == conn) conn_.reset();
+}
+
+bool SseStream::attached_alive() {
+  std::lock_guard lock(mu_);
+  auto c = conn_.lock();
+  return c && c->alive();
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpSessionLink
+
+void HttpSessionLink::deliver(json::object message) {
+  std::shared_ptr<SseStream> s;
+  {
+    std::lock_guard lock(mu_);
+    s = standalone_;
+    if (!s) {
+      pending_.push_back(std::move(message));
+      if (pending_.size() > kMaxPending) pending_.pop_front();
+      return;
+    }
+  }
+  s->append(message);
+}
+
+std::shared_ptr<SseStream> HttpSessionLink::new_stream(bool standalone) {
+  std::lock_guard lock(mu_);
+  auto s = std::make_shared<SseStream>(next_id_++, capacity_, standalone);
+  streams_[s->id()] = s;
+  if (standalone) standalone_ = s;
+  // Bound the number of remembered streams: forget the oldest finished ones first.
+  for (auto it = streams_.begin(); streams_.size() > kMaxStreams && it != streams_.end();) {
+    if (it->second->finished() && it->second != s) it = streams_.erase(it);
+    else ++it;
+  }
+  while (streams_.size() > kMaxStreams) streams_.erase(streams_.begin());
+  return s;
+}
+
+std::shared_ptr<SseStream> HttpSessionLink::find(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<SseStream> HttpSessionLink::standalone() {
+  std::lock_guard lock(mu_);
+  return standalone_;
+}
+
+std::vector<json::object> HttpSessionLink::take_pending() {
+  std::lock_guard lock(mu_);
+  std::vector<json::object> out(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  return out;
+}
+
+void HttpSessionLink::close_all() {
+  std::map<std::uint64_t, std::shared_ptr<SseStream>> streams;
+  {
+    std::lock_guard lock(mu_);
+    streams.swap(streams_);
+    standalone_.reset();
+    pending_.clear();
+  }
+  for (auto& [id, s] : streams) s->finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection
+
+Connection::Connection(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+    : stream_(std::move(socket)), shared_(std::move(shared)) {}
+
+void Connection::start() {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+}
+
+void Connection::do_read() {
+  if (closing_) return;
+  parser_.emplace();
+  parser_->body_limit(shared_->options.max_body_bytes);
+  parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
+  stream_.expires_after(shared_->options.read_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+}
+
+void Connection::on_read(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == asio::error::eof) return close();
+  if (ec == http::error::body_limit) {
+    reply_rpc_error(413, nullptr, -32600, "Invalid Request: body exceeds the size limit");
+    closing_ = true;
+    return;
+  }
+  if (ec == http::error::header_limit) {
+    std::string body = "{\"error\":\"request headers too large\"}";
+    enqueue(response_head(431, {"Content-Type: application/json"}, body.size(), false) + body, true, false);
+    closing_ = true;
+    return;
+  }
+  if (ec == beast::error::timeout) return close();
+  if (ec) {
+    if (ec.category() == beast::error_code(http::error::bad_target).category()) {
+      std::string body = "{\"error\":\"malformed HTTP request\"}";
+      enqueue(response_head(400, {"Content-Type: application/json"}, body.size(), false) + body, true, false);
+      closing_ = true;
+      return;
+    }
+    return fail(ec, "read");
+  }
+  stream_.expires_never();
+  req_ = parser_->release();
+  handle();
+}
+
+void Connection::enqueue(std::string bytes, bool ends_response, bool keep_alive) {
+  if (!alive_) return;
+  pending_bytes_ += bytes.size();
+  if (pending_bytes_ > shared_->options.max_pending_write_bytes) {
+    log_line("closing a connection whose client stopped reading");
+    return close();
+  }
+  writes_.push_back(Pending{std::move(bytes), ends_response, keep_alive});
+  if (!writing_) do_write();
+}
+
+void Connection::do_write() {
+  if (writes_.empty() || !alive_) return;
+  writing_ = true;
+  stream_.expires_after(shared_->options.write_timeout);
+  asio::async_write(stream_, asio::buffer(writes_.front().bytes),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_write(ec, n); });
+}
+
+void Connection::on_write(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec) return fail(ec, "write");
+  Pending done = std::move(writes_.front());
+  writes_.pop_front();
+  pending_bytes_ -= done.bytes.size();
+  if (!done.ends_response) {
+    if (in_sse_) stream_.expires_never();
+    return do_write();
+  }
+  if (!done.keep_alive || closing_ || shared_->stopping) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    return close();
+  }
+  stream_.expires_never();
+  if (!writes_.empty()) return do_write();
+  do_read();
+}
+
+void Connection::send_response(std::string bytes, bool keep_alive) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), keep_alive]() mutable {
+    self->enqueue(std::move(bytes), true, keep_alive && !self->req_.need_eof());
+  });
+}
+
+void Connection::start_sse(std::vector<std::string> headers, std::string first_events) {
+  asio::post(stream_.get_executor(),
+             [self = shared_from_this(), headers = std::move(headers), first = std::move(first_events)]() mutable {
+               self->in_sse_ = true;
+               std::string bytes = response_head(200, headers, std::nullopt, false, true);
+               if (!first.empty()) bytes += chunk(first);
+               self->enqueue(std::move(bytes), false, false);
+               self->watch_for_close();
+             });
+}
+
+void Connection::sse_write(std::string event) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), event = std::move(event)]() mutable {
+    if (!self->in_sse_) return;
+    self->enqueue(chunk(event), false, false);
+  });
+}
+
+void Connection::sse_end() {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (!self->in_sse_) return;
+    self->in_sse_ = false;
+    self->enqueue(std::string(kLastChunk), true, false);
+  });
+}
+
+// An SSE response ends the exchange on this connection; reading one byte tells us when the client leaves.
+void Connection::watch_for_close() {
+  stream_.socket().async_read_some(asio::buffer(probe_), asio::bind_executor(stream_.get_executor(),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) self->close();
+        else self->watch_for_close();
+      }));
+}
+
+void Connection::close() {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (!self->alive_.exchange(false)) return;
+    if (self->sse_stream_) self->sse_stream_->detach(self.get());
+    beast::error_code ignored;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    self->stream_.socket().close(ignored);
+    std::lock_guard lock(self->shared_->conns_mu);
+    self->shared_->conns.erase(self);
+  });
+}
+
+void Connection::fail(beast::error_code ec, std::string_view what) {
+  if (ec != asio::error::operation_aborted && ec != beast::error::timeout && ec != asio::error::broken_pipe &&
+      ec != asio::error::connection_reset)
+    log_line(std::string(what) + ": " + ec.message());
+  close();
+}
+
+void Connection::reply(unsigned status, std::string body, std::vector<std::string> headers, std::string content_type) {
+  if (!body.empty()) headers.push_back("Content-Type: " + content_type);
+  bool keep = req_.keep_alive() && status < 500 && status != 413;
+  enqueue(response_head(status, headers, body.size(), keep) + body, true, keep);
+}
+
+void Connection::reply_rpc_error(unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string message) {
+  reply(status, json::serialize(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(message), std::nullopt})));
+}
+
+void Connection::handle() {
+  const auto& opts = shared_->options;
+  // DNS rebinding protection: Host first, then Origin.
+  auto host = req_[http::field::host];
+  if (host.empty()) return reply_rpc_error(400, nullptr, -32600, "Bad Request: missing Host header");
+  if (!host_allowed(host, shared_->loopback, opts.allowed_hosts))
+    return reply_rpc_error(403, nullptr, -32600, "Forbidden: Host not allowed");
+  if (auto origin = req_[http::field::origin]; !origin.empty() && !origin_allowed(origin, opts.allowed_origins))
+    return reply_rpc_error(403, nullptr, -32600, "Forbidden: Origin not allowed");
+
+  std::string_view target = req_.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz") return reply(200, "{\"status\":\"ok\"}");
+  if (path != opts.path) return reply(404, "{\"error\":\"not found\"}");
+
+  switch (req_.method()) {
+    case http::verb::post: return handle_post();
+    case http::verb::get: return handle_get();
+    case http::verb::delete_: return handle_delete();
+    default:
+      return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed", std::nullopt})),
+                   {"Allow: GET, POST, DELETE"});
+  }
+}
+
+std::shared_ptr<mcp::Session> Connection::session_for_request(bool& replied) {
+  replied = true;
+  auto sid = req_["Mcp-Session-Id"];
+  if (sid.empty()) {
+    reply_rpc_error(400, nullptr, -32600, "Bad Request: Mcp-Session-Id header is required");
+    return nullptr;
+  }
+  auto session = shared_->server.find_session(std::string(sid));
+  if (!session) {
+    reply_rpc_error(404, nullptr, -32001, "Session not found");
+    return nullptr;
+  }
+  auto version = req_["MCP-Protocol-Version"];
+  if (!version.empty() && !mcp::is_supported_revision(version)) {
+    reply_rpc_error(400, nullptr, -32600, "Bad Request: unsupported MCP-Protocol-Version " + std::string(version));
+    return nullptr;
+  }
+  replied = false;
+  return session;
+}
+
+void Connection::handle_post() {
+  if (!is_json_content_type(req_[http::field::content_type]))
+    return reply_rpc_error(415, nullptr, -32600, "Unsupported Media Type: Content-Type must be application/json");
+  auto accept = req_[http::field::accept];
+  if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
+    return reply_rpc_error(406, nullptr, -32600,
+                           "Not Acceptable: Accept must list both application/json and text/event-stream");
+
+  jsonrpc::DecodedBody body = jsonrpc::decode(req_.body());
+  if (body.parse_error) return reply_rpc_error(400, nullptr, body.parse_error->code, body.parse_error->message);
+
+  // initialize opens a session; it must be sent alone.
+  bool is_init = false;
+  for (const auto& item : body.items)
+    if (const auto* m = std::get_if<jsonrpc::Message>(&item))
+      if (const auto* r = std::get_if<jsonrpc::Request>(m); r && r->method == "initialize") is_init = true;
+
+  std::shared_ptr<mcp::Session> session;
+  std::vector<std::string> headers;
+  if (is_init) {
+    if (body.batch) return reply_rpc_error(400, nullptr, -32600, "Invalid Request: initialize cannot be part of a batch");
+    auto version = req_["MCP-Protocol-Version"];
+    if (!version.empty() && !mcp::is_supported_revision(version))
+      return reply_rpc_error(400, nullptr, -32600, "Bad Request: unsupported MCP-Protocol-Version " + std::string(version));
+    if (!req_["Mcp-Session-Id"].empty())
+      return reply_rpc_error(400, nullptr, -32600, "Bad Request: initialize must not carry an Mcp-Session-Id");
+    if (shared_->server.session_count() >= shared_->options.max_sessions)
+      return reply_rpc_error(503, nullptr, -32603, "Service Unavailable: too many sessions");
+    session = shared_->server.create_session();
+    session->set_link(std::make_shared<HttpSessionLink>(shared_->options.stream_buffer_events));
+    headers.push_back("Mcp-Session-Id: " + session->id());
+  } else {
+    bool replied = false;
+    session = session_for_request(replied);
+    if (replied) return;
+  }
+
+  auto link = std::dynamic_pointer_cast<HttpSessionLink>(session->link());
+  if (!link) return reply_rpc_error(404, nullptr, -32001, "Session not found");
+
+  std::string version = session->snapshot().protocol_version;
+  if (body.batch && !version.empty() && !mcp::revision_allows_batches(version))
+    return reply_rpc_error(400, nullptr, -32600, "Invalid Request: JSON-RPC batches are not supported in revision " + version);
+
+  // A lone invalid message is a 400; inside a batch it gets an error entry.
+  if (!body.batch && std::holds_alternative<jsonrpc::Invalid>(body.items.front())) {
+    const auto& inv = std::get<jsonrpc::Invalid>(body.items.front());
+    if (is_init) shared_->server.close_session(session->id());
+    return reply_rpc_error(400, inv.id, inv.error.code, inv.error.message);
+  }
+
+  std::size_t requests = 0;
+  for (const auto& item : body.items)
+    if (const auto* m = std::get_if<jsonrpc::Message>(&item); m && std::holds_alternative<jsonrpc::Request>(*m)) ++requests;
+  std::size_t invalid = 0;
+  for (const auto& item : body.items) invalid += std::holds_alternative<jsonrpc::Invalid>(item);
+
+  if (requests + invalid == 0) {
+    for (auto& item : body.items) shared_->server.handle(session, std::get<jsonrpc::Message>(std::move(item)), nullptr);
+    return reply(202);
+  }
+
+  bool prime = mcp::revision_primes_sse(version.empty() ? std::string(mcp::kLatestRevision) : version);
+  auto exchange = std::make_shared<Exchange>(shared_from_this(), session, link, requests + invalid, body.batch, prime,
+                                             std::move(headers), shared_->options.sse_retry);
+  for (auto& item : body.items) {
+    if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) {
+      exchange->complete(jsonrpc::error_response(inv->id, inv->error));
+      continue;
+    }
+    auto& msg = std::get<jsonrpc::Message>(item);
+    bool is_request = std::holds_alternative<jsonrpc::Request>(msg);
+    shared_->server.handle(session, std::move(msg), is_request ? exchange : nullptr);
+  }
+  if (is_init && session->snapshot().protocol_version.empty()) shared_->server.close_session(session->id());
+}
+
+void Connection::handle_get() {
+  if (!accepts(req_[http::field::accept], "text/event-stream"))
+    return reply_rpc_error(406, nullptr, -32600, "Not Acceptable: Accept must list text/event-stream");
+  bool replied = false;
+  auto session = session_for_request(replied);
+  if (replied) return;
+  auto link = std::dynamic_pointer_cast<HttpSessionLink>(session->link());
+  if (!link) return reply_rpc_error(404, nullptr, -32001, "Session not found");
+  session->touch();
+
+  std::vector<std::string> headers{"Content-Type: text/event-stream", "Cache-Control: no-cache",
+                                   "Mcp-Session-Id: " + session->id()};
+  auto last = req_["Last-Event-ID"];
+  if (!last.empty()) {
+    auto id = parse_event_id(last);
+    auto s = id ? link->find(id->stream) : nullptr;
+    if (!s) return reply_rpc_error(404, nullptr, -32600, "Unknown Last-Event-ID: the stream cannot be resumed");
+    if (s->attached_alive()) return reply_rpc_error(409, nullptr, -32600, "Conflict: the stream is already connected");
+    sse_stream_ = s;
+    start_sse(std::move(headers), {});
+    s->attach(shared_from_this(), id->seq);
+    return;
+  }
+  auto s = link->standalone();
+  if (s && s->attached_alive())
+    return reply_rpc_error(409, nullptr, -32600, "Conflict: only one GET stream per session is allowed");
+  if (!s) s = link->new_stream(true);
+  sse_stream_ = s;
+  std::string version = session->snapshot().protocol_version;
+  std::string first;
+  if (mcp::revision_primes_sse(version))
+    first = "id: " + format_event_id({s->id(), 0}) + "\nretry: " + std::to_string(shared_->options.sse_retry.count()) +
+            "\ndata: \n\n";
+  start_sse(std::move(headers), std::move(first));
+  s->attach(shared_from_this(), std::nullopt);
+  for (auto& m : link->take_pending()) s->append(m);
+}
+
+void Connection::handle_delete() {
+  bool replied = false;
+  auto session = session_for_request(replied);
+  if (replied) return;
+  if (auto link = std::dynamic_pointer_cast<HttpSessionLink>(session->link())) link->close_all();
+  shared_->server.close_session(session->id());
+  reply(200);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// HttpServer
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  asio::io_context ioc;
+  std::shared_ptr<Shared> shared;
+  tcp::acceptor acceptor{ioc};
+  asio::steady_timer sweeper{ioc};
+  asio::signal_set signals{ioc};
+  std::vector<std::thread> threads;
+  std::uint16_t port = 0;
+  unsigned thread_count = 1;
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+        log_line("accept: " + ec.message());
+      } else {
+        beast::error_code ignored;
+        s.set_option(tcp::no_delay(true), ignored);
+        auto conn = std::make_shared<Connection>(std::move(s), self->shared);
+        {
+          std::lock_guard lock(self->shared->conns_mu);
+          self->shared->conns.insert(conn);
+        }
+        conn->start();
+      }
+      self->accept();
+    });
+  }
+
+  void sweep() {
+    auto period = std::clamp(shared->options.session_idle_timeout / 4, std::chrono::milliseconds(50),
+                             std::chrono::milliseconds(10'000));
+    sweeper.expires_after(period);
+    sweeper.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      self->expire();
+      self->sweep();
+    });
+  }
+
+  void expire() {
+    // Sessions being expired lose their streams too; the link closes them.
+    std::size_t n = shared->server.expire_idle_sessions(shared->options.session_idle_timeout);
+    if (n) log_line("expired " + std::to_string(n) + " idle session(s)");
+  }
+
+  void shutdown() {
+    if (shared->stopping.exchange(true)) return;
+    asio::post(ioc, [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->acceptor.close(ignored);
+      self->sweeper.cancel();
+      self->signals.cancel();
+      self->shared->server.close_all_sessions();
+      std::vector<std::shared_ptr<Connection>> conns;
+      {
+        std::lock_guard lock(self->shared->conns_mu);
+        for (auto& w : self->shared->conns)
+          if (auto c = w.lock()) conns.push_back(c);
+      }
+      for (auto& c : conns) c->close();
+    });
+  }
+};
+
+HttpServer::HttpServer(mcp::Server& server, HttpOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->shared = std::make_shared<Shared>(server, std::move(options));
+  impl_->shared->loopback = is_loopback_host(impl_->shared->options.host);
+  unsigned n = impl_->shared->options.threads;
+  impl_->thread_count = n ? n : std::max(1u, std::thread::hardware_concurrency());
+}
+
+HttpServer::~HttpServer() {
+  stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+std::uint16_t HttpServer::listen() {
+  auto& o = impl_->shared->options;
+  std::string host = o.host == "localhost" ? "127.0.0.1" : o.host;
+  tcp::endpoint ep(asio::ip::make_address(host), o.port);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  impl_->port = impl_->acceptor.local_endpoint().port();
+  impl_->accept();
+  impl_->sweep();
+  return impl_->port;
+}
+
+std::uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::start() {
+  for (unsigned i = 0; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+}
+
+void HttpServer::run(bool handle_signals) {
+  if (handle_signals) {
+    impl_->signals.add(SIGINT);
+    impl_->signals.add(SIGTERM);
+    impl_->signals.async_wait([impl = impl_](beast::error_code ec, int sig) {
+      if (ec) return;
+      log_line("signal " + std::to_string(sig) + ": shutting down");
+      impl->shutdown();
+    });
+  }
+  for (unsigned i = 1; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+void HttpServer::stop() { impl_->shutdown(); }
+
+}  // namespace jitgate::transport

@@ -1,0 +1,97 @@
+#include "jitgate/transport/stdio.hpp"
+
+#include <boost/json.hpp>
+#include <iostream>
+#include <mutex>
+#include <string>
+
+#include "jitgate/jsonrpc/message.hpp"
+#include "jitgate/mcp/server.hpp"
+
+namespace jitgate::transport {
+
+namespace {
+
+namespace json = boost::json;
+
+// Serializes whole lines onto the output stream from any thread.
+class LineWriter {
+ public:
+  explicit LineWriter(std::ostream& out) : out_(out) {}
+  void write(const json::value& v) {
+    std::string line = json::serialize(v);
+    line += '\n';
+    std::lock_guard lock(mu_);
+    out_ << line << std::flush;
+  }
+
+ private:
+  std::mutex mu_;
+  std::ostream& out_;
+};
+
+class StdioLink : public mcp::SessionLink {
+ public:
+  explicit StdioLink(std::shared_ptr<LineWriter> w) : w_(std::move(w)) {}
+  void deliver(json::object message) override { w_->write(message); }
+
+ private:
+  std::shared_ptr<LineWriter> w_;
+};
+
+// Over stdio there is one stream: every message, related or not, is a line on stdout.
+class StdioOutbound : public mcp::Outbound {
+ public:
+  explicit StdioOutbound(std::shared_ptr<LineWriter> w) : w_(std::move(w)) {}
+  void send(json::object message) override { w_->write(message); }
+  void complete(std::optional<json::object> response) override {
+    if (response) w_->write(*response);
+  }
+
+ private:
+  std::shared_ptr<LineWriter> w_;
+};
+
+}  // namespace
+
+int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
+  auto writer = std::make_shared<LineWriter>(out);
+  auto session = server.create_session();
+  session->set_link(std::make_shared<StdioLink>(writer));
+  auto outbound = std::make_shared<StdioOutbound>(writer);
+  constexpr std::size_t kMaxLine = 4 * 1024 * 1024;
+
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line.size() > kMaxLine) {
+      writer->write(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Invalid Request: message too large", std::nullopt}));
+      continue;
+    }
+    jsonrpc::DecodedBody body = jsonrpc::decode(line);
+    if (body.parse_error) {
+      writer->write(jsonrpc::error_response(nullptr, *body.parse_error));
+      continue;
+    }
+    std::string version = session->snapshot().protocol_version;
+    if (body.batch && !version.empty() && version > "2025-03-26") {
+      writer->write(jsonrpc::error_response(
+          nullptr, jsonrpc::Error{-32600, "Invalid Request: JSON-RPC batches are not supported in revision " + version, std::nullopt}));
+      continue;
+    }
+    // Batches answer element by element on stdio; each response is its own line.
+    for (auto& item : body.items) {
+      if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) {
+        writer->write(jsonrpc::error_response(inv->id, inv->error));
+        continue;
+      }
+      server.handle(session, std::get<jsonrpc::Message>(std::move(item)), outbound);
+    }
+  }
+  server.close_session(session->id());
+  server.join();
+  return 0;
+}
+
+}  // namespace jitgate::transport
