@@ -267,6 +267,16 @@ run_wrk() {
 kv() { printf '%s\n' "$WRK_LINE" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # ---------------------------------------------------------------- metadata
+# Foreign load: how busy the machine is (all CPUs) over 2 s before we start.
+cpu_busy_pct() {
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat); sleep 2
+  b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
+  echo "$a $b" | awk '{t=$3-$1; i=$4-$2; printf "%d", t > 0 ? 100*(t-i)/t : 0}'
+}
+BUSY=$(cpu_busy_pct)
+BUSY_NOTE="machine ${BUSY}% busy (all CPUs) in the 2 s before the run"
+[ "$BUSY" -le 10 ] || BUSY_NOTE="$BUSY_NOTE — **other load present: numbers are disturbed**"
 {
   echo "# jitgate bench raw results $STAMP"
   echo "# host: $(uname -srm); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $NCPU CPUs"
@@ -275,6 +285,7 @@ kv() { printf '%s\n' "$WRK_LINE" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   echo "# nginx: $(nginx -v 2>&1)"
   want ts && echo "# node (TS peer): $NODE $("$NODE" --version); sdk $sdkv"
   want conformance && echo "# conformance server: $CONF_BIN --bench $CONF_ARGS ($(stat -c '%y' "$CONF_BIN" 2>/dev/null))"
+  echo "# load: $BUSY_NOTE"
   echo "# git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
   printf 'rep\tworkload\tserver\trps\tp50_us\tp99_us\tmean_us\tmax_us\trequests\tnon2xx\terr_connect\terr_read\terr_write\terr_timeout\tbytes_per_resp\tstatus\n'
 } > "$RAW"
@@ -287,6 +298,7 @@ NSRV=${#SRV_ARR[@]}
 SKIPPED_CONF=0
 total=$((REPS * NSRV * $(wc -w <<< "$WORKLOADS")))
 n=0
+say "$BUSY_NOTE"
 say "jitgate bench: servers [$SERVERS], workloads [$WORKLOADS], $REPS reps, ${WARMUP}s warm-up + ${DURATION}s each (~$((total * (WARMUP + DURATION + 1)))s)"
 for rep in $(seq 1 "$REPS"); do
   for wl in $WORKLOADS; do
@@ -428,6 +440,7 @@ echo "wrk -t1 -c$CONNS pinned to CPU $WRK_CPU, each server pinned to CPU $SERVER
 echo "${WARMUP}s warm-up then ${DURATION}s measured; $REPS repetitions interleaved round robin; medians with min–max over repetitions."
 want ts && echo "TS peer on $("$NODE" --version) ($NODE)."
 want conformance && echo "conformance server: \`$CONF_BIN --port P --bench${CONF_ARGS:+ $CONF_ARGS}\`."
+echo "Before the run: $BUSY_NOTE."
 echo "Raw results: $RAW (commands and full wrk output: $LOG)"
 report
 if [ "$FLAGGED" = 1 ]; then

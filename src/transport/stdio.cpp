@@ -4,6 +4,7 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "jitgate/jsonrpc/message.hpp"
 #include "jitgate/mcp/server.hpp"
@@ -89,6 +90,10 @@ int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
       server.handle(session, std::get<jsonrpc::Message>(std::move(item)), outbound);
     }
   }
+  // End of input: let calls already running answer (bounded), then end the session.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (session->calls_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   server.close_session(session->id());
   server.join();
   return 0;

@@ -92,9 +92,9 @@ function assertServerBinary() {
  * Returns { url, proc, stderr(), stop() }; stop() sends SIGTERM and resolves to
  * { code, signal } of the exit.
  */
-export async function startHttpServer({ startupTimeoutMs = 10_000 } = {}) {
+export async function startHttpServer({ startupTimeoutMs = 10_000, extraArgs = [] } = {}) {
     assertServerBinary();
-    const proc = spawn(SERVER, ['--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(SERVER, ['--port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
     proc.stderr.setEncoding('utf8');
@@ -172,18 +172,45 @@ export class TracingTransport {
         this.inner = inner;
         this.label = label;
         this.log = [];
+        // Incoming messages are recorded immediately (true wire order) but handed
+        // to the SDK one per macrotask. Reason: the SDK (1.32.2) dispatches
+        // notifications in a microtask but responses synchronously, so a final
+        // notifications/progress that arrives in the same read chunk as the
+        // response is dropped as "unknown token" (typescript-sdk issue #2580).
+        // Delivering each message in its own task lets the notification handlers
+        // run before the next message, i.e. in wire order.
+        this._queue = [];
         inner.onmessage = (msg, extra) => {
             this._record('<-', msg);
-            this.onmessage?.(msg, extra);
+            this._queue.push([msg, extra]);
+            if (this._queue.length === 1) setImmediate(() => this._drain());
         };
         inner.onerror = err => this.onerror?.(err);
         inner.onclose = () => this.onclose?.();
     }
+    _drain() {
+        const [msg, extra] = this._queue.shift();
+        try {
+            this.onmessage?.(msg, extra);
+        } finally {
+            if (this._queue.length > 0) setImmediate(() => this._drain());
+        }
+    }
     _record(dir, msg) {
-        const line = `${dir} ${JSON.stringify(msg)}`;
-        this.log.push(line);
-        if (this.log.length > 200) this.log.shift();
-        if (TRACE) process.stderr.write(`[${this.label}] ${line.length > 2000 ? line.slice(0, 2000) + '…' : line}\n`);
+        this.log.push({ dir, msg, at: Date.now() });
+        if (this.log.length > 500) this.log.shift();
+        if (TRACE) {
+            const line = `${dir} ${JSON.stringify(msg)}`;
+            process.stderr.write(`[${this.label}] ${line.length > 2000 ? line.slice(0, 2000) + '…' : line}\n`);
+        }
+    }
+    /** messages received from the server */
+    received() {
+        return this.log.filter(e => e.dir === '<-').map(e => e.msg);
+    }
+    /** messages sent to the server */
+    sent() {
+        return this.log.filter(e => e.dir === '->').map(e => e.msg);
     }
     start() {
         return this.inner.start();
@@ -203,7 +230,13 @@ export class TracingTransport {
     }
     /** Recent wire traffic, for assertion messages. */
     dump(n = 30) {
-        return this.log.slice(-n).map(l => (l.length > 600 ? l.slice(0, 600) + '…' : l)).join('\n');
+        return this.log
+            .slice(-n)
+            .map(e => {
+                const l = `${e.dir} ${JSON.stringify(e.msg)}`;
+                return l.length > 600 ? l.slice(0, 600) + '…' : l;
+            })
+            .join('\n');
     }
 }
 
@@ -217,14 +250,15 @@ export class TracingTransport {
  *   const c = await h.connect({capabilities, handlers})
  *   await h.teardown()         close all clients, stop the server
  * For stdio each connect() spawns a fresh `conformance-server --stdio`.
+ * `serverArgs` are appended to the server command line in both modes.
  */
-export function makeHarness(kind) {
+export function makeHarness(kind, { serverArgs = [] } = {}) {
     const clients = [];
     const h = {
         kind,
         server: undefined,
         async setup() {
-            if (kind === 'http') h.server = await startHttpServer();
+            if (kind === 'http') h.server = await startHttpServer({ extraArgs: serverArgs });
             else assertServerBinary();
         },
         /**
@@ -247,7 +281,7 @@ export function makeHarness(kind) {
                     }
                 });
             } else {
-                inner = new StdioClientTransport({ command: SERVER, args: ['--stdio'], stderr: 'pipe' });
+                inner = new StdioClientTransport({ command: SERVER, args: ['--stdio', ...serverArgs], stderr: 'pipe' });
                 inner.stderr?.setEncoding?.('utf8');
                 inner.stderr?.on('data', d => {
                     stderrBuf += d;
@@ -305,6 +339,7 @@ export function makeHarness(kind) {
 /** Collects all pages of a paginated list call. `call(cursor)` returns the page. */
 export async function collectPages(call, key, { maxPages = 200 } = {}) {
     const items = [];
+    const sizes = [];
     const cursors = [];
     let cursor;
     let pages = 0;
@@ -313,6 +348,7 @@ export async function collectPages(call, key, { maxPages = 200 } = {}) {
         pages++;
         assert.ok(Array.isArray(page[key]), `page ${pages}: '${key}' is not an array: ${JSON.stringify(page)}`);
         items.push(...page[key]);
+        sizes.push(page[key].length);
         if (page.nextCursor === undefined || page.nextCursor === null) break;
         assert.equal(typeof page.nextCursor, 'string', `nextCursor must be a string, got ${JSON.stringify(page.nextCursor)}`);
         assert.ok(!cursors.includes(page.nextCursor), `nextCursor ${JSON.stringify(page.nextCursor)} repeated: pagination loops`);
@@ -320,7 +356,7 @@ export async function collectPages(call, key, { maxPages = 200 } = {}) {
         assert.ok(pages < maxPages, `more than ${maxPages} pages: pagination does not terminate`);
         cursor = page.nextCursor;
     }
-    return { items, pages };
+    return { items, pages, sizes };
 }
 
 export function firstText(result) {
