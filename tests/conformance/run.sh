@@ -10,7 +10,7 @@ out="$(mktemp -d)"
 log="$out/server.log"
 "$server" --port 0 >"$out/url" 2>"$log" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$out"' EXIT
 for _ in $(seq 1 100); do [ -s "$out/url" ] && break; sleep 0.05; done
 url="$(head -n1 "$out/url" | sed 's/127.0.0.1/localhost/')"
 echo "conformance: testing $url"
@@ -19,8 +19,8 @@ set +e
 status=$?
 set -e
 sed -n '/=== SUMMARY ===/,$p' "$out/suite.log"
-failures=$(grep -rh '"status": "FAILURE"' "$out/results" | wc -l)
-warnings=$(grep -rh '"status": "WARNING"' "$out/results" | wc -l)
+failures=$( (grep -rh "\"status\": \"FAILURE\"" "$out/results" || true) | wc -l)
+warnings=$( (grep -rh "\"status\": \"WARNING\"" "$out/results" || true) | wc -l)
 scenarios=$(ls "$out/results" | wc -l)
 echo "conformance: $scenarios scenarios, $failures failure checks, $warnings warning checks, exit $status"
 if [ "$status" -ne 0 ] || [ "$failures" -ne 0 ] || [ "$warnings" -ne 0 ] || [ "$scenarios" -lt 32 ]; then

@@ -31,6 +31,17 @@ for (const kind of TRANSPORTS) {
             for (let i = 1; i < seen.length; i++) assert.ok(seen[i].progress > seen[i - 1].progress);
             await sleep(100);
             assert.equal(seen.length, 3, 'progress notifications arrived after the response');
+            // wire level: same token as the request's _meta.progressToken, all before the response
+            const req = c.transport.sent().find(m => m.method === 'tools/call');
+            const token = req.params._meta.progressToken;
+            const rx = c.transport.received();
+            const respIdx = rx.findIndex(m => m.id === req.id);
+            const progIdx = rx.map((m, i) => (m.method === 'notifications/progress' ? i : -1)).filter(i => i >= 0);
+            assert.equal(progIdx.length, 3);
+            for (const i of progIdx) {
+                assert.equal(rx[i].params.progressToken, token, 'progressToken must echo the request token');
+                assert.ok(i < respIdx, 'progress notification after the response on the wire');
+            }
             assert.deepEqual(c.errors.map(e => e.message), [], 'client reported errors');
             await c.close();
         });
