@@ -377,7 +377,6 @@ ClientReply RequestContext::request_sync(std::string method, json::object params
   auto promise = std::make_shared<std::promise<ClientReply>>();
   auto future = promise->get_future();
   auto fulfilled = std::make_shared<std::atomic<bool>>(false);
-  std::string sent_id;
   request(std::move(method), std::move(params), [promise, fulfilled](ClientReply r) {
     if (!fulfilled->exchange(true)) promise->set_value(std::move(r));
   });
@@ -572,7 +571,6 @@ void Server::close_all_sessions() {
 }
 
 json::object Server::capabilities() const {
-  auto reg = impl_->snapshot();
   json::object caps{{"logging", json::object{}}, {"completions", json::object{}}};
   caps["tools"] = json::object{{"listChanged", true}};
   caps["resources"] = json::object{{"subscribe", true}, {"listChanged", true}};

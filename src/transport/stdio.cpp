@@ -53,13 +53,31 @@ class StdioOutbound : public mcp::Outbound {
   std::shared_ptr<LineWriter> w_;
 };
 
+// A 2025-03-26 batch is answered with one array once every request in it has completed.
+class BatchOutbound : public mcp::Outbound {
+ public:
+  BatchOutbound(std::shared_ptr<LineWriter> w, std::size_t outstanding) : w_(std::move(w)), outstanding_(outstanding) {}
+  void send(json::object message) override { w_->write(message); }
+  void complete(std::optional<json::object> response) override {
+    std::lock_guard lock(mu_);
+    if (response) answers_.push_back(std::move(*response));
+    if (--outstanding_ == 0 && !answers_.empty()) w_->write(answers_);
+  }
+
+ private:
+  std::shared_ptr<LineWriter> w_;
+  std::mutex mu_;
+  std::size_t outstanding_;
+  json::array answers_;
+};
+
 }  // namespace
 
 int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
   auto writer = std::make_shared<LineWriter>(out);
   auto session = server.create_session();
   session->set_link(std::make_shared<StdioLink>(writer));
-  auto outbound = std::make_shared<StdioOutbound>(writer);
+  auto outbound = std::make_shared<StdioOutbound>(writer);  // one stream: responses are lines
   constexpr std::size_t kMaxLine = 4 * 1024 * 1024;
 
   std::string line;
@@ -81,13 +99,26 @@ int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
           nullptr, jsonrpc::Error{-32600, "Invalid Request: JSON-RPC batches are not supported in revision " + version, std::nullopt}));
       continue;
     }
-    // Batches answer element by element on stdio; each response is its own line.
+    if (!body.batch) {
+      auto& item = body.items.front();
+      if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) writer->write(jsonrpc::error_response(inv->id, inv->error));
+      else server.handle(session, std::get<jsonrpc::Message>(std::move(item)), outbound);
+      continue;
+    }
+    std::size_t answers = 0;
+    for (const auto& item : body.items) {
+      const auto* m = std::get_if<jsonrpc::Message>(&item);
+      answers += !m || std::holds_alternative<jsonrpc::Request>(*m);
+    }
+    auto batch = std::make_shared<BatchOutbound>(writer, answers);
     for (auto& item : body.items) {
       if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) {
-        writer->write(jsonrpc::error_response(inv->id, inv->error));
+        batch->complete(jsonrpc::error_response(inv->id, inv->error));
         continue;
       }
-      server.handle(session, std::get<jsonrpc::Message>(std::move(item)), outbound);
+      auto& msg = std::get<jsonrpc::Message>(item);
+      bool is_request = std::holds_alternative<jsonrpc::Request>(msg);
+      server.handle(session, std::move(msg), is_request ? batch : nullptr);
     }
   }
   // End of input: let calls already running answer (bounded), then end the session.

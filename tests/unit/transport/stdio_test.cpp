@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "jitgate/mcp/server.hpp"
@@ -73,6 +74,26 @@ TEST(Stdio, BadLinesGetErrorsAndTheSessionContinues) {
   EXPECT_TRUE(batch_refused);
   ASSERT_TRUE(find_id(lines, 5));
   EXPECT_TRUE(find_id(lines, 5)->at("result").as_object().empty());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Stdio, BatchesOn20250326AnswerWithOneArray) {
+  auto lines = run(
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{}}})"
+      "\n"
+      R"([{"jsonrpc":"2.0","id":7,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"hello"}},{"x":1}])"
+      "\n");
+  const json::array* batch = nullptr;
+  for (auto& l : lines)
+    if (l.is_array()) batch = &l.as_array();
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->size(), 3u);
+  std::set<std::string> ids;
+  for (auto& e : *batch) ids.insert(json::serialize(e.at("id")));
+  EXPECT_EQ(ids, (std::set<std::string>{"7", "8", "null"}));
 }
 
 }  // namespace
