@@ -249,6 +249,7 @@ check_response() {
     say "  check failed: unexpected body: $(head -c 400 "$o.b")"; return 1
   fi
   CHECK_BYTES=$(( $(wc -c < "$o.h") + $(wc -c < "$o.b") ))
+  log "  check ok ($name $wl): HTTP 200, $CHECK_BYTES bytes with headers"
   return 0
 }
 
@@ -272,7 +273,7 @@ cpu_busy_pct() {
   local a b
   a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat); sleep 2
   b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
-  echo "$a $b" | awk '{t=$3-$1; i=$4-$2; printf "%d", t > 0 ? 100*(t-i)/t : 0}'
+  echo "$a $b" | awk '{t=$3-$1; i=$4-$2; printf "%d", (t > 0 ? 100*(t-i)/t : 0)}'
 }
 BUSY=$(cpu_busy_pct)
 BUSY_NOTE="machine ${BUSY}% busy (all CPUs) in the 2 s before the run"

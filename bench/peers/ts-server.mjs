@@ -39,7 +39,7 @@ function makeServer() {
       name,
       {
         description: `Filler tool number ${i}; returns "ok".`,
-        inputSchema: { value: z.string() },
+        inputSchema: { value: z.string().optional() },
       },
       async () => ({ content: [{ type: 'text', text: 'ok' }] }),
     );

@@ -571,10 +571,15 @@ void Server::close_all_sessions() {
 }
 
 json::object Server::capabilities() const {
-  json::object caps{{"logging", json::object{}}, {"completions", json::object{}}};
-  caps["tools"] = json::object{{"listChanged", true}};
-  caps["resources"] = json::object{{"subscribe", true}, {"listChanged", true}};
-  caps["prompts"] = json::object{{"listChanged", true}};
+  // A family is declared when something of it is registered; listChanged because registrations and
+  // (later) authorization can change what a session sees.
+  auto reg = impl_->snapshot();
+  json::object caps{{"logging", json::object{}}};
+  if (!reg->tools.empty()) caps["tools"] = json::object{{"listChanged", true}};
+  if (!reg->resources.empty() || !reg->templates.empty())
+    caps["resources"] = json::object{{"subscribe", true}, {"listChanged", true}};
+  if (!reg->prompts.empty()) caps["prompts"] = json::object{{"listChanged", true}};
+  if (!reg->prompts.empty() || !reg->templates.empty()) caps["completions"] = json::object{};
   return caps;
 }
 

@@ -1,5 +1,7 @@
 #include "jitgate/transport/http_server.hpp"
 
+#include <sched.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -25,6 +27,14 @@ namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Cores this process may run on (honours taskset), which hardware_concurrency() does not.
+unsigned usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 void log_line(std::string_view what) { std::cerr << "jitgate: " << what << '\n'; }
 
@@ -756,7 +766,7 @@ HttpServer::HttpServer(mcp::Server& server, HttpOptions options) : impl_(std::ma
   impl_->shared = std::make_shared<Shared>(server, std::move(options));
   impl_->shared->loopback = is_loopback_host(impl_->shared->options.host);
   unsigned n = impl_->shared->options.threads;
-  impl_->thread_count = n ? n : std::max(1u, std::thread::hardware_concurrency());
+  impl_->thread_count = n ? n : usable_cores();
 }
 
 HttpServer::~HttpServer() {
