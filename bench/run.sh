@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # jitgate benchmark harness: MCP tools/call (echo) and tools/list (50 tools)
 # against conformance-server --bench, a TypeScript SDK peer and an nginx
-# fixed-body ceiling. Builds nothing. See bench/BENCHMARKS.md.
+# fixed-body ceiling. Builds nothing. See BENCHMARKS.md.
 #
 # usage: bench/run.sh [options] [path/to/conformance-server]
 #

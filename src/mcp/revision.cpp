@@ -6,10 +6,13 @@
 namespace jitgate::mcp {
 
 namespace {
-constexpr std::array<std::string_view, 4> kRevisions{kRev20241105, kRev20250326, kRev20250618, kRev20251125};
-}
+constexpr std::array<std::string_view, 5> kAll{kRev20241105, kRev20250326, kRev20250618, kRev20251125, kRev20260728};
+constexpr std::span<const std::string_view> kRevisions{kAll.data(), 4};
+}  // namespace
 
+std::span<const std::string_view> all_revisions() { return kAll; }
 std::span<const std::string_view> supported_revisions() { return kRevisions; }
+bool is_stateless_revision(std::string_view v) { return v == kRev20260728; }
 
 bool is_supported_revision(std::string_view v) {
   return std::find(kRevisions.begin(), kRevisions.end(), v) != kRevisions.end();
