@@ -708,6 +708,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   unsigned thread_count = 1;
 
   void accept() {
+    if (shared->stopping) return;
     acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
@@ -731,7 +732,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                              std::chrono::milliseconds(10'000));
     sweeper.expires_after(period);
     sweeper.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;
+      // A tick already queued when shutdown cancelled the timer must not re-arm it.
+      if (ec || self->shared->stopping) return;
       self->expire();
       self->sweep();
     });
