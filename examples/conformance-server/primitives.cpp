@@ -42,6 +42,93 @@ json::object text_message(std::string text) {
   return json::object{{"role", "user"}, {"content", json::object{{"type", "text"}, {"text", std::move(text)}}}};
 }
 
+json::object elicit(std::string message, json::object properties, std::initializer_list<const char*> required) {
+  json::array req;
+  for (auto r : required) req.push_back(json::string(r));
+  json::object schema{{"type", "object"}, {"properties", std::move(properties)}};
+  if (!req.empty()) schema["required"] = std::move(req);
+  return json::object{{"mode", "form"}, {"message", std::move(message)}, {"requestedSchema", std::move(schema)}};
+}
+
+json::object ask_llm(std::string question) {
+  return json::object{{"messages", json::array{json::object{{"role", "user"}, {"content", json::object{{"type", "text"}, {"text", std::move(question)}}}}}},
+                      {"maxTokens", 100}};
+}
+
+std::string content_string(const ClientReply& r, std::string_view field) {
+  if (!r.ok()) return "";
+  const auto* o = r.result->if_object();
+  const auto* c = o ? o->if_contains("content") : nullptr;
+  const auto* f = c && c->is_object() ? c->get_object().if_contains(field) : nullptr;
+  if (!f) return "";
+  return f->is_string() ? std::string(f->get_string()) : json::serialize(*f);
+}
+
+// Tools written with RequestContext::ask: a server-to-client request in a session, an
+// input-required result (answered by the client's retry) in 2026-07-28.
+void add_input_required_tools(Server& s) {
+  s.add_tool(tool("test_input_required_result_elicitation", "Asks the user's name, then greets them"),
+             [](const json::object&, RequestContext& ctx) {
+               auto r = ctx.ask("user_name", "elicitation/create",
+                                elicit("What is your name?", json::object{{"name", json::object{{"type", "string"}}}}, {"name"}));
+               if (!r.ok()) return ToolResult::error(r.error->message);
+               return ToolResult::text("Hello, " + content_string(r, "name") + "!");
+             });
+  s.add_tool(tool("test_input_required_result_sampling", "Asks the client's model a question"),
+             [](const json::object&, RequestContext& ctx) {
+               auto r = ctx.ask("capital_question", "sampling/createMessage", ask_llm("What is the capital of France?"));
+               if (!r.ok()) return ToolResult::error(r.error->message);
+               return ToolResult::text("The model answered: " + content_string(r, "text"));
+             });
+  s.add_tool(tool("test_input_required_result_list_roots", "Asks the client for its roots"),
+             [](const json::object&, RequestContext& ctx) {
+               auto r = ctx.ask("client_roots", "roots/list", {});
+               if (!r.ok()) return ToolResult::error(r.error->message);
+               return ToolResult::text("Client roots: " + json::serialize(r.result->at("roots")));
+             });
+  auto confirm = [](const json::object&, RequestContext& ctx) {
+    auto r = ctx.ask("confirm", "elicitation/create",
+                     elicit("Please confirm", json::object{{"ok", json::object{{"type", "boolean"}}}}, {"ok"}));
+    if (!r.ok()) return ToolResult::error(r.error->message);
+    return ToolResult::text("state-ok: confirmed=" + content_string(r, "ok"));
+  };
+  s.add_tool(tool("test_input_required_result_request_state", "Confirms through a round trip that carries request state"), confirm);
+  s.add_tool(tool("test_input_required_result_tampered_state", "Refuses request state that was altered"), confirm);
+  s.add_tool(tool("test_input_required_result_multiple_inputs", "Asks for a name, a greeting and the roots at once"),
+             [](const json::object&, RequestContext& ctx) {
+               auto answers = ctx.ask_all({
+                   {"user_name", "elicitation/create", elicit("What is your name?", json::object{{"name", json::object{{"type", "string"}}}}, {"name"})},
+                   {"greeting", "sampling/createMessage", ask_llm("Write a one-line greeting")},
+                   {"client_roots", "roots/list", {}},
+               });
+               for (auto& [k, r] : answers)
+                 if (!r.ok()) return ToolResult::error(k + ": " + r.error->message);
+               return ToolResult::text("Name " + content_string(answers.at("user_name"), "name") + ", greeting " +
+                                       content_string(answers.at("greeting"), "text"));
+             });
+  s.add_tool(tool("test_input_required_result_multi_round", "Asks two questions, one round each"),
+             [](const json::object&, RequestContext& ctx) {
+               auto name = ctx.ask("step1", "elicitation/create",
+                                   elicit("What is your name?", json::object{{"name", json::object{{"type", "string"}}}}, {"name"}));
+               if (!name.ok()) return ToolResult::error(name.error->message);
+               auto color = ctx.ask("step2", "elicitation/create",
+                                    elicit("What is your favourite colour?", json::object{{"color", json::object{{"type", "string"}}}}, {"color"}));
+               if (!color.ok()) return ToolResult::error(color.error->message);
+               return ToolResult::text(content_string(name, "name") + " likes " + content_string(color, "color"));
+             });
+  s.add_tool(tool("test_input_required_result_capabilities", "Asks only for what the client declared it can answer"),
+             [](const json::object&, RequestContext& ctx) {
+               std::vector<InputRequest> asks;
+               if (ctx.client_supports("elicitation"))
+                 asks.push_back({"user_name", "elicitation/create", elicit("What is your name?", json::object{{"name", json::object{{"type", "string"}}}}, {"name"})});
+               if (ctx.client_supports("sampling")) asks.push_back({"capital_question", "sampling/createMessage", ask_llm("What is the capital of France?")});
+               if (ctx.client_supports("roots")) asks.push_back({"client_roots", "roots/list", {}});
+               if (asks.empty()) return ToolResult::text("The client declared no way to answer questions");
+               auto answers = ctx.ask_all(std::move(asks));
+               return ToolResult::text("Answered " + std::to_string(answers.size()) + " question(s)");
+             });
+}
+
 void add_tools(Server& s) {
   s.add_tool(tool("test_simple_text", "Tests simple text content response"),
              [](const json::object&, RequestContext&) {
@@ -104,7 +191,7 @@ void add_tools(Server& s) {
                                                     {"role", "user"},
                                                     {"content", json::object{{"type", "text"}, {"text", prompt}}}}}},
                                    {"maxTokens", 100}};
-               ClientReply reply = ctx.request_sync("sampling/createMessage", std::move(params));
+               ClientReply reply = ctx.ask("sampling", "sampling/createMessage", std::move(params));
                if (!reply.ok()) return ToolResult::error("Sampling failed: " + reply.error->message);
                std::string text = "(no text)";
                if (const auto* o = reply.result->if_object())
@@ -120,8 +207,8 @@ void add_tools(Server& s) {
                                    {"properties", json::object{{"username", json::object{{"type", "string"}, {"description", "User's response"}}},
                                                                {"email", json::object{{"type", "string"}, {"description", "User's email address"}}}}},
                                    {"required", json::array{"username", "email"}}};
-               ClientReply reply = ctx.request_sync(
-                   "elicitation/create", json::object{{"message", args.at("message")}, {"requestedSchema", std::move(schema)}});
+               ClientReply reply = ctx.ask(
+                   "user_info", "elicitation/create", json::object{{"message", args.at("message")}, {"requestedSchema", std::move(schema)}});
                if (!reply.ok()) return ToolResult::error("Elicitation failed: " + reply.error->message);
                const auto& o = reply.result->as_object();
                std::string action = o.contains("action") && o.at("action").is_string() ? std::string(o.at("action").as_string()) : "unknown";
@@ -175,8 +262,13 @@ void add_tools(Server& s) {
              });
   s.add_tool(tool("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features",
                   json::parse(R"({"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",
-                     "$defs":{"address":{"type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"}}}},
-                     "properties":{"name":{"type":"string"},"address":{"$ref":"#/$defs/address"}},
+                     "$defs":{"address":{"$anchor":"addressDef","type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"}}}},
+                     "properties":{"name":{"type":"string"},"address":{"$ref":"#/$defs/address"},
+                                   "contactMethod":{"type":"string","enum":["phone","email"]},
+                                   "phone":{"type":"string"},"email":{"type":"string"}},
+                     "allOf":[{"anyOf":[{"required":["phone"]},{"required":["email"]}]}],
+                     "if":{"properties":{"contactMethod":{"const":"phone"}}},
+                     "then":{"required":["phone"]},"else":{"required":["email"]},
                      "additionalProperties":false})")
                       .as_object()),
              [](const json::object& args, RequestContext&) {
@@ -212,6 +304,39 @@ void add_tools(Server& s) {
              });
   s.add_tool(tool("test_cancelled_count", "How many test_slow calls were stopped by cancellation"),
              [](const json::object&, RequestContext&) { return ToolResult::text(std::to_string(g_cancelled.load())); });
+
+  // Revision 2026-07-28: tools the stateless scenarios call.
+  s.add_tool(tool("test_missing_capability", "Needs the client's sampling capability; without it the call is refused with -32021"),
+             [](const json::object&, RequestContext& ctx) {
+               json::object params{{"messages", json::array{json::object{{"role", "user"}, {"content", json::object{{"type", "text"}, {"text", "Say hi"}}}}}},
+                                   {"maxTokens", 20}};
+               ClientReply r = ctx.ask("sample", "sampling/createMessage", std::move(params));
+               if (!r.ok()) return ToolResult::error("Sampling failed: " + r.error->message);
+               return ToolResult::text("Sampling answered");
+             });
+  s.add_tool(tool("test_streaming_elicitation", "Asks the user for input (an input-required result in 2026-07-28)"),
+             [](const json::object&, RequestContext& ctx) {
+               json::object schema{{"type", "object"}, {"properties", json::object{{"answer", json::object{{"type", "string"}}}}}};
+               ClientReply r = ctx.ask("user_input", "elicitation/create",
+                                       json::object{{"mode", "form"}, {"message", "Please answer"}, {"requestedSchema", std::move(schema)}});
+               if (!r.ok()) return ToolResult::error("Elicitation failed: " + r.error->message);
+               return ToolResult::text("Elicitation answered: " + json::serialize(*r.result));
+             });
+  s.add_tool(tool("test_logging_tool", "Logs two messages; only sent when the request asks for a log level"),
+             [](const json::object&, RequestContext& ctx) {
+               ctx.log(LogLevel::info, "Logging tool started", "conformance");
+               ctx.log(LogLevel::info, "Logging tool finished", "conformance");
+               return ToolResult::text("Logging tool completed");
+             });
+  s.add_tool(tool("test_trigger_tool_change", "Announces a change of the tool list"), [](const json::object&, RequestContext& ctx) {
+    ctx.server().notify_tools_changed();
+    return ToolResult::text("Tool list change announced");
+  });
+  s.add_tool(tool("test_trigger_prompt_change", "Announces a change of the prompt list"), [](const json::object&, RequestContext& ctx) {
+    ctx.server().notify_prompts_changed();
+    return ToolResult::text("Prompt list change announced");
+  });
+  add_input_required_tools(s);
 }
 
 void add_resources(Server& s) {
@@ -268,6 +393,13 @@ void add_prompts(Server& s) {
                  json::object res{{"uri", a.at("resourceUri")}, {"mimeType", "text/plain"}, {"text", "Embedded resource content for testing."}};
                  return PromptResult{"", json::array{json::object{{"role", "user"}, {"content", json::object{{"type", "resource"}, {"resource", res}}}},
                                                      text_message("Please process the embedded resource above.")}};
+               });
+  s.add_prompt(Prompt{"test_input_required_result_prompt", "", "A prompt that first asks the user for context", {}},
+               [](const StringMap&, RequestContext& ctx) {
+                 auto r = ctx.ask("user_context", "elicitation/create",
+                                  elicit("What context should the prompt use?", json::object{{"context", json::object{{"type", "string"}}}}, {"context"}));
+                 if (!r.ok()) throw ProtocolError(-32603, "the user gave no context: " + r.error->message);
+                 return PromptResult{"", json::array{text_message("Use this context: " + content_string(r, "context"))}};
                });
   s.add_prompt(Prompt{"test_prompt_with_image", "", "A prompt that includes image content", {}},
                [](const StringMap&, RequestContext&) {

@@ -9,12 +9,14 @@
 #include <boost/json.hpp>
 #include <future>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "jitgate/mcp/revision.hpp"
 #include "mcp/cursor.hpp"
+#include "mcp/request_state.hpp"
 #include "mcp/uri_template.hpp"
 
 namespace jitgate::mcp {
@@ -274,7 +276,20 @@ constexpr std::size_t kShards = 16;
 
 }  // namespace
 
+
 // ---------------------------------------------------------------------------------------------
+
+// An open 2026-07-28 subscriptions/listen stream and what it asked for.
+struct Listener {
+  json::value id;  // the listen request id: every message carries it as subscriptionId
+  bool tools = false;
+  bool prompts = false;
+  bool resources = false;
+  std::set<std::string, std::less<>> uris;
+  std::shared_ptr<Session> holder;  // holds the call; closed when the stream goes away
+  std::stop_token stop;
+  std::shared_ptr<Outbound> out;
+};
 
 struct Server::Impl {
   ServerOptions options;
@@ -283,6 +298,7 @@ struct Server::Impl {
   boost::asio::thread_pool pool;
   std::atomic<std::size_t> queued{0};
   std::function<void(Session&, const jsonrpc::Notification&)> on_notification;
+  RequestStateSealer sealer;
 
   struct Shard {
     mutable std::mutex mu;
@@ -290,7 +306,14 @@ struct Server::Impl {
   };
   std::array<Shard, kShards> shards;
 
-  explicit Impl(ServerOptions o) : options(std::move(o)), pool(options.blocking_threads) {}
+  // Listen streams change only when one opens or closes; notifications copy the list.
+  mutable std::mutex listeners_mu;
+  std::vector<std::shared_ptr<Listener>> listeners;
+
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        pool(options.blocking_threads),
+        sealer(options.request_state_key, options.request_state_lifetime) {}
 
   Shard& shard_for(const std::string& id) { return shards[std::hash<std::string>{}(id) % kShards]; }
 
@@ -323,19 +346,48 @@ struct Server::Impl {
       if (auto link = s.link()) link->deliver(msg);
     });
   }
+
+  // Live listeners; the ones whose stream went away are dropped (and their call completed).
+  std::vector<std::shared_ptr<Listener>> live_listeners() {
+    std::vector<std::shared_ptr<Listener>> live, dead;
+    {
+      std::lock_guard lock(listeners_mu);
+      for (auto& l : listeners) (l->stop.stop_requested() || l->holder->closed() ? dead : live).push_back(l);
+      if (!dead.empty()) listeners = live;
+    }
+    for (auto& l : dead) l->out->complete(std::nullopt);
+    return live;
+  }
+
+  template <typename Pred>
+  void notify_listeners(std::string_view method, Pred wants, json::object params = {}) {
+    for (auto& l : live_listeners()) {
+      if (!wants(*l)) continue;
+      json::object p = params;
+      p["_meta"] = json::object{{"io.modelcontextprotocol/subscriptionId", l->id}};
+      l->out->send(json::object{{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(p)}});
+    }
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
 // RequestContext
 
 RequestContext::RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id,
-                               json::value progress_token, std::stop_token stop, std::shared_ptr<Outbound> out)
+                               json::value progress_token, std::stop_token stop, std::shared_ptr<Outbound> out,
+                               Envelope envelope, json::object answers)
     : server_(server),
       session_(std::move(session)),
       id_(std::move(id)),
       progress_token_(std::move(progress_token)),
       stop_(std::move(stop)),
-      out_(std::move(out)) {}
+      out_(std::move(out)),
+      envelope_(std::move(envelope)),
+      answers_(std::move(answers)) {}
+
+bool RequestContext::client_supports(std::string_view capability) const {
+  return envelope_.client_capabilities.contains(capability);
+}
 
 void RequestContext::progress(double progress, std::optional<double> total, std::string message) {
   if (progress_token_.is_null() || cancelled()) return;
@@ -346,26 +398,50 @@ void RequestContext::progress(double progress, std::optional<double> total, std:
 }
 
 void RequestContext::log(LogLevel level, json::value data, std::string logger) {
-  if (!log_enabled(*session_, level)) return;
+  bool allowed = envelope_.stateless ? envelope_.logging && (!envelope_.log_level || level >= *envelope_.log_level)
+                                     : log_enabled(*session_, level);
+  if (!allowed) return;
   json::object p{{"level", to_string(level)}, {"data", std::move(data)}};
   if (!logger.empty()) p["logger"] = std::move(logger);
   out_->send(notification("notifications/message", std::move(p)));
 }
 
+namespace {
+
+// The client capability a server-to-client method needs.
+std::string_view capability_for(std::string_view method) {
+  if (method == "sampling/createMessage") return "sampling";
+  if (method == "elicitation/create") return "elicitation";
+  if (method == "roots/list") return "roots";
+  return {};
+}
+
+// An answer from inputResponses is used only when it has the shape of its method's result.
+bool answer_fits(std::string_view method, const json::value& v) {
+  const auto* o = v.if_object();
+  if (!o) return false;
+  if (method == "elicitation/create") {
+    const auto* a = o->if_contains("action");
+    if (!a || !a->is_string()) return false;
+    std::string_view s = a->get_string();
+    if (s != "accept" && s != "decline" && s != "cancel") return false;
+    const auto* c = o->if_contains("content");
+    return !c || c->is_object();
+  }
+  if (method == "sampling/createMessage") return o->contains("role") && o->contains("content");
+  if (method == "roots/list") return o->contains("roots") && o->at("roots").is_array();
+  return true;
+}
+
+}  // namespace
+
 void RequestContext::request(std::string method, json::object params, ClientReplyHandler on_reply) {
   // A client must declare the capability before the server may use it.
-  std::string_view needed;
-  if (method == "sampling/createMessage") needed = "sampling";
-  else if (method == "elicitation/create") needed = "elicitation";
-  else if (method == "roots/list") needed = "roots";
-  if (!needed.empty()) {
-    bool has = session_->with_state([&](Session::State& st) { return st.client_capabilities.contains(needed); });
-    if (!has) {
-      on_reply(ClientReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::method_not_found),
-                                                        "Client does not support " + std::string(needed),
-                                                        std::nullopt}});
-      return;
-    }
+  std::string_view needed = capability_for(method);
+  if (!needed.empty() && !client_supports(needed)) {
+    on_reply(ClientReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::method_not_found),
+                                                      "Client does not support " + std::string(needed), std::nullopt}});
+    return;
   }
   std::string id = session_->register_outgoing(std::move(on_reply));
   json::object msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
@@ -374,6 +450,7 @@ void RequestContext::request(std::string method, json::object params, ClientRepl
 }
 
 ClientReply RequestContext::request_sync(std::string method, json::object params, std::chrono::milliseconds timeout) {
+  if (envelope_.stateless) return ask("request-" + std::to_string(auto_key_++), std::move(method), std::move(params), timeout);
   auto promise = std::make_shared<std::promise<ClientReply>>();
   auto future = promise->get_future();
   auto fulfilled = std::make_shared<std::atomic<bool>>(false);
@@ -394,6 +471,60 @@ ClientReply RequestContext::request_sync(std::string method, json::object params
   return future.get();
 }
 
+ClientReply RequestContext::ask(std::string key, std::string method, json::object params, std::chrono::milliseconds timeout) {
+  auto answers = ask_all({InputRequest{std::move(key), std::move(method), std::move(params)}}, timeout);
+  return std::move(answers.begin()->second);
+}
+
+std::map<std::string, ClientReply> RequestContext::ask_all(std::vector<InputRequest> requests,
+                                                           std::chrono::milliseconds timeout) {
+  std::map<std::string, ClientReply> out;
+  if (!envelope_.stateless) {
+    // In a session: send every request at once, then collect the answers.
+    std::vector<std::pair<std::string, std::future<ClientReply>>> waits;
+    for (auto& r : requests) {
+      auto promise = std::make_shared<std::promise<ClientReply>>();
+      waits.emplace_back(r.key, promise->get_future());
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      request(std::move(r.method), std::move(r.params), [promise, done](ClientReply reply) {
+        if (!done->exchange(true)) promise->set_value(std::move(reply));
+      });
+    }
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (auto& [key, f] : waits) {
+      while (f.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready &&
+             !cancelled() && std::chrono::steady_clock::now() < deadline) {
+      }
+      if (f.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        out.emplace(key, f.get());
+      } else {
+        out.emplace(key, ClientReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                                                  "client did not answer", std::nullopt}});
+      }
+    }
+    return out;
+  }
+  // 2026-07-28: answers come from the retry; anything missing ends this round.
+  json::object missing;
+  json::object required_caps;
+  for (auto& r : requests) {
+    std::string_view needed = capability_for(r.method);
+    if (!needed.empty() && !client_supports(needed)) required_caps[needed] = json::object{};
+    if (const auto* a = answers_.if_contains(r.key); a && answer_fits(r.method, *a)) {
+      out.emplace(r.key, ClientReply{*a, std::nullopt});
+      continue;
+    }
+    json::object req{{"method", r.method}};
+    req["params"] = std::move(r.params);
+    missing[r.key] = std::move(req);
+  }
+  if (!required_caps.empty())
+    throw ProtocolError(-32021, "Missing required client capability",
+                        json::object{{"requiredCapabilities", std::move(required_caps)}});
+  if (!missing.empty()) throw InputRequired{std::move(missing)};
+  return out;
+}
+
 bool RequestContext::sleep_for(std::chrono::milliseconds d) const {
   std::mutex m;
   std::condition_variable_any cv;
@@ -404,6 +535,7 @@ bool RequestContext::sleep_for(std::chrono::milliseconds d) const {
 }
 
 bool RequestContext::close_stream(std::chrono::milliseconds retry) { return out_->close_stream(retry); }
+
 
 // ---------------------------------------------------------------------------------------------
 // Server
@@ -481,9 +613,18 @@ void Server::on_client_notification(std::function<void(Session&, const jsonrpc::
   impl_->on_notification = std::move(f);
 }
 
-void Server::notify_tools_changed() { impl_->broadcast(notification("notifications/tools/list_changed")); }
-void Server::notify_resources_changed() { impl_->broadcast(notification("notifications/resources/list_changed")); }
-void Server::notify_prompts_changed() { impl_->broadcast(notification("notifications/prompts/list_changed")); }
+void Server::notify_tools_changed() {
+  impl_->broadcast(notification("notifications/tools/list_changed"));
+  impl_->notify_listeners("notifications/tools/list_changed", [](const Listener& l) { return l.tools; });
+}
+void Server::notify_resources_changed() {
+  impl_->broadcast(notification("notifications/resources/list_changed"));
+  impl_->notify_listeners("notifications/resources/list_changed", [](const Listener& l) { return l.resources; });
+}
+void Server::notify_prompts_changed() {
+  impl_->broadcast(notification("notifications/prompts/list_changed"));
+  impl_->notify_listeners("notifications/prompts/list_changed", [](const Listener& l) { return l.prompts; });
+}
 
 void Server::notify_resource_updated(const std::string& uri) {
   json::object msg = notification("notifications/resources/updated", json::object{{"uri", uri}});
@@ -492,6 +633,8 @@ void Server::notify_resource_updated(const std::string& uri) {
     if (!subscribed) return;
     if (auto link = s.link()) link->deliver(msg);
   });
+  impl_->notify_listeners("notifications/resources/updated", [&](const Listener& l) { return l.uris.contains(uri); },
+                          json::object{{"uri", uri}});
 }
 
 void Server::log_to_all(LogLevel level, json::value data, std::string logger) {
@@ -557,10 +700,12 @@ std::size_t Server::expire_idle_sessions(std::chrono::steady_clock::duration idl
     }
   }
   for (auto& s : expired) s->close();
+  impl_->live_listeners();  // drops listeners whose stream went away
   return expired.size();
 }
 
 void Server::close_all_sessions() {
+  close_listeners();
   std::vector<std::shared_ptr<Session>> all;
   for (auto& sh : impl_->shards) {
     std::lock_guard lock(sh.mu);
@@ -583,20 +728,23 @@ json::object Server::capabilities() const {
   return caps;
 }
 
+
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
 namespace {
 
-using Result = json::value;
+constexpr std::string_view kMetaVersion = "io.modelcontextprotocol/protocolVersion";
+constexpr std::string_view kMetaCapabilities = "io.modelcontextprotocol/clientCapabilities";
+constexpr std::string_view kMetaClientInfo = "io.modelcontextprotocol/clientInfo";
+constexpr std::string_view kMetaLogLevel = "io.modelcontextprotocol/logLevel";
 
-struct Call {
-  Server& server;
-  Server::Impl& impl;
-  std::shared_ptr<Session> session;
-  jsonrpc::Request req;
-  std::shared_ptr<Outbound> out;
-};
+const json::object* meta_of(const json::value& params) {
+  const auto* p = params.if_object();
+  if (!p) return nullptr;
+  const auto* m = p->if_contains("_meta");
+  return m ? m->if_object() : nullptr;
+}
 
 void reply_error(Outbound& out, const jsonrpc::Id& id, std::int32_t code, std::string message,
                  std::optional<json::value> data = std::nullopt) {
@@ -624,11 +772,116 @@ json::value list_page(const Entries& entries, std::string_view family, std::stri
   return result;
 }
 
+bool cacheable(std::string_view method) {
+  return method == "server/discover" || method == "tools/list" || method == "prompts/list" ||
+         method == "resources/list" || method == "resources/templates/list" || method == "resources/read";
+}
+
+// 2026-07-28 results carry resultType, the server's identity in _meta and, for discover, lists and
+// reads, caching hints; a missing resource is -32602 there. One decorator keeps the handlers shared.
+class StatelessOutbound : public Outbound {
+ public:
+  StatelessOutbound(std::shared_ptr<Outbound> inner, bool cacheable, json::object server_info, std::int64_t ttl_ms)
+      : inner_(std::move(inner)), cacheable_(cacheable), server_info_(std::move(server_info)), ttl_ms_(ttl_ms) {}
+
+  void send(json::object message) override { inner_->send(std::move(message)); }
+
+  void complete(std::optional<json::object> response) override {
+    if (response) {
+      if (auto* r = response->if_contains("result"); r && r->is_object()) {
+        auto& result = r->get_object();
+        if (!result.contains("resultType")) result["resultType"] = "complete";
+        if (cacheable_ && result.at("resultType") == "complete") {
+          if (!result.contains("ttlMs")) result["ttlMs"] = ttl_ms_;
+          if (!result.contains("cacheScope")) result["cacheScope"] = "public";
+        }
+        json::value& meta = result["_meta"];
+        if (!meta.is_object()) meta = json::object{};
+        meta.get_object()["io.modelcontextprotocol/serverInfo"] = server_info_;
+      } else if (auto* e = response->if_contains("error"); e && e->is_object()) {
+        auto& code = e->get_object()["code"];
+        if (code == kResourceNotFound) code = static_cast<std::int32_t>(ErrorCode::invalid_params);
+      }
+    }
+    inner_->complete(std::move(response));
+  }
+
+  bool close_stream(std::chrono::milliseconds retry) override { return inner_->close_stream(retry); }
+
+ private:
+  std::shared_ptr<Outbound> inner_;
+  bool cacheable_;
+  json::object server_info_;
+  std::int64_t ttl_ms_;
+};
+
+// What an input-required round needs: the answers so far and what they are bound to.
+struct Mrtr {
+  bool allowed = false;
+  std::string binding;
+  json::object answers;
+};
+
 }  // namespace
+
+bool Server::has_envelope(const json::value& params) {
+  const auto* meta = meta_of(params);
+  return meta && meta->contains(kMetaVersion);
+}
+
+std::optional<jsonrpc::Error> Server::check_envelope(const json::value& params,
+                                                     std::optional<std::string_view> header_version) const {
+  auto invalid = [](std::string msg) {
+    return jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: " + msg, std::nullopt};
+  };
+  const auto* meta = meta_of(params);
+  if (!meta) return invalid("_meta with the protocol version and client capabilities is required");
+  const auto* version = meta->if_contains(kMetaVersion);
+  if (!version || !version->is_string()) return invalid("_meta." + std::string(kMetaVersion) + " must be a string");
+  const auto* caps = meta->if_contains(kMetaCapabilities);
+  if (!caps || !caps->is_object()) return invalid("_meta." + std::string(kMetaCapabilities) + " must be an object");
+  if (const auto* info = meta->if_contains(kMetaClientInfo); info && !info->is_object())
+    return invalid("_meta." + std::string(kMetaClientInfo) + " must be an object");
+  if (const auto* level = meta->if_contains(kMetaLogLevel); level && !(level->is_string() && parse_log_level(level->get_string())))
+    return invalid("_meta." + std::string(kMetaLogLevel) + " must be a logging level");
+  if (header_version && *header_version != version->get_string())
+    return jsonrpc::Error{-32020, "Header mismatch: MCP-Protocol-Version does not match _meta protocolVersion", std::nullopt};
+  if (!is_stateless_revision(version->get_string())) {
+    json::array supported;
+    for (auto v : all_revisions()) supported.push_back(json::string(v));
+    return jsonrpc::Error{-32022, "Unsupported protocol version",
+                          json::object{{"supported", std::move(supported)}, {"requested", *version}}};
+  }
+  return std::nullopt;
+}
+
+bool Server::stateless_method_available(std::string_view m) const {
+  auto reg = impl_->snapshot();
+  if (m == "server/discover" || m == "subscriptions/listen") return true;
+  if (m == "tools/list" || m == "tools/call") return !reg->tools.empty();
+  if (m == "prompts/list" || m == "prompts/get") return !reg->prompts.empty();
+  if (m == "resources/list" || m == "resources/templates/list" || m == "resources/read")
+    return !reg->resources.empty() || !reg->templates.empty();
+  if (m == "completion/complete") return !reg->prompts.empty() || !reg->templates.empty();
+  return false;
+}
+
+void Server::close_listeners() {
+  std::vector<std::shared_ptr<Listener>> all;
+  {
+    std::lock_guard lock(impl_->listeners_mu);
+    all.swap(impl_->listeners);
+  }
+  for (auto& l : all)
+    l->out->complete(jsonrpc::result_response(
+        l->id, json::object{{"resultType", "complete"}, {"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", l->id}}}}));
+}
+
+std::size_t Server::listener_count() const { return impl_->live_listeners().size(); }
 
 // Runs `work` on the blocking pool, keeps the call cancellable, and completes `out` with its result.
 static void run_blocking(Server& server, Server::Impl& impl, const std::shared_ptr<Session>& session,
-                         jsonrpc::Request req, std::shared_ptr<Outbound> out,
+                         jsonrpc::Request req, std::shared_ptr<Outbound> out, Envelope env, Mrtr mrtr,
                          std::function<json::value(RequestContext&)> work) {
   std::string key = jsonrpc::id_key(req.id);
   std::stop_source stop;
@@ -644,15 +897,25 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
     return;
   }
   json::value progress_token = nullptr;
-  if (const auto* p = req.params.if_object())
-    if (const auto* m = p->if_contains("_meta"); m && m->is_object())
-      if (const auto* t = m->get_object().if_contains("progressToken")) progress_token = *t;
-  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(progress_token), stop.get_token(), out);
-  boost::asio::post(impl.pool, [&impl, session, key, ctx, out, id = req.id, work = std::move(work)]() mutable {
+  if (const auto* m = meta_of(req.params))
+    if (const auto* t = m->if_contains("progressToken")) progress_token = *t;
+  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(progress_token), stop.get_token(), out,
+                                              std::move(env), mrtr.answers);
+  boost::asio::post(impl.pool, [&impl, session, key, ctx, out, id = req.id, mrtr = std::move(mrtr),
+                                work = std::move(work)]() mutable {
     impl.queued.fetch_sub(1);
     std::optional<json::object> response;
     try {
       if (!ctx->cancelled()) response = jsonrpc::result_response(id, work(*ctx));
+    } catch (const InputRequired& need) {
+      if (mrtr.allowed) {
+        response = jsonrpc::result_response(id, json::object{{"resultType", "input_required"},
+                                                             {"inputRequests", need.input_requests},
+                                                             {"requestState", impl.sealer.seal(mrtr.binding, mrtr.answers)}});
+      } else {
+        response = jsonrpc::error_response(
+            id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: input requests are not allowed here", std::nullopt});
+      }
     } catch (const ProtocolError& e) {
       response = jsonrpc::error_response(id, jsonrpc::Error{e.code(), e.what(), e.data()});
     } catch (const std::exception& e) {
@@ -693,7 +956,52 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
   auto invalid_params = [&](std::string msg) {
     reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: " + msg);
   };
+  auto method_not_found = [&] {
+    reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::method_not_found), "Method not found: " + m);
+  };
   if (!req.params.is_null() && !req.params.is_object()) return invalid_params("params must be an object");
+
+  // The era is chosen per request: a 2026-07-28 envelope, or the session's negotiated revision.
+  Envelope env;
+  if (has_envelope(req.params)) {
+    if (auto err = check_envelope(req.params, std::nullopt)) return reply_error(*out, req.id, err->code, err->message, err->data);
+    const auto& meta = *meta_of(req.params);
+    env.protocol_version = std::string(meta.at(kMetaVersion).get_string());
+    env.stateless = true;
+    env.client_capabilities = meta.at(kMetaCapabilities).get_object();
+    const auto* level = meta.if_contains(kMetaLogLevel);
+    env.logging = level != nullptr;
+    if (level) env.log_level = parse_log_level(level->get_string());
+    if (!stateless_method_available(m)) return method_not_found();
+    json::object info{{"name", impl.options.info.name}, {"version", impl.options.info.version}};
+    out = std::make_shared<StatelessOutbound>(std::move(out), cacheable(m), std::move(info),
+                                              static_cast<std::int64_t>(impl.options.cache_ttl.count()));
+  } else {
+    if (m == "server/discover" || m == "subscriptions/listen") return method_not_found();
+    auto st = session->snapshot();
+    env.protocol_version = st.protocol_version;
+    env.client_capabilities = st.client_capabilities;
+    env.log_level = st.log_level;
+  }
+
+  // Arguments of an input-required retry (2026-07-28): earlier answers sealed in requestState plus new ones.
+  auto mrtr_for = [&](std::string_view name, const json::value& args) -> std::optional<Mrtr> {
+    Mrtr r;
+    if (!env.stateless) return r;
+    r.allowed = true;
+    r.binding = m + "\n" + std::string(name) + "\n" + json::serialize(args);
+    if (const auto* rs = p.if_contains("requestState")) {
+      auto opened = rs->is_string() ? impl.sealer.open(r.binding, rs->get_string()) : std::nullopt;
+      if (!opened) {
+        invalid_params("requestState is invalid, expired or belongs to another request");
+        return std::nullopt;
+      }
+      r.answers = std::move(*opened);
+    }
+    if (const auto* ir = p.if_contains("inputResponses"); ir && ir->is_object())
+      for (const auto& [k, v] : ir->get_object()) r.answers[k] = v;
+    return r;
+  };
 
   try {
     if (m == "initialize") {
@@ -722,12 +1030,70 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     }
     if (m == "ping") return out->complete(jsonrpc::result_response(req.id, json::object{}));
 
-    if (session->snapshot().protocol_version.empty())
+    if (!env.stateless && env.protocol_version.empty())
       return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
                          "Invalid Request: initialize must come first");
 
     auto reg = impl.snapshot();
     std::size_t page = impl.options.page_size;
+
+    if (m == "server/discover") {
+      json::array versions;
+      for (auto v : all_revisions()) versions.push_back(json::string(v));
+      json::object result{{"supportedVersions", std::move(versions)}, {"capabilities", capabilities()}};
+      if (!impl.options.instructions.empty()) result["instructions"] = impl.options.instructions;
+      return out->complete(jsonrpc::result_response(req.id, std::move(result)));
+    }
+
+    if (m == "subscriptions/listen") {
+      const auto* n = p.if_contains("notifications");
+      if (!n || !n->is_object()) return invalid_params("notifications must be an object");
+      const auto& filter = n->get_object();
+      auto wants = [&](std::string_view k) {
+        const auto* v = filter.if_contains(k);
+        return v && v->is_bool() && v->get_bool();
+      };
+      auto l = std::make_shared<Listener>();
+      l->id = req.id;
+      json::object honored;
+      bool has_resources = !reg->resources.empty() || !reg->templates.empty();
+      if (wants("toolsListChanged") && !reg->tools.empty()) honored["toolsListChanged"] = l->tools = true;
+      if (wants("promptsListChanged") && !reg->prompts.empty()) honored["promptsListChanged"] = l->prompts = true;
+      if (wants("resourcesListChanged") && has_resources) honored["resourcesListChanged"] = l->resources = true;
+      if (const auto* rs = filter.if_contains("resourceSubscriptions")) {
+        if (!rs->is_array()) return invalid_params("resourceSubscriptions must be an array of URIs");
+        json::array uris;
+        for (const auto& u : rs->get_array()) {
+          if (!u.is_string()) return invalid_params("resourceSubscriptions must be an array of URIs");
+          if (has_resources) {
+            l->uris.insert(std::string(u.get_string()));
+            uris.push_back(u);
+          }
+        }
+        if (has_resources) honored["resourceSubscriptions"] = std::move(uris);
+      }
+      std::string key = jsonrpc::id_key(req.id);
+      std::stop_source stop;
+      if (!session->begin_call(key, stop))
+        return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
+                           "Invalid Request: id is already in use by a request in progress");
+      if (impl.live_listeners().size() >= impl.options.max_listeners) {
+        session->end_call(key);
+        return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::internal_error), "Too many open subscriptions");
+      }
+      l->stop = stop.get_token();
+      l->holder = session;
+      l->out = out;
+      // The acknowledgement is the first message of the stream; only then can notifications follow.
+      out->send(json::object{{"jsonrpc", "2.0"},
+                             {"method", "notifications/subscriptions/acknowledged"},
+                             {"params", json::object{{"notifications", std::move(honored)},
+                                                     {"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", req.id}}}}}});
+      std::lock_guard lock(impl.listeners_mu);
+      impl.listeners.push_back(std::move(l));
+      return;
+    }
+
     if (m == "tools/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page)));
     if (m == "resources/list")
       return out->complete(jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page)));
@@ -776,9 +1142,9 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
           return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
                              "Invalid Request: id is already in use by a request in progress");
         json::value token = nullptr;
-        if (const auto* mt = p.if_contains("_meta"); mt && mt->is_object())
-          if (const auto* t = mt->get_object().if_contains("progressToken")) token = *t;
-        auto ctx = std::make_shared<RequestContext>(*this, session, req.id, token, stop.get_token(), out);
+        if (const auto* mt = meta_of(req.params))
+          if (const auto* t = mt->if_contains("progressToken")) token = *t;
+        auto ctx = std::make_shared<RequestContext>(*this, session, req.id, token, stop.get_token(), out, std::move(env));
         auto done = [session, key, ctx, out, id = req.id](ToolResult r) {
           session->end_call(key);
           out->complete(ctx->cancelled() ? std::nullopt
@@ -787,8 +1153,10 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         entry.async(args, ctx, std::move(done));
         return;
       }
+      auto mrtr = mrtr_for(name, args);
+      if (!mrtr) return;
       ToolHandler h = entry.sync;
-      return run_blocking(*this, impl, session, std::move(req), std::move(out),
+      return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), std::move(*mrtr),
                           [h, args = std::move(args)](RequestContext& ctx) -> json::value {
                             try {
                               return tool_result_json(h(args, ctx));
@@ -803,19 +1171,22 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
     if (m == "resources/read") {
       std::string uri = required_string(p, "uri");
+      auto mrtr = mrtr_for(uri, nullptr);
+      if (!mrtr) return;
       if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) {
         ResourceReader reader = reg->resources[it->second].reader;
-        return run_blocking(*this, impl, session, std::move(req), std::move(out), [reader, uri](RequestContext& ctx) {
-          json::array contents;
-          for (const auto& c : reader(uri, ctx)) contents.push_back(c.to_json());
-          return json::value(json::object{{"contents", std::move(contents)}});
-        });
+        return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), std::move(*mrtr),
+                            [reader, uri](RequestContext& ctx) {
+                              json::array contents;
+                              for (const auto& c : reader(uri, ctx)) contents.push_back(c.to_json());
+                              return json::value(json::object{{"contents", std::move(contents)}});
+                            });
       }
       for (const auto& t : reg->templates) {
         auto vars = t.matcher.match(uri);
         if (!vars) continue;
         TemplateReader reader = t.reader;
-        return run_blocking(*this, impl, session, std::move(req), std::move(out),
+        return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), std::move(*mrtr),
                             [reader, uri, vars = std::move(*vars)](RequestContext& ctx) {
                               auto got = reader(uri, vars, ctx);
                               if (!got) throw ProtocolError(kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
@@ -833,8 +1204,10 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       if (it == reg->prompt_index.end()) return invalid_params("unknown prompt '" + name + "'");
       const PromptEntry& entry = reg->prompts[it->second];
       StringMap args;
+      json::value raw_args = nullptr;
       if (const auto* a = p.if_contains("arguments"); a && !a->is_null()) {
         if (!a->is_object()) return invalid_params("arguments must be an object");
+        raw_args = *a;
         for (const auto& [k, v] : a->get_object()) {
           if (!v.is_string()) return invalid_params("argument '" + std::string(k) + "' must be a string");
           args.emplace(std::string(k), std::string(v.get_string()));
@@ -842,8 +1215,10 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       for (const auto& a : entry.prompt.arguments)
         if (a.required && !args.contains(a.name)) return invalid_params("missing required argument '" + a.name + "'");
+      auto mrtr = mrtr_for(name, raw_args);
+      if (!mrtr) return;
       PromptHandler h = entry.handler;
-      return run_blocking(*this, impl, session, std::move(req), std::move(out),
+      return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), std::move(*mrtr),
                           [h, args = std::move(args)](RequestContext& ctx) {
                             PromptResult r = h(args, ctx);
                             json::object o{{"messages", std::move(r.messages)}};
@@ -879,7 +1254,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       } else {
         return invalid_params("ref.type must be ref/prompt or ref/resource");
       }
-      return run_blocking(*this, impl, session, std::move(req), std::move(out),
+      return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), Mrtr{},
                           [completer, arg_name, value, context](RequestContext&) {
                             std::vector<std::string> values;
                             if (completer) values = completer(arg_name, value, context);
@@ -894,7 +1269,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     return reply_error(*out, req.id, e.code(), e.what(), e.data());
   }
 
-  reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::method_not_found), "Method not found: " + m);
+  method_not_found();
 }
 
 }  // namespace jitgate::mcp

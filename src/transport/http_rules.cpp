@@ -1,5 +1,7 @@
 #include "transport/http_rules.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <boost/beast/http/status.hpp>
 #include <boost/url/parse.hpp>
@@ -77,6 +79,23 @@ bool accepts(std::string_view accept, std::string_view media_type) {
 
 bool is_json_content_type(std::string_view ct) {
   return iequals(trim(ct.substr(0, ct.find(';'))), "application/json");
+}
+
+std::optional<std::string> decode_header_value(std::string_view raw) {
+  raw = trim(raw);
+  if (raw.empty()) return std::nullopt;
+  constexpr std::string_view kOpen = "=?base64?", kClose = "?=";
+  if (!raw.starts_with(kOpen)) return std::string(raw);
+  if (!raw.ends_with(kClose) || raw.size() < kOpen.size() + kClose.size()) return std::nullopt;
+  std::string_view b64 = raw.substr(kOpen.size(), raw.size() - kOpen.size() - kClose.size());
+  if (b64.size() % 4 != 0) return std::nullopt;
+  std::string out(b64.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(b64.data()),
+                          static_cast<int>(b64.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t pad = b64.ends_with("==") ? 2 : b64.ends_with("=") ? 1 : 0;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return out;
 }
 
 std::string format_event_id(EventId id) { return std::to_string(id.stream) + "_" + std::to_string(id.seq); }

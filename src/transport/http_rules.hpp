@@ -19,6 +19,10 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
 bool accepts(std::string_view accept, std::string_view media_type);
 bool is_json_content_type(std::string_view content_type);
 
+// A 2026-07-28 header value: plain (surrounding whitespace trimmed) or "=?base64?...?=" for values
+// that are not safe ASCII. nullopt when absent or malformed.
+std::optional<std::string> decode_header_value(std::string_view raw);
+
 // "streamId_seq" event ids.
 struct EventId {
   std::uint64_t stream = 0;

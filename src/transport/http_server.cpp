@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cstring>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -44,8 +45,10 @@ class Connection;
 // buffered (bounded) so a client can resume with Last-Event-ID after its connection dropped.
 class SseStream : public std::enable_shared_from_this<SseStream> {
  public:
-  SseStream(std::uint64_t id, std::size_t capacity, bool standalone)
-      : id_(id), capacity_(capacity), standalone_(standalone) {}
+  // `resumable` streams (session revisions) number their events and keep them for Last-Event-ID;
+  // 2026-07-28 streams do neither.
+  SseStream(std::uint64_t id, std::size_t capacity, bool standalone, bool resumable = true)
+      : id_(id), capacity_(resumable ? capacity : 0), standalone_(standalone), resumable_(resumable) {}
 
   std::uint64_t id() const { return id_; }
   bool standalone() const { return standalone_; }
@@ -69,6 +72,7 @@ class SseStream : public std::enable_shared_from_this<SseStream> {
   const std::uint64_t id_;
   const std::size_t capacity_;
   const bool standalone_;
+  const bool resumable_;
   std::mutex mu_;
   std::deque<std::pair<std::uint64_t, std::string>> buffer_;
   std::uint64_t next_seq_ = 1;
@@ -117,6 +121,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void sse_end();
   void close();
   bool alive() const { return alive_.load(); }
+  // 2026-07-28: closing the response stream cancels the request.
+  void cancel_on_disconnect(std::shared_ptr<mcp::Session> holder);
 
  private:
   void do_read();
@@ -125,7 +131,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void enqueue(std::string bytes, bool ends_response, bool keep_alive);
   void do_write();
   void on_write(beast::error_code ec, std::size_t n);
-  void watch_for_close();
+  // Reads one byte while a response is pending or streaming, to learn when the client leaves.
+  void start_probe();
+  void on_probe(beast::error_code ec, std::size_t n);
+  void handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version);
   void fail(beast::error_code ec, std::string_view what);
 
   // Request routing (on the strand).
@@ -155,6 +164,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<bool> alive_{true};
   std::shared_ptr<SseStream> sse_stream_;  // the stream this connection carries, if any
   std::array<char, 1> probe_{};
+  bool probe_active_ = false;
+  bool read_after_probe_ = false;
+  std::shared_ptr<mcp::Session> cancel_holder_;  // closed (cancelling its calls) if the client leaves
   friend class SseStream;
   friend class Exchange;
 };
@@ -175,8 +187,9 @@ class Exchange : public mcp::Outbound {
  public:
   Exchange(std::shared_ptr<Connection> conn, std::shared_ptr<mcp::Session> session,
            std::shared_ptr<HttpSessionLink> link, std::size_t outstanding, bool batch, bool prime,
-           std::vector<std::string> headers, std::chrono::milliseconds retry)
-      : conn_(std::move(conn)),
+           std::vector<std::string> headers, std::chrono::milliseconds retry, bool stateless = false)
+      : stateless_(stateless),
+        conn_(std::move(conn)),
         session_(std::move(session)),
         link_(std::move(link)),
         outstanding_(outstanding),
@@ -211,7 +224,7 @@ class Exchange : public mcp::Outbound {
                                   : json::serialize(collected_.front());
         std::vector<std::string> h = headers_;
         h.emplace_back("Content-Type: application/json");
-        std::string bytes = response_head(200, h, body.size(), true);
+        std::string bytes = response_head(status_locked(), h, body.size(), true);
         bytes += body;
         conn_->send_response(std::move(bytes), true);
       }
@@ -219,9 +232,14 @@ class Exchange : public mcp::Outbound {
     conn_.reset();
   }
 
+  bool done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+
   bool close_stream(std::chrono::milliseconds retry) override {
     std::lock_guard lock(mu_);
-    if (done_) return false;
+    if (done_ || stateless_) return false;
     if (!stream_) open_stream_locked();
     auto c = stream_->attached();
     if (!c) return true;
@@ -232,22 +250,36 @@ class Exchange : public mcp::Outbound {
   }
 
  private:
+  // 2026-07-28 maps a few protocol errors onto HTTP statuses; everything else is answered in-band.
+  unsigned status_locked() const {
+    if (!stateless_ || batch_ || collected_.size() != 1) return 200;
+    const auto* e = collected_.front().if_contains("error");
+    if (!e || !e->is_object()) return 200;
+    auto code = e->get_object().at("code").to_number<std::int64_t>();
+    if (code == -32601) return 404;
+    if (code == -32020 || code == -32021 || code == -32022) return 400;
+    return 200;
+  }
+
   void open_stream_locked() {
-    stream_ = link_->new_stream(false);
+    stream_ = link_ ? link_->new_stream(false) : std::make_shared<SseStream>(0, 0, false, false);
     std::string first;
     if (prime_) first = "id: " + format_event_id({stream_->id(), 0}) + "\nretry: " + std::to_string(retry_.count()) + "\ndata: \n\n";
     std::vector<std::string> h = headers_;
     h.emplace_back("Content-Type: text/event-stream");
     h.emplace_back("Cache-Control: no-cache");
+    h.emplace_back("X-Accel-Buffering: no");
     if (conn_) {
       conn_->start_sse(std::move(h), std::move(first));
       stream_->attach(conn_, std::nullopt);
     }
-    for (auto& m : link_->take_pending()) stream_->append(m);
+    if (link_)
+      for (auto& m : link_->take_pending()) stream_->append(m);
     for (auto& m : collected_) stream_->append(m);
     collected_.clear();
   }
 
+  const bool stateless_;
   std::mutex mu_;
   std::shared_ptr<Connection> conn_;
   std::shared_ptr<mcp::Session> session_;
@@ -269,8 +301,9 @@ void SseStream::append(const json::object& message) {
   std::lock_guard lock(mu_);
   if (finished_) return;
   std::uint64_t seq = next_seq_++;
-  std::string event = sse_event(format_event_id({id_, seq}), json::serialize(message));
+  std::string event = sse_event(resumable_ ? format_event_id({id_, seq}) : std::string(), json::serialize(message));
   if (auto c = conn_.lock(); c && c->alive()) c->sse_write(event);
+  if (!resumable_) return;
   buffer_.emplace_back(seq, std::move(event));
   if (buffer_.size() > capacity_) buffer_.pop_front();
 }
@@ -448,7 +481,15 @@ void Connection::on_write(beast::error_code ec, std::size_t) {
     return close();
   }
   stream_.expires_never();
+  cancel_holder_.reset();
   if (!writes_.empty()) return do_write();
+  if (probe_active_) {
+    // The probe's read must end before the next request is read.
+    read_after_probe_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
+    return;
+  }
   do_read();
 }
 
@@ -465,7 +506,7 @@ void Connection::start_sse(std::vector<std::string> headers, std::string first_e
                std::string bytes = response_head(200, headers, std::nullopt, false, true);
                if (!first.empty()) bytes += chunk(first);
                self->enqueue(std::move(bytes), false, false);
-               self->watch_for_close();
+               self->start_probe();
              });
 }
 
@@ -484,19 +525,51 @@ void Connection::sse_end() {
   });
 }
 
-// An SSE response ends the exchange on this connection; reading one byte tells us when the client leaves.
-void Connection::watch_for_close() {
-  stream_.socket().async_read_some(asio::buffer(probe_), asio::bind_executor(stream_.get_executor(),
-      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) self->close();
-        else self->watch_for_close();
+void Connection::start_probe() {
+  if (probe_active_ || !alive_) return;
+  probe_active_ = true;
+  stream_.socket().async_read_some(
+      asio::buffer(probe_), asio::bind_executor(stream_.get_executor(), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+        self->on_probe(ec, n);
       }));
+}
+
+void Connection::on_probe(beast::error_code ec, std::size_t n) {
+  probe_active_ = false;
+  if (ec == asio::error::operation_aborted && read_after_probe_) {
+    read_after_probe_ = false;
+    return do_read();
+  }
+  if (ec) {
+    if (cancel_holder_) cancel_holder_->close();
+    cancel_holder_.reset();
+    return close();
+  }
+  if (in_sse_) return start_probe();  // a client does not send while it reads a stream
+  // The client sent its next request early: keep the byte for the parser and stop probing.
+  auto dst = buffer_.prepare(n);
+  std::memcpy(dst.data(), probe_.data(), n);
+  buffer_.commit(n);
+  if (read_after_probe_) {
+    read_after_probe_ = false;
+    do_read();
+  }
+}
+
+void Connection::cancel_on_disconnect(std::shared_ptr<mcp::Session> holder) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), holder = std::move(holder)]() mutable {
+    if (!self->alive_) return holder->close();
+    self->cancel_holder_ = std::move(holder);
+    self->start_probe();
+  });
 }
 
 void Connection::close() {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
     if (!self->alive_.exchange(false)) return;
     if (self->sse_stream_) self->sse_stream_->detach(self.get());
+    if (self->cancel_holder_) self->cancel_holder_->close();
+    self->cancel_holder_.reset();
     beast::error_code ignored;
     self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     self->stream_.socket().close(ignored);
@@ -579,6 +652,18 @@ void Connection::handle_post() {
   jsonrpc::DecodedBody body = jsonrpc::decode(req_.body());
   if (body.parse_error) return reply_rpc_error(400, nullptr, body.parse_error->code, body.parse_error->message);
 
+  // One endpoint, two generations: a 2026-07-28 envelope (or a version header that is not a
+  // session revision) selects the stateless protocol for this request.
+  std::string_view header_version = req_["MCP-Protocol-Version"];
+  bool envelope = false;
+  if (!body.batch)
+    if (const auto* m = std::get_if<jsonrpc::Message>(&body.items.front())) {
+      if (const auto* r = std::get_if<jsonrpc::Request>(m)) envelope = mcp::Server::has_envelope(r->params);
+      if (const auto* n = std::get_if<jsonrpc::Notification>(m)) envelope = mcp::Server::has_envelope(n->params);
+    }
+  if (envelope || (!header_version.empty() && !mcp::is_supported_revision(header_version)))
+    return handle_stateless(std::move(body), header_version);
+
   // initialize opens a session; it must be sent alone.
   bool is_init = false;
   for (const auto& item : body.items)
@@ -645,7 +730,60 @@ void Connection::handle_post() {
   if (is_init && session->snapshot().protocol_version.empty()) shared_->server.close_session(session->id());
 }
 
+void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version) {
+  auto fail = [&](unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string msg,
+                  std::optional<json::value> data = std::nullopt) {
+    reply(status, json::serialize(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(msg), std::move(data)})));
+  };
+  if (body.batch) return fail(400, nullptr, -32600, "Invalid Request: revision 2026-07-28 takes a single message per request");
+  auto& item = body.items.front();
+  if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) return fail(400, inv->id, inv->error.code, inv->error.message);
+  auto& msg = std::get<jsonrpc::Message>(item);
+  if (auto* r = std::get_if<jsonrpc::Response>(&msg))
+    return fail(400, r->id, -32600, "Invalid Request: clients do not send responses in revision 2026-07-28");
+  if (std::holds_alternative<jsonrpc::Notification>(msg)) return reply(202);  // cancellation is closing the stream
+
+  auto& request = std::get<jsonrpc::Request>(msg);
+  const auto& id = request.id;
+  if (!mcp::Server::has_envelope(request.params) && !header_version.empty() && !mcp::is_stateless_revision(header_version)) {
+    json::array supported;
+    for (auto v : mcp::all_revisions()) supported.push_back(json::string(v));
+    return fail(400, id, -32022, "Unsupported protocol version",
+                json::object{{"supported", std::move(supported)}, {"requested", header_version}});
+  }
+  if (header_version.empty()) return fail(400, id, -32020, "Header mismatch: MCP-Protocol-Version header is required");
+  if (auto err = shared_->server.check_envelope(request.params, header_version))
+    return fail(400, id, err->code, err->message, err->data);
+  auto method_header = req_["Mcp-Method"];
+  if (method_header.empty()) return fail(400, id, -32020, "Header mismatch: Mcp-Method header is required");
+  if (method_header != request.method)
+    return fail(400, id, -32020, "Header mismatch: Mcp-Method does not match the request method");
+  std::string_view name_key = request.method == "tools/call" || request.method == "prompts/get" ? "name"
+                              : request.method == "resources/read"                             ? "uri"
+                                                                                               : "";
+  if (!name_key.empty()) {
+    const auto* p = request.params.if_object();
+    const auto* body_name = p ? p->if_contains(name_key) : nullptr;
+    auto name_header = decode_header_value(req_["Mcp-Name"]);
+    if (!name_header) return fail(400, id, -32020, "Header mismatch: Mcp-Name header is required or malformed");
+    if (body_name && body_name->is_string() && *name_header != body_name->get_string())
+      return fail(400, id, -32020, "Header mismatch: Mcp-Name does not match params." + std::string(name_key));
+  }
+  if (!shared_->server.stateless_method_available(request.method))
+    return fail(404, id, -32601, "Method not found: " + request.method);
+
+  // No session: an unregistered holder carries the call so that a closed stream can cancel it.
+  auto holder = std::make_shared<mcp::Session>(std::string());
+  auto exchange = std::make_shared<Exchange>(shared_from_this(), holder, nullptr, 1, false, false,
+                                             std::vector<std::string>{}, shared_->options.sse_retry, true);
+  shared_->server.handle(holder, std::move(msg), exchange);
+  if (!exchange->done()) cancel_on_disconnect(holder);
+}
+
 void Connection::handle_get() {
+  if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
+    return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no GET stream", std::nullopt})),
+                 {"Allow: POST"});
   if (!accepts(req_[http::field::accept], "text/event-stream"))
     return reply_rpc_error(406, nullptr, -32600, "Not Acceptable: Accept must list text/event-stream");
   bool replied = false;
@@ -656,7 +794,7 @@ void Connection::handle_get() {
   session->touch();
 
   std::vector<std::string> headers{"Content-Type: text/event-stream", "Cache-Control: no-cache",
-                                   "Mcp-Session-Id: " + session->id()};
+                                   "X-Accel-Buffering: no", "Mcp-Session-Id: " + session->id()};
   auto last = req_["Last-Event-ID"];
   if (!last.empty()) {
     auto id = parse_event_id(last);
@@ -684,6 +822,9 @@ void Connection::handle_get() {
 }
 
 void Connection::handle_delete() {
+  if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
+    return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no sessions", std::nullopt})),
+                 {"Allow: POST"});
   bool replied = false;
   auto session = session_for_request(replied);
   if (replied) return;

@@ -5,6 +5,7 @@
 #include <boost/json/value_to.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -32,11 +33,40 @@ class Outbound {
 
 class Server;
 
+// The protocol facts that govern one request. For the session-based revisions they come from the
+// session's initialize; for 2026-07-28 from the request's own _meta.
+struct Envelope {
+  std::string protocol_version;
+  bool stateless = false;
+  json::object client_capabilities;
+  std::optional<LogLevel> log_level;  // minimum level sent; unset = every level
+  bool logging = true;                // false: send no notifications/message for this request
+};
+
+// One question for the client: elicitation/create, sampling/createMessage or roots/list.
+struct InputRequest {
+  std::string key;  // names the answer (2026-07-28 inputRequests / inputResponses key)
+  std::string method;
+  json::object params;
+};
+
+// Thrown by RequestContext::ask in a 2026-07-28 request whose answers are not there yet; the
+// dispatcher answers with an input-required result and the client retries with the answers.
+// Deliberately not a std::exception, so handlers that catch those let it through.
+struct InputRequired {
+  json::object input_requests;
+};
+
 // What a handler knows about the request it serves and how it talks back.
 class RequestContext : public std::enable_shared_from_this<RequestContext> {
  public:
   RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id, json::value progress_token,
-                 std::stop_token stop, std::shared_ptr<Outbound> out);
+                 std::stop_token stop, std::shared_ptr<Outbound> out, Envelope envelope = {},
+                 json::object answers = {});
+
+  const Envelope& envelope() const { return envelope_; }
+  // Whether the client declared a capability ("sampling", "elicitation", "roots").
+  bool client_supports(std::string_view capability) const;
 
   const jsonrpc::Id& request_id() const { return id_; }
   Session& session() const { return *session_; }
@@ -55,6 +85,16 @@ class RequestContext : public std::enable_shared_from_this<RequestContext> {
   // Blocking form for handlers on the blocking pool: waits for the answer, the timeout or cancellation.
   ClientReply request_sync(std::string method, json::object params,
                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Asks the client for input in whichever way the request's revision allows: a server-to-client
+  // request in a session, or (2026-07-28) an input-required result answered by a retry. Handlers
+  // written with ask() run unchanged on both; in 2026-07-28 they run again from the start on
+  // each retry, so work before ask() should be repeatable. Throws ProtocolError -32021 when the
+  // client lacks the capability in 2026-07-28.
+  ClientReply ask(std::string key, std::string method, json::object params,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Several questions in one round (sent concurrently in a session); answers by key.
+  std::map<std::string, ClientReply> ask_all(std::vector<InputRequest> requests,
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Sleeps, waking early on cancellation. Returns false when cancelled.
   bool sleep_for(std::chrono::milliseconds d) const;
   // Ask the transport to close this request's stream (the client resumes with Last-Event-ID).
@@ -67,6 +107,9 @@ class RequestContext : public std::enable_shared_from_this<RequestContext> {
   json::value progress_token_;
   std::stop_token stop_;
   std::shared_ptr<Outbound> out_;
+  Envelope envelope_;
+  json::object answers_;  // 2026-07-28: inputResponses merged with those sealed in requestState
+  std::size_t auto_key_ = 0;
 };
 
 using ToolHandler = std::function<ToolResult(const json::object& arguments, RequestContext& ctx)>;
@@ -87,6 +130,12 @@ struct ServerOptions {
   std::size_t page_size = 100;        // entries per list page
   std::size_t blocking_threads = 8;   // pool for handlers that may block
   std::size_t max_queued_calls = 1024;  // backpressure on the blocking pool
+  // 2026-07-28 caching hints on discover, list and read results.
+  std::chrono::milliseconds cache_ttl{0};
+  // HMAC key sealing requestState; random per process when empty (set it to share across instances).
+  std::string request_state_key;
+  std::chrono::seconds request_state_lifetime{600};
+  std::size_t max_listeners = 10'000;  // open subscriptions/listen streams
 };
 
 class Server {
@@ -139,8 +188,22 @@ class Server {
   void close_all_sessions();
 
   // Answers one message. Requests are completed through `out` (possibly later, on another thread);
-  // notifications and responses from the client complete nothing.
+  // notifications and responses from the client complete nothing. A request whose params carry a
+  // 2026-07-28 envelope (_meta protocolVersion) is served statelessly; `session` then only holds its
+  // call for cancellation.
   void handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out);
+
+  // 2026-07-28 helpers for transports.
+  static bool has_envelope(const json::value& params);
+  // The first envelope problem, in the order the specification checks them: missing fields (-32602),
+  // a header that disagrees (-32020), an unsupported version (-32022). `header_version` is absent on stdio.
+  std::optional<jsonrpc::Error> check_envelope(const json::value& params,
+                                               std::optional<std::string_view> header_version) const;
+  // Whether a stateless request may call `method` (removed and undeclared methods may not).
+  bool stateless_method_available(std::string_view method) const;
+  // Completes every subscriptions/listen stream with its final result (shutdown).
+  void close_listeners();
+  std::size_t listener_count() const;
 
   const ServerOptions& options() const;
   json::object capabilities() const;

@@ -164,9 +164,11 @@ TEST_F(Http, MissingSessionIdIs400AndUnknownIs404) {
 TEST_F(Http, ProtocolVersionHeaderRules) {
   start();
   auto sid = open_session();
+  // An unknown version is answered with the versions this server speaks.
   auto bad = send(post(kList, "Mcp-Session-Id: " + sid + "\r\nMCP-Protocol-Version: 1999-12-31\r\n"));
   EXPECT_EQ(bad.status, 400u);
-  EXPECT_EQ(bad.rpc_code(), -32600);
+  EXPECT_EQ(bad.rpc_code(), -32022);
+  EXPECT_EQ(bad.json().at("error").at("data").at("requested").as_string(), "1999-12-31");
   // Absent: the server assumes 2025-03-26 and answers.
   EXPECT_EQ(send(post(kList, "Mcp-Session-Id: " + sid + "\r\n")).status, 200u);
   auto bad_init = send(post(initialize_body(), "MCP-Protocol-Version: 2030-01-01\r\n"));

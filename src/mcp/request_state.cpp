@@ -1,0 +1,103 @@
+#include "mcp/request_state.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <boost/json.hpp>
+#include <stdexcept>
+
+#include "mcp/cursor.hpp"
+
+namespace jitgate::mcp {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string to_base64url(std::string_view bytes) {
+  std::string s = base64_encode(bytes);
+  for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
+}
+
+std::optional<std::string> from_base64url(std::string_view text) {
+  std::string s(text);
+  for (char& c : s) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
+  }
+  while (s.size() % 4) s.push_back('=');
+  return base64_decode(s);
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+RequestStateSealer::RequestStateSealer(std::string key, std::chrono::seconds lifetime)
+    : key_(std::move(key)), lifetime_(lifetime) {
+  if (key_.empty()) {
+    key_.resize(32);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key_.data()), 32) != 1) throw std::runtime_error("RAND_bytes failed");
+  }
+}
+
+std::string RequestStateSealer::mac(std::string_view data) const {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(data.data()),
+            data.size(), md, &n))
+    throw std::runtime_error("HMAC failed");
+  return std::string(reinterpret_cast<char*>(md), n);
+}
+
+std::string RequestStateSealer::seal(std::string_view binding, const json::object& answers) const {
+  json::object payload{{"v", 1}, {"b", sha256_hex(binding)}, {"e", now_seconds() + lifetime_.count()}, {"a", answers}};
+  std::string body = to_base64url(json::serialize(payload));
+  return body + "." + to_base64url(mac(body));
+}
+
+std::optional<json::object> RequestStateSealer::open(std::string_view binding, std::string_view token) const {
+  if (token.size() > 1024 * 1024) return std::nullopt;
+  auto dot = token.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  std::string_view body = token.substr(0, dot);
+  auto sig = from_base64url(token.substr(dot + 1));
+  if (!sig) return std::nullopt;
+  std::string expected = mac(body);
+  if (sig->size() != expected.size() || CRYPTO_memcmp(sig->data(), expected.data(), expected.size()) != 0) return std::nullopt;
+  auto plain = from_base64url(body);
+  if (!plain) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(*plain, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.get_object();
+  const auto* b = o.if_contains("b");
+  const auto* e = o.if_contains("e");
+  const auto* a = o.if_contains("a");
+  if (!b || !b->is_string() || b->get_string() != sha256_hex(binding)) return std::nullopt;
+  if (!e || !e->is_int64() || e->get_int64() < now_seconds()) return std::nullopt;
+  if (!a || !a->is_object()) return std::nullopt;
+  return a->get_object();
+}
+
+}  // namespace jitgate::mcp
