@@ -120,6 +120,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void sse_write(std::string event);
   void sse_end();
   void close();
+  // Shutdown: a connection waiting for its next request closes now; a busy one finishes first.
+  void close_if_idle();
   bool alive() const { return alive_.load(); }
   // 2026-07-28: closing the response stream cancels the request.
   void cancel_on_disconnect(std::shared_ptr<mcp::Session> holder);
@@ -164,6 +166,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<bool> alive_{true};
   std::shared_ptr<SseStream> sse_stream_;  // the stream this connection carries, if any
   std::array<char, 1> probe_{};
+  bool idle_ = false;  // waiting for the next request
   bool probe_active_ = false;
   bool read_after_probe_ = false;
   std::shared_ptr<mcp::Session> cancel_holder_;  // closed (cancelling its calls) if the client leaves
@@ -409,16 +412,18 @@ void Connection::start() {
 }
 
 void Connection::do_read() {
-  if (closing_) return;
+  if (closing_ || shared_->stopping) return close();
   parser_.emplace();
   parser_->body_limit(shared_->options.max_body_bytes);
   parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
   stream_.expires_after(shared_->options.read_timeout);
+  idle_ = true;
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void Connection::on_read(beast::error_code ec) {
+  idle_ = false;
   if (ec == http::error::end_of_stream || ec == asio::error::eof) return close();
   if (ec == http::error::body_limit) {
     reply_rpc_error(413, nullptr, -32600, "Invalid Request: body exceeds the size limit");
@@ -575,6 +580,12 @@ void Connection::close() {
     self->stream_.socket().close(ignored);
     std::lock_guard lock(self->shared_->conns_mu);
     self->shared_->conns.erase(self);
+  });
+}
+
+void Connection::close_if_idle() {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->idle_ && self->buffer_.size() == 0) self->close();
   });
 }
 
@@ -843,6 +854,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::shared_ptr<Shared> shared;
   tcp::acceptor acceptor{ioc};
   asio::steady_timer sweeper{ioc};
+  asio::steady_timer grace{ioc};
   asio::signal_set signals{ioc};
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
@@ -886,6 +898,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     if (n) log_line("expired " + std::to_string(n) + " idle session(s)");
   }
 
+  std::vector<std::shared_ptr<Connection>> connections() {
+    std::vector<std::shared_ptr<Connection>> out;
+    std::lock_guard lock(shared->conns_mu);
+    for (auto& w : shared->conns)
+      if (auto c = w.lock()) out.push_back(c);
+    return out;
+  }
+
   void shutdown() {
     if (shared->stopping.exchange(true)) return;
     asio::post(ioc, [self = shared_from_this()] {
@@ -893,14 +913,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       self->acceptor.close(ignored);
       self->sweeper.cancel();
       self->signals.cancel();
+      // Streams end with their final messages (listen results, closed session streams); idle
+      // connections close now, busy ones get a grace period to write what they have.
       self->shared->server.close_all_sessions();
-      std::vector<std::shared_ptr<Connection>> conns;
-      {
-        std::lock_guard lock(self->shared->conns_mu);
-        for (auto& w : self->shared->conns)
-          if (auto c = w.lock()) conns.push_back(c);
-      }
-      for (auto& c : conns) c->close();
+      for (auto& c : self->connections()) c->close_if_idle();
+      self->grace.expires_after(std::chrono::milliseconds(500));
+      self->grace.async_wait([self](beast::error_code) {
+        for (auto& c : self->connections()) c->close();
+      });
     });
   }
 };
