@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # jitgate benchmark harness: MCP tools/call (echo) and tools/list (50 tools)
 # against conformance-server --bench, a TypeScript SDK peer and an nginx
-# fixed-body ceiling. Builds nothing. See BENCHMARKS.md.
+# fixed-body ceiling; and, on conformance-server only, the same two requests
+# in revision 2026-07-28 (stateless, no session) compared with the session
+# path in the same run. Builds nothing. See BENCHMARKS.md.
 #
 # usage: bench/run.sh [options] [path/to/conformance-server]
 #
@@ -10,7 +12,13 @@
 #   --reps N          repetitions, interleaved round robin (default 3)
 #   --connections C   wrk connections (default 32); wrk always runs -t1
 #   --servers LIST    subset of "conformance ts nginx" (default all three)
-#   --workloads LIST  subset of "call list" (default both)
+#   --workloads LIST  subset of "call list call2026 list2026" (default
+#                     "call list"). call/list: revision 2025-11-25 with a
+#                     session; call2026/list2026: the same requests in
+#                     revision 2026-07-28 (stateless), conformance server
+#                     only (skipped for ts and nginx). With both call and
+#                     call2026 (or list and list2026) the report adds the
+#                     ratio stateless/session per repetition.
 #   --raw FILE        raw results (TSV; a FILE.log beside it keeps every
 #                     command and wrk's full output).
 #                     Default: bench/results/raw-<UTC timestamp>.tsv
@@ -48,6 +56,7 @@ WRK_CPU=${WRK_CPU:-0}
 PORT_BASE=${PORT_BASE:-18700}
 ECHO_TEXT="hello bench"
 PROTO="2025-11-25"
+PROTO26="2026-07-28"
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -75,7 +84,8 @@ for v in DURATION WARMUP REPS CONNS SERVER_CPU WRK_CPU PORT_BASE; do
 done
 [ "$DURATION" -ge 1 ] && [ "$REPS" -ge 1 ] && [ "$CONNS" -ge 1 ] || die "duration, reps and connections must be >= 1"
 for s in $SERVERS; do case $s in conformance|ts|nginx) ;; *) die "unknown server '$s'";; esac; done
-for w in $WORKLOADS; do case $w in call|list) ;; *) die "unknown workload '$w'";; esac; done
+for w in $WORKLOADS; do case $w in call|list|call2026|list2026) ;; *) die "unknown workload '$w'";; esac; done
+is2026() { case $1 in *2026) return 0;; *) return 1;; esac; }
 
 # ---------------------------------------------------------------- tools
 missing=""
@@ -207,11 +217,14 @@ stop_server() {
 HDR_ACCEPT="Accept: application/json, text/event-stream"
 HDR_CT="Content-Type: application/json"
 
-# mcp_post BODY OUTPREFIX [session] -> prints HTTP status; headers/body in OUTPREFIX.{h,b}
+# mcp_post BODY OUTPREFIX [session] [extra header]... -> prints HTTP status;
+# headers/body in OUTPREFIX.{h,b}
 mcp_post() {
-  local body=$1 o=$2 sid=${3:-}
+  local body=$1 o=$2 sid=${3:-} h
+  shift 2; [ $# -eq 0 ] || shift
   local args=(-sS --max-time 10 -o "$o.b" -D "$o.h" -w '%{http_code}' -X POST -H "$HDR_CT" -H "$HDR_ACCEPT")
   [ -z "$sid" ] || args+=(-H "Mcp-Session-Id: $sid" -H "MCP-Protocol-Version: $PROTO")
+  for h in "$@"; do args+=(-H "$h"); done
   : > "$o.h"; : > "$o.b"
   curl "${args[@]}" --data-binary "$body" "$URL" 2>>"$LOG" || true
 }
@@ -235,16 +248,37 @@ LIST_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
 # shellcheck disable=SC2016
 CALL_CHECK='.jsonrpc=="2.0" and .id==1 and (.result.isError|not) and .result.content[0].type=="text" and .result.content[0].text==$t'
 LIST_CHECK='.jsonrpc=="2.0" and .id==1 and (.result.tools|length)==50 and ([.result.tools[].name]|sort) == (["echo"] + [range(1;50)|"filler_"+(if .<10 then "0" else "" end)+tostring]|sort) and (.result.tools[]|select(.name=="echo")|.inputSchema.properties.text.type=="string" and (.inputSchema.required|index("text")!=null))'
+# 2026-07-28 (stateless): same requests plus the per-request envelope in
+# params._meta and the Mcp-Method / Mcp-Name headers (as in wrk/*2026.lua);
+# results must also carry resultType "complete", lists ttlMs and cacheScope.
+META26='"_meta":{"io.modelcontextprotocol/protocolVersion":"'$PROTO26'","io.modelcontextprotocol/clientCapabilities":{}}'
+CALL26_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'$ECHO_TEXT'"},'$META26'}}'
+LIST26_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{'$META26'}}'
+CALL26_CHECK="$CALL_CHECK"' and .result.resultType=="complete"'
+LIST26_CHECK="$LIST_CHECK"' and .result.resultType=="complete" and (.result.ttlMs|type)=="number" and (.result.cacheScope|type)=="string"'
 
 # check_response NAME WORKLOAD -> 0 if the server answers the benchmarked
 # request correctly (nginx: its fixed body, which is the echo answer)
 check_response() {
-  local name=$1 wl=$2 o="$TMP/check.$PORT.$RANDOM" code body filter ctype
-  if [ "$name" = nginx ] || [ "$wl" = call ]; then body=$CALL_BODY; filter=$CALL_CHECK; else body=$LIST_BODY; filter=$LIST_CHECK; fi
-  code=$(mcp_post "$body" "$o" "${SESSION:-}")
+  local name=$1 wl=$2 o="$TMP/check.$PORT.$RANDOM" code body filter ctype hdrs=()
+  if [ "$name" = nginx ]; then body=$CALL_BODY; filter=$CALL_CHECK
+  else
+    case $wl in
+      call) body=$CALL_BODY; filter=$CALL_CHECK ;;
+      list) body=$LIST_BODY; filter=$LIST_CHECK ;;
+      call2026) body=$CALL26_BODY; filter=$CALL26_CHECK
+        hdrs=("MCP-Protocol-Version: $PROTO26" "Mcp-Method: tools/call" "Mcp-Name: echo") ;;
+      list2026) body=$LIST26_BODY; filter=$LIST26_CHECK
+        hdrs=("MCP-Protocol-Version: $PROTO26" "Mcp-Method: tools/list") ;;
+    esac
+  fi
+  code=$(mcp_post "$body" "$o" "${SESSION:-}" "${hdrs[@]}")
   ctype=$(tr -d '\r' < "$o.h" | awk -F': *' 'tolower($1)=="content-type"{print tolower($2)}' | tail -1)
   if [ "$code" != 200 ]; then say "  check failed: HTTP $code; body: $(head -c 300 "$o.b")"; return 1; fi
   case $ctype in application/json*) ;; *) say "  check failed: Content-Type '$ctype' (want application/json)"; return 1;; esac
+  if is2026 "$wl" && tr -d '\r' < "$o.h" | grep -qi '^mcp-session-id:'; then
+    say "  check failed: stateless ($PROTO26) response carries an Mcp-Session-Id header: $(tr -d '\r' < "$o.h" | grep -i '^mcp-session-id:')"; return 1
+  fi
   if ! jq -e --arg t "$ECHO_TEXT" "$filter" "$o.b" >/dev/null 2>&1; then
     say "  check failed: unexpected body: $(head -c 400 "$o.b")"; return 1
   fi

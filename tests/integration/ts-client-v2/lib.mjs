@@ -27,6 +27,7 @@ import {
     ToolListChangedNotificationSchema,
     PromptListChangedNotificationSchema,
     CallToolResultSchema,
+    ElicitRequestSchema,
     McpError
 } from '../../../tools/node_modules/@modelcontextprotocol/sdk/dist/esm/types.js';
 
@@ -38,6 +39,7 @@ export {
     ToolListChangedNotificationSchema,
     PromptListChangedNotificationSchema,
     CallToolResultSchema,
+    ElicitRequestSchema,
     McpError,
     sleep
 };
@@ -404,4 +406,14 @@ export function assertNoSessionId(rec, what) {
     );
     const sent = rec.exchanges.filter(e => 'mcp-session-id' in e.requestHeaders);
     assert.equal(sent.length, 0, `${what}: the v2 client sent Mcp-Session-Id (test setup broken)`);
+}
+
+/** Resolves when `arr.length >= n` (polled every 10 ms); throws after `ms` naming `what`. */
+export async function waitForLength(arr, n, ms, what) {
+    const deadline = Date.now() + ms;
+    while (arr.length < n) {
+        if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} (have ${arr.length}, want ${n})`);
+        await sleep(10);
+    }
+    return arr;
 }

@@ -21,6 +21,7 @@ import { StreamableHTTPClientTransport } from '../../../tools/node_modules/@mode
 import {
     CreateMessageRequestSchema,
     ElicitRequestSchema,
+    ListRootsRequestSchema,
     LoggingMessageNotificationSchema,
     ResourceUpdatedNotificationSchema,
     McpError,
@@ -34,6 +35,7 @@ export {
     StreamableHTTPClientTransport,
     CreateMessageRequestSchema,
     ElicitRequestSchema,
+    ListRootsRequestSchema,
     LoggingMessageNotificationSchema,
     ResourceUpdatedNotificationSchema,
     McpError,

@@ -8,6 +8,7 @@ import {
     collectPages,
     CreateMessageRequestSchema,
     ElicitRequestSchema,
+    ListRootsRequestSchema,
     EXPECTED_TOOLS,
     EXPECTED_RESOURCES,
     EXPECTED_TEMPLATE,
@@ -122,8 +123,11 @@ for (const kind of TRANSPORTS) {
         before(async () => {
             await h.setup();
             c = await h.connect({
-                capabilities: { sampling: {}, elicitation: {} },
+                capabilities: { sampling: {}, elicitation: {}, roots: {} },
                 setup(client) {
+                    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+                        roots: [{ uri: 'file:///tmp/jitgate-it', name: 'it root' }]
+                    }));
                     client.setRequestHandler(CreateMessageRequestSchema, async req => {
                         samplings.push(req.params);
                         return { model: 'it-model', role: 'assistant', content: { type: 'text', text: SAMPLING_ANSWER } };
