@@ -125,6 +125,19 @@ if want conformance; then
   fi
 fi
 [ -n "$SERVERS" ] || die "no servers left to benchmark"
+SKIP_NOTES=""
+# the 2026-07-28 workloads run on the conformance server only
+runs_on() { is2026 "$1" && [ "$2" != conformance ] && return 1; return 0; }
+per_rep=0
+for wl in $WORKLOADS; do for name in $SERVERS; do runs_on "$wl" "$name" && per_rep=$((per_rep + 1)); done; done
+for wl in $WORKLOADS; do
+  if is2026 "$wl"; then
+    others=$(echo " $SERVERS " | sed 's/ conformance / /; s/^ *//; s/ *$//')
+    [ -z "$others" ] || SKIP_NOTES="${SKIP_NOTES}SKIP: $wl ($PROTO26, stateless) runs on the conformance server only; not on [$others]
+"
+  fi
+done
+[ "$per_rep" -gt 0 ] || die "nothing to run: the 2026 workloads need the conformance server"
 
 # ---------------------------------------------------------------- files
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -302,10 +315,12 @@ run_wrk() {
 kv() { printf '%s\n' "$WRK_LINE" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # ---------------------------------------------------------------- metadata
-# Foreign load: how busy the machine is (all CPUs) over 2 s before we start.
+# Foreign load: how busy the machine is (all CPUs) over SECONDS; sampled
+# before the run, before every single run and after the last one.
+# cpu_busy_pct [SECONDS] (default 2)
 cpu_busy_pct() {
   local a b
-  a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat); sleep 2
+  a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat); sleep "${1:-2}"
   b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
   echo "$a $b" | awk '{t=$3-$1; i=$4-$2; printf "%d", (t > 0 ? 100*(t-i)/t : 0)}'
 }
@@ -331,23 +346,50 @@ FLAGGED=0
 read -r -a SRV_ARR <<< "$SERVERS"
 NSRV=${#SRV_ARR[@]}
 SKIPPED_CONF=0
-total=$((REPS * NSRV * $(wc -w <<< "$WORKLOADS")))
+total=$((REPS * per_rep))
+# workload order for repetition REP: WORKLOADS as given, except that a
+# session workload and its stateless twin (call/call2026, list/list2026) run
+# back to back, session first in odd repetitions and stateless first in even
+# ones, so each per-repetition stateless/session ratio compares neighbours
+# in time and neither always runs first.
+wl_order() {
+  local rep=$1 w tw out="" ; local -A done_=()
+  for w in $WORKLOADS; do
+    [ -z "${done_[$w]:-}" ] || continue
+    case $w in *2026) tw=${w%2026} ;; *) tw=${w}2026 ;; esac
+    if [[ " $WORKLOADS " == *" $tw "* ]] && [ -z "${done_[$tw]:-}" ]; then
+      local s=$w t=$tw; is2026 "$w" && { s=$tw; t=$w; }
+      if [ $((rep % 2)) = 1 ]; then out="$out $s $t"; else out="$out $t $s"; fi
+      done_[$tw]=1
+    else
+      out="$out $w"
+    fi
+    done_[$w]=1
+  done
+  echo "$out"
+}
+[ -z "$SKIP_NOTES" ] || { printf "%s" "$SKIP_NOTES" >&2; printf "%s" "$SKIP_NOTES" >> "$LOG"; }
 n=0
+MAX_GAP_BUSY=0
 say "$BUSY_NOTE"
-say "jitgate bench: servers [$SERVERS], workloads [$WORKLOADS], $REPS reps, ${WARMUP}s warm-up + ${DURATION}s each (~$((total * (WARMUP + DURATION + 1)))s)"
+say "jitgate bench: servers [$SERVERS], workloads [$WORKLOADS], $REPS reps, ${WARMUP}s warm-up + ${DURATION}s each (~$((total * (WARMUP + DURATION + 2)))s)"
 for rep in $(seq 1 "$REPS"); do
-  for wl in $WORKLOADS; do
+  for wl in $(wl_order "$rep"); do
     # round robin, rotating the start so no server always runs first
     for k in $(seq 0 $((NSRV - 1))); do
       name=${SRV_ARR[$(( (k + rep - 1) % NSRV ))]}
       [ "$name" = conformance ] && [ "$SKIPPED_CONF" = 1 ] && continue
+      runs_on "$wl" "$name" || continue
       n=$((n + 1))
-      say "[$n/$total] rep $rep  $wl  $name"
+      # foreign load in the gap before this run (nothing of ours is running)
+      gap=$(cpu_busy_pct 1)
+      [ "$gap" -le "$MAX_GAP_BUSY" ] || MAX_GAP_BUSY=$gap
+      say "[$n/$total] rep $rep  $wl  $name  (machine ${gap}% busy in the 1 s before)"
       status=ok
       SESSION=""
       if ! start_server "$name"; then
         status=start_failed
-      elif [ "$name" != nginx ] && ! open_session; then
+      elif [ "$name" != nginx ] && ! is2026 "$wl" && ! open_session; then
         status=init_failed
       elif ! check_response "$name" "$wl"; then
         status=precheck_failed
@@ -363,7 +405,7 @@ for rep in $(seq 1 "$REPS"); do
         continue
       fi
       lua="$HERE/wrk/$wl.lua"
-      [ "$name" = nginx ] && lua="$HERE/wrk/call.lua"   # nginx has one fixed body: ceiling for both
+      [ "$name" = nginx ] && lua="$HERE/wrk/call.lua"   # nginx has one fixed body: ceiling for call and list
       run_wrk "$WARMUP" "$lua"
       log "  warm-up: ${WRK_LINE:-no result}"
       run_wrk "$DURATION" "$lua"
@@ -396,6 +438,14 @@ for rep in $(seq 1 "$REPS"); do
   done
 done
 
+AFTER=$(cpu_busy_pct)
+AFTER_NOTE="machine ${AFTER}% busy (all CPUs) in the 2 s after the last run"
+[ "$AFTER" -le 10 ] || AFTER_NOTE="$AFTER_NOTE — **other load present: numbers may be disturbed**"
+GAP_NOTE="at most ${MAX_GAP_BUSY}% busy (all CPUs) in the 1 s before any run"
+[ "$MAX_GAP_BUSY" -le 10 ] || GAP_NOTE="$GAP_NOTE — **other load present: numbers may be disturbed**"
+{ echo "# load between runs: $GAP_NOTE"; echo "# load after: $AFTER_NOTE"; } | tee -a "$LOG" >> "$RAW"
+say "$GAP_NOTE; $AFTER_NOTE"
+
 # ---------------------------------------------------------------- report
 report() {
   awk -F'\t' -v reps="$REPS" -v servers="$SERVERS" -v workloads="$WORKLOADS" '
@@ -411,15 +461,18 @@ report() {
     if (big) return commas(median(a, n)) " (" commas(lo) "–" commas(hi) ")"
     return sprintf(fmt " (" fmt "–" fmt ")", median(a, n), lo, hi)
   }
-  function ratio(wl, s1, s2, pct,   n, i, a, lo, hi, m, fmt) {
+  function ratio(wl, s1, s2, pct) { return kratio(wl SUBSEP s1, wl SUBSEP s2, pct) }
+  # kratio(KEY1, KEY2, PCT): rps of KEY1 / rps of KEY2, per repetition
+  function kratio(k1, k2, pct,   n, i, a, lo, hi, m, fmt) {
     n = 0
     for (i = 1; i <= reps; i++)
-      if (((wl SUBSEP s1), i) in rps && ((wl SUBSEP s2), i) in rps && rps[wl SUBSEP s2, i] > 0)
-        a[++n] = rps[wl SUBSEP s1, i] / rps[wl SUBSEP s2, i]
+      if ((k1, i) in rps && (k2, i) in rps && rps[k2, i] > 0)
+        a[++n] = rps[k1, i] / rps[k2, i]
+    last_lo = ""; last_hi = ""
     if (n == 0) return "n/a"
     lo = a[1]; hi = a[1]; for (i = 1; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
     m = median(a, n)
-    last_ratio = m
+    last_ratio = m; last_lo = lo; last_hi = hi
     if (pct) return sprintf("%.0f%% (%.0f–%.0f%%), n=%d", 100*m, 100*lo, 100*hi, n)
     return sprintf("%.2fx (%.2f–%.2fx), n=%d", m, lo, hi, n)
   }
@@ -434,6 +487,8 @@ report() {
   END {
     label["conformance"] = "conformance-server"; label["ts"] = "TS SDK 1.32.2 peer"; label["nginx"] = "nginx fixed body (ceiling)"
     title["call"] = "tools/call `echo`"; title["list"] = "tools/list (50 tools)"
+    title["call2026"] = "tools/call `echo`, 2026-07-28 stateless (conformance-server only)"
+    title["list2026"] = "tools/list (50 tools), 2026-07-28 stateless (conformance-server only)"
     nw = split(workloads, W, " "); ns = split(servers, S, " ")
     for (w = 1; w <= nw; w++) {
       wl = W[w]
@@ -447,7 +502,7 @@ report() {
         printf "| %s | %s | %s | %s | %d | %s |\n", label[S[s]] (S[s] == "nginx" && wl == "list" ? " †" : ""), r,
           stat(key, 5, 0.001, "%.2f"), stat(key, 6, 0.001, "%.2f"), non2xx[key], (key in flag) ? "**FLAGGED**" flag[key] : "ok"
       }
-      if (((wl SUBSEP "conformance") in seen)) {
+      if (((wl SUBSEP "conformance") in seen) && (((wl SUBSEP "ts") in seen) || ((wl SUBSEP "nginx") in seen))) {
         print ""
         print "| ratio (per repetition, same run) | median (min–max) |"
         print "|---|---|"
@@ -465,6 +520,30 @@ report() {
       if (wl == "list" && ((wl SUBSEP "nginx") in seen))
         print "\n† nginx returns its one fixed echo-sized body for every request; for tools/list it is the same ceiling as for tools/call, not a like-for-like peer."
     }
+    # stateless (2026-07-28) vs session (2025-11-25), conformance-server only
+    hdr = 0
+    split("call list", B, " ")
+    for (b = 1; b <= 2; b++) {
+      k1 = (B[b] "2026") SUBSEP "conformance"; k2 = B[b] SUBSEP "conformance"
+      if (!(k1 in seen) || !(k2 in seen)) continue
+      if (!hdr) {
+        printf "\n### 2026-07-28 stateless vs 2025-11-25 session (conformance-server)\n\n"
+        print "| request | session req/s | stateless req/s | stateless / session req/s (per repetition, same run) | session p50 / p99 ms | stateless p50 / p99 ms | flags |"
+        print "|---|---|---|---|---|---|---|"
+        hdr = 1
+      }
+      t = kratio(k1, k2, 0)
+      v = (t == "n/a") ? "" : (last_ratio >= 1.0 ? " — no slower: met" : \
+          (last_hi >= 1.0 ? " — no slower: NOT met (median below 1.00x; some repetitions at or above)" : " — no slower: NOT met"))
+      fl = ((k1 in flag) || (k2 in flag)) ? "**FLAGGED**" (k2 in flag ? " session" flag[k2] : "") (k1 in flag ? " stateless" flag[k1] : "") : "ok"
+      printf "| %s | %s | %s | %s%s | %s / %s | %s / %s | %s |\n", title[B[b]], stat(k2, 4, 1, "%d", 1), stat(k1, 4, 1, "%d", 1), t, v,
+        med(k2, 5, 0.001), med(k2, 6, 0.001), med(k1, 5, 0.001), med(k1, 6, 0.001), fl
+    }
+  }
+  function med(key, col, scale,   n, i, a) {
+    n = 0
+    for (i = 1; i <= reps; i++) if ((key, i) in val) { split(val[key, i], f, "\t"); a[++n] = f[col] * scale }
+    return n ? sprintf("%.2f", median(a, n)) : "n/a"
   }' "$RAW"
 }
 
@@ -476,6 +555,8 @@ echo "${WARMUP}s warm-up then ${DURATION}s measured; $REPS repetitions interleav
 want ts && echo "TS peer on $("$NODE" --version) ($NODE)."
 want conformance && echo "conformance server: \`$CONF_BIN --port P --bench${CONF_ARGS:+ $CONF_ARGS}\`."
 echo "Before the run: $BUSY_NOTE."
+echo "Between runs: $GAP_NOTE."
+echo "After the run: $AFTER_NOTE."
 echo "Raw results: $RAW (commands and full wrk output: $LOG)"
 report
 if [ "$FLAGGED" = 1 ]; then

@@ -72,6 +72,7 @@ void add_input_required_tools(Server& s) {
                auto r = ctx.ask("user_name", "elicitation/create",
                                 elicit("What is your name?", json::object{{"name", json::object{{"type", "string"}}}}, {"name"}));
                if (!r.ok()) return ToolResult::error(r.error->message);
+               if (r.result->at("action") != "accept") return ToolResult::text("The user did not give a name");
                return ToolResult::text("Hello, " + content_string(r, "name") + "!");
              });
   s.add_tool(tool("test_input_required_result_sampling", "Asks the client's model a question"),
@@ -296,6 +297,7 @@ void add_tools(Server& s) {
              [](const json::object& args, RequestContext& ctx) {
                double ms = 10000;
                if (const auto* d = args.if_contains("durationMs"); d && d->is_number()) ms = d->to_number<double>();
+               ctx.progress(0, ms, "sleeping");  // opens the response stream when progress was asked for
                if (!ctx.sleep_for(std::chrono::milliseconds(static_cast<std::int64_t>(ms)))) {
                  g_cancelled.fetch_add(1);
                  return ToolResult::error("cancelled");

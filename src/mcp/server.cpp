@@ -510,7 +510,10 @@ std::map<std::string, ClientReply> RequestContext::ask_all(std::vector<InputRequ
   for (auto& r : requests) {
     std::string_view needed = capability_for(r.method);
     if (!needed.empty() && !client_supports(needed)) required_caps[needed] = json::object{};
-    if (const auto* a = answers_.if_contains(r.key); a && answer_fits(r.method, *a)) {
+    if (const auto* a = answers_.if_contains(r.key)) {
+      if (!answer_fits(r.method, *a))
+        throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params),
+                            "Invalid params: inputResponses." + r.key + " is not a valid " + r.method + " result");
       out.emplace(r.key, ClientReply{*a, std::nullopt});
       continue;
     }
@@ -847,8 +850,10 @@ std::optional<jsonrpc::Error> Server::check_envelope(const json::value& params,
   if (header_version && *header_version != version->get_string())
     return jsonrpc::Error{-32020, "Header mismatch: MCP-Protocol-Version does not match _meta protocolVersion", std::nullopt};
   if (!is_stateless_revision(version->get_string())) {
+    // Inside an envelope only the stateless revisions can be offered; session revisions start with initialize.
     json::array supported;
-    for (auto v : all_revisions()) supported.push_back(json::string(v));
+    for (auto v : all_revisions())
+      if (is_stateless_revision(v)) supported.push_back(json::string(v));
     return jsonrpc::Error{-32022, "Unsupported protocol version",
                           json::object{{"supported", std::move(supported)}, {"requested", *version}}};
   }

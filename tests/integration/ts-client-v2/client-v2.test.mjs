@@ -19,6 +19,7 @@ import {
     within,
     signal,
     sleep,
+    waitForLength,
     assertNoSessionId,
     MODERN,
     SERVER_INFO,
@@ -272,10 +273,12 @@ describe('TS client v2 at 2026-07-28', () => {
 
     it('listen({toolsListChanged}) receives tools/list_changed after test_trigger_tool_change, not prompt changes', async () => {
         const sub = await within(client.listen({ toolsListChanged: true }), 5000, 'listen acknowledgement');
+        let listenId;
         try {
             assert.deepEqual(sub.honoredFilter, { toolsListChanged: true }, `honoredFilter: ${JSON.stringify(sub.honoredFilter)}`);
             const listenPost = conn.fetch.exchanges.find(e => e.body?.method === 'subscriptions/listen');
             assert.ok(listenPost, 'no subscriptions/listen POST recorded');
+            listenId = listenPost.body.id;
             assert.equal(listenPost.status, 200);
             assert.match(listenPost.responseHeaders['content-type'] ?? '', /text\/event-stream/);
 
@@ -306,17 +309,15 @@ describe('TS client v2 at 2026-07-28', () => {
         }
         assert.equal(await within(sub.closed, 5000, 'listen close'), 'local');
         // the cancel notification POSTed by close() is accepted with 202
-        const cancel = await within(
-            (async () => {
-                for (;;) {
-                    const e = conn.fetch.exchanges.find(x => x.body?.method === 'notifications/cancelled' && x.status !== undefined);
-                    if (e) return e;
-                    await sleep(20);
-                }
-            })(),
+        const isCancel = x => x.body?.method === 'notifications/cancelled' && x.status !== undefined;
+        await waitForLength(
+            { get length() { return conn.fetch.exchanges.filter(isCancel).length; } },
+            1,
             3000,
-            'notifications/cancelled POST'
+            'the notifications/cancelled POST'
         );
+        const cancel = conn.fetch.exchanges.find(isCancel);
+        assert.equal(cancel.body.params?.requestId, listenId, `cancelled ${JSON.stringify(cancel.body.params)}`);
         assert.equal(cancel.status, 202, `notifications/cancelled answered ${cancel.status}`);
 
         // after close, a further change is not delivered anywhere
@@ -324,6 +325,23 @@ describe('TS client v2 at 2026-07-28', () => {
         await client.callTool({ name: 'test_trigger_tool_change', arguments: {} });
         await sleep(200);
         assert.equal(toolChanges.length, after, 'tools/list_changed delivered after the listen was closed');
+    });
+
+    it('server shutdown (SIGTERM) ends an open listen gracefully', async () => {
+        const own = await startServer();
+        let c;
+        try {
+            c = await connectV2(own.url, { name: 'shutdown-probe' });
+            const sub = await within(c.client.listen({ toolsListChanged: true }), 5000, 'listen acknowledgement');
+            const stopped = own.stop();
+            assert.equal(await within(sub.closed, 5000, 'listen end on shutdown'), 'graceful', 'expected the listen completion result before the stream closed');
+            const r = await stopped;
+            assert.ok(!r.timedOut, 'server needed SIGKILL with a listen stream open');
+            assert.equal(r.code, 0, `exit ${JSON.stringify(r)}`);
+        } finally {
+            await c?.close();
+            await own.stop();
+        }
     });
 
     it('no 2026 response carried Mcp-Session-Id', () => {

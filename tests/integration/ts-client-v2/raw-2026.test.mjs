@@ -125,6 +125,27 @@ describe('raw HTTP at 2026-07-28', () => {
         assert.deepEqual(r.response.error.data?.requiredCapabilities, { elicitation: {} }, r.text);
     });
 
+    it('input requests follow the capabilities declared on each request (never inferred)', async () => {
+        const cases = [
+            [{ elicitation: {}, sampling: {}, roots: {} }, ['capital_question', 'client_roots', 'user_name']],
+            [{ roots: {} }, ['client_roots']],
+            [{ elicitation: {} }, ['user_name']],
+            [{}, null]
+        ];
+        for (const [capabilities, keys] of cases) {
+            const r = await callTool('test_input_required_result_capabilities', {}, { capabilities });
+            assert.equal(r.status, 200, r.text);
+            const res = r.response?.result;
+            if (keys === null) {
+                assert.equal(res?.resultType, 'complete', r.text);
+                assert.equal(firstText(res), 'The client declared no way to answer questions', r.text);
+            } else {
+                assert.equal(res?.resultType, 'input_required', `${JSON.stringify(capabilities)}: ${r.text}`);
+                assert.deepEqual(Object.keys(res.inputRequests).sort(), keys, `${JSON.stringify(capabilities)}: ${r.text}`);
+            }
+        }
+    });
+
     it('a tampered requestState is refused with a JSON-RPC error', async () => {
         const first = await callTool('test_input_required_result_tampered_state');
         const res = first.response?.result;
@@ -228,6 +249,24 @@ describe('raw HTTP at 2026-07-28', () => {
         }, { timeoutMs: 5000, intervalMs: 100 });
         assert.ok(r.n > before, `test_cancelled_count stayed at ${r.n} (before ${before}): closing the stream did not cancel test_slow`);
         assert.equal(r.n, before + 1, `one aborted call, count went ${before} -> ${r.n}`);
+    });
+
+    it('an envelope naming a session revision is refused with -32022', async () => {
+        const body = modernRequest('tools/list', {}, { meta: { 'io.modelcontextprotocol/protocolVersion': '2025-11-25' } });
+        const r = await send(body, { headers: { ...modernHeaders(body), 'MCP-Protocol-Version': '2025-11-25' } });
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.response?.error?.code, -32022, r.text);
+        assert.equal(r.response.error.data?.requested, '2025-11-25', r.text);
+        assert.ok(r.response.error.data?.supported?.includes(MODERN), r.text);
+    });
+
+    // Known server issue (reported): the -32022 above lists the rejected version itself as
+    // supported ({"supported":[...,"2025-11-25",...],"requested":"2025-11-25"}). A client that
+    // retries with a mutual version from `supported` would pick the same version again.
+    it('-32022 does not list the rejected version as supported', async () => {
+        const body = modernRequest('tools/list', {}, { meta: { 'io.modelcontextprotocol/protocolVersion': '2025-11-25' } });
+        const r = await send(body, { headers: { ...modernHeaders(body), 'MCP-Protocol-Version': '2025-11-25' } });
+        assert.ok(!r.response?.error?.data?.supported?.includes('2025-11-25'), r.text);
     });
 
     it('no 2026 answer carried an Mcp-Session-Id header', () => {

@@ -99,10 +99,11 @@ TEST_F(StatelessDispatch, InputRequiredThenCompleteOnRetry) {
   EXPECT_EQ(alone.at("resultType").as_string(), "complete");
 }
 
-TEST_F(StatelessDispatch, MalformedOrMissingAnswersAskAgain) {
-  for (json::value bad : {json::value(12345), json::value(json::object{{"action", "maybe"}}), json::value(nullptr)}) {
-    auto r = tool("greet", json::object{{"inputResponses", json::object{{"user_name", bad}}}}).at("result").as_object();
-    EXPECT_EQ(r.at("resultType").as_string(), "input_required") << json::serialize(bad);
+TEST_F(StatelessDispatch, MalformedAnswersAreRefusedAndMissingOnesAskedAgain) {
+  for (json::value bad : {json::value(12345), json::value(json::object{{"action", "maybe"}}), json::value(nullptr),
+                          json::value(json::object{{"action", "accept"}, {"content", "text"}})}) {
+    auto r = tool("greet", json::object{{"inputResponses", json::object{{"user_name", bad}}}});
+    EXPECT_EQ(r.at("error").at("code").as_int64(), -32602) << json::serialize(bad);
   }
   auto wrong_key = tool("greet", json::object{{"inputResponses", json::object{{"other", json::object{{"action", "accept"}}}}}});
   EXPECT_EQ(wrong_key.at("result").at("resultType").as_string(), "input_required");

@@ -1,0 +1,93 @@
+// JWT access tokens (RFC 9068) verified against a JSON Web Key Set with cjose (OpenSSL underneath).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jitgate/auth/token_verifier.hpp"
+
+namespace jitgate::auth {
+
+// One verification key from a JWKS. Owns its cjose key.
+class VerificationKey {
+ public:
+  ~VerificationKey();
+  VerificationKey(const VerificationKey&) = delete;
+  VerificationKey& operator=(const VerificationKey&) = delete;
+
+  const std::string& kid() const { return kid_; }
+  const std::string& kty() const { return kty_; }  // "RSA", "EC", "OKP"
+  const std::string& alg() const { return alg_; }  // from the JWK, may be empty
+  const std::string& crv() const { return crv_; }
+  const void* handle() const { return jwk_; }
+  // Whether a token signed with `alg` may be verified with this key (the key's own algorithm).
+  bool accepts(std::string_view alg) const;
+
+ private:
+  friend class KeySet;
+  VerificationKey() = default;
+  void* jwk_ = nullptr;
+  std::string kid_, kty_, alg_, crv_;
+};
+
+// A parsed JWKS. Symmetric and private keys are refused; keys cjose cannot read are skipped.
+class KeySet {
+ public:
+  static std::shared_ptr<const KeySet> parse(std::string_view jwks_json, std::string* error = nullptr);
+  const VerificationKey* find(std::string_view kid) const;
+  // The only key, when the set has exactly one and the token names none.
+  const VerificationKey* sole() const;
+  std::size_t size() const { return keys_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<VerificationKey>> keys_;
+};
+
+// Where a verifier gets keys. A JWKS cache implements it (refetching on an unknown kid).
+class KeySource {
+ public:
+  virtual ~KeySource() = default;
+  // The current keys; `unknown_kid` names a kid the last set did not have (a hint to refresh).
+  virtual std::shared_ptr<const KeySet> keys(std::string_view unknown_kid = {}) = 0;
+};
+
+class StaticKeySource : public KeySource {
+ public:
+  explicit StaticKeySource(std::shared_ptr<const KeySet> keys) : keys_(std::move(keys)) {}
+  std::shared_ptr<const KeySet> keys(std::string_view) override { return keys_; }
+
+ private:
+  std::shared_ptr<const KeySet> keys_;
+};
+
+struct JwtOptions {
+  std::string issuer;                            // exact match of `iss`
+  std::vector<std::string> audiences;            // `aud` must contain one of them (RFC 8707 resource)
+  std::set<std::string, std::less<>> algorithms{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"};
+  std::chrono::seconds clock_skew{60};
+  std::size_t max_token_bytes = 16 * 1024;
+  // Where roles live: dotted claim paths such as "realm_access.roles", "groups", "roles".
+  std::vector<std::string> role_claims{"roles"};
+  std::function<std::int64_t()> now;  // seconds since the epoch; the system clock when empty
+};
+
+class JwtVerifier : public TokenVerifier {
+ public:
+  JwtVerifier(JwtOptions options, std::shared_ptr<KeySource> keys);
+  Verification verify(std::string_view token) override;
+
+ private:
+  JwtOptions options_;
+  std::shared_ptr<KeySource> keys_;
+};
+
+// Scopes from a claim set: the `scope` string (space-separated) and the `scp` array (or string).
+std::set<std::string, std::less<>> scopes_from_claims(const boost::json::object& claims);
+
+}  // namespace jitgate::auth
