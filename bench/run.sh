@@ -300,16 +300,45 @@ check_response() {
   return 0
 }
 
-# run_wrk DURATION LUA -> WRK_LINE (the WRK_RESULT line, or empty)
+# Foreign CPU during a run: machine-wide busy time (user+nice+system+steal,
+# in USER_HZ ticks; interrupt time, which our own loopback traffic causes,
+# is left out) minus what the server (with its child processes, e.g. the
+# nginx worker) and wrk used, as a share of the wall time of both CPUs.
+stat_busy() { awk '/^cpu /{print $2+$3+$4+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+server_ticks() {
+  local p t=0 v
+  for p in "$SERVER_PID" $(ps -o pid= --ppid "$SERVER_PID" 2>/dev/null); do
+    v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+# child_ticks -> CHILD_TICKS: CPU time of this shell's reaped children (wrk
+# once waited for), in USER_HZ ticks. `times` must run in this shell, not in
+# a pipeline or $(...) subshell, hence the file.
+CLK_TCK=$(getconf CLK_TCK)
+child_ticks() {
+  times > "$TMP/times"
+  CHILD_TICKS=$(tail -1 "$TMP/times" | awk -v hz="$CLK_TCK" '{
+    s = 0; for (i = 1; i <= 2; i++) { split($i, m, "m"); sub(/s$/, "", m[2]); s += m[1] * 60 + m[2] } printf "%d", s * hz }')
+}
+
+# run_wrk DURATION LUA -> WRK_LINE (the WRK_RESULT line, or empty),
+# FOREIGN_PCT (foreign CPU during the run, % of all CPUs)
 run_wrk() {
-  local d=$1 lua=$2 o="$TMP/wrk.$RANDOM"
+  local d=$1 lua=$2 o="$TMP/wrk.$RANDOM" b0 b1 s0 s1 c0 c1
   log "\$ MCP_SESSION_ID=${SESSION:-} BENCH_ECHO_TEXT='$ECHO_TEXT' taskset -c $WRK_CPU wrk -t1 -c$CONNS -d${d}s --timeout 5s --latency -s $lua $URL"
+  read -r -a b0 <<< "$(stat_busy)"; s0=$(server_ticks); child_ticks; c0=$CHILD_TICKS
   MCP_SESSION_ID=${SESSION:-} BENCH_ECHO_TEXT=$ECHO_TEXT \
     taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${d}s" --timeout 5s --latency -s "$lua" "$URL" > "$o" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID" || true
   WRK_PID=""
+  read -r -a b1 <<< "$(stat_busy)"; s1=$(server_ticks); child_ticks; c1=$CHILD_TICKS
+  FOREIGN_PCT=$(awk -v b="$((b1[0] - b0[0]))" -v t="$((b1[1] - b0[1]))" -v o="$((s1 - s0 + c1 - c0))" \
+    'BEGIN { f = (t > 0) ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%d", f + 0.5 }')
   sed 's/^/    /' "$o" >> "$LOG"
+  log "    foreign CPU during this wrk run: ${FOREIGN_PCT}% of all CPUs (machine busy $((b1[0] - b0[0])) of $((b1[1] - b0[1])) ticks, server $((s1 - s0)), wrk $((c1 - c0)))"
   WRK_LINE=$(sed -n 's/^WRK_RESULT //p' "$o" | tail -1)
 }
 kv() { printf '%s\n' "$WRK_LINE" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -371,6 +400,7 @@ wl_order() {
 [ -z "$SKIP_NOTES" ] || { printf "%s" "$SKIP_NOTES" >&2; printf "%s" "$SKIP_NOTES" >> "$LOG"; }
 n=0
 MAX_GAP_BUSY=0
+MAX_FOREIGN=0
 say "$BUSY_NOTE"
 say "jitgate bench: servers [$SERVERS], workloads [$WORKLOADS], $REPS reps, ${WARMUP}s warm-up + ${DURATION}s each (~$((total * (WARMUP + DURATION + 2)))s)"
 for rep in $(seq 1 "$REPS"); do
@@ -429,7 +459,8 @@ for rep in $(seq 1 "$REPS"); do
           "$(kv rps)" "$(kv p50_us)" "$(kv p99_us)" "$(kv mean_us)" "$(kv max_us)" "$(kv requests)" \
           "$(kv non2xx)" "$(kv err_connect)" "$(kv err_read)" "$(kv err_write)" "$(kv err_timeout)" \
           "$(kv bytes_per_resp)" "$status" >> "$RAW"
-        say "    $(kv rps) req/s  p50 $(kv p50_us)us  p99 $(kv p99_us)us  non2xx $(kv non2xx)  $status"
+        [ "$FOREIGN_PCT" -le "$MAX_FOREIGN" ] || MAX_FOREIGN=$FOREIGN_PCT
+        say "    $(kv rps) req/s  p50 $(kv p50_us)us  p99 $(kv p99_us)us  non2xx $(kv non2xx)  $status  (foreign CPU during the run ${FOREIGN_PCT}%)"
       else
         printf '%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\t\t\t%s\n' "$rep" "$wl" "$name" "$status" >> "$RAW"
         say "    no wrk result ($status)"
@@ -443,8 +474,10 @@ AFTER_NOTE="machine ${AFTER}% busy (all CPUs) in the 2 s after the last run"
 [ "$AFTER" -le 10 ] || AFTER_NOTE="$AFTER_NOTE — **other load present: numbers may be disturbed**"
 GAP_NOTE="at most ${MAX_GAP_BUSY}% busy (all CPUs) in the 1 s before any run"
 [ "$MAX_GAP_BUSY" -le 10 ] || GAP_NOTE="$GAP_NOTE — **other load present: numbers may be disturbed**"
-{ echo "# load between runs: $GAP_NOTE"; echo "# load after: $AFTER_NOTE"; } | tee -a "$LOG" >> "$RAW"
-say "$GAP_NOTE; $AFTER_NOTE"
+DURING_NOTE="at most ${MAX_FOREIGN}% foreign CPU (all CPUs, besides the server and wrk) during any measured run"
+[ "$MAX_FOREIGN" -le 5 ] || DURING_NOTE="$DURING_NOTE — **other load present: numbers are disturbed**"
+{ echo "# load between runs: $GAP_NOTE"; echo "# load during runs: $DURING_NOTE"; echo "# load after: $AFTER_NOTE"; } | tee -a "$LOG" >> "$RAW"
+say "$GAP_NOTE; $DURING_NOTE; $AFTER_NOTE"
 
 # ---------------------------------------------------------------- report
 report() {
@@ -556,6 +589,7 @@ want ts && echo "TS peer on $("$NODE" --version) ($NODE)."
 want conformance && echo "conformance server: \`$CONF_BIN --port P --bench${CONF_ARGS:+ $CONF_ARGS}\`."
 echo "Before the run: $BUSY_NOTE."
 echo "Between runs: $GAP_NOTE."
+echo "During the measured runs: $DURING_NOTE."
 echo "After the run: $AFTER_NOTE."
 echo "Raw results: $RAW (commands and full wrk output: $LOG)"
 report

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "jitgate/auth/request_guard.hpp"
 #include "jitgate/jsonrpc/message.hpp"
 #include "jitgate/mcp/revision.hpp"
 #include "jitgate/mcp/server.hpp"
@@ -144,6 +145,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
              std::string content_type = "application/json");
   void reply_rpc_error(unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string message);
   void handle_post();
+  bool serve_resource_metadata(std::string_view path);
+  // Runs the guard over every request of the body; false when it already answered with a challenge.
+  bool authorize(const jsonrpc::DecodedBody& body);
   void handle_get();
   void handle_delete();
   std::shared_ptr<mcp::Session> session_for_request(bool& replied);
@@ -613,6 +617,8 @@ void Connection::handle() {
   if (host.empty()) return reply_rpc_error(400, nullptr, -32600, "Bad Request: missing Host header");
   if (!host_allowed(host, shared_->loopback, opts.allowed_hosts))
     return reply_rpc_error(403, nullptr, -32600, "Forbidden: Host not allowed");
+  // Protected Resource Metadata is public and readable from any origin (CORS), token or not.
+  if (opts.guard && serve_resource_metadata(req_.target().substr(0, req_.target().find('?')))) return;
   if (auto origin = req_[http::field::origin]; !origin.empty() && !origin_allowed(origin, opts.allowed_origins))
     return reply_rpc_error(403, nullptr, -32600, "Forbidden: Origin not allowed");
 
@@ -662,6 +668,8 @@ void Connection::handle_post() {
 
   jsonrpc::DecodedBody body = jsonrpc::decode(req_.body());
   if (body.parse_error) return reply_rpc_error(400, nullptr, body.parse_error->code, body.parse_error->message);
+  // The authorization decision comes before any session work and before any response byte.
+  if (!authorize(body)) return;
 
   // One endpoint, two generations: a 2026-07-28 envelope (or a version header that is not a
   // session revision) selects the stateless protocol for this request.
@@ -741,6 +749,68 @@ void Connection::handle_post() {
   if (is_init && session->snapshot().protocol_version.empty()) shared_->server.close_session(session->id());
 }
 
+bool Connection::serve_resource_metadata(std::string_view path) {
+  const auto& md = shared_->options.guard->metadata();
+  if (path != md.well_known_path() && path != "/.well-known/oauth-protected-resource") return false;
+  std::vector<std::string> cors{"Access-Control-Allow-Origin: *", "Access-Control-Allow-Methods: GET, OPTIONS",
+                                "Access-Control-Allow-Headers: Authorization, Content-Type, MCP-Protocol-Version"};
+  if (req_.method() == http::verb::options) {
+    reply(204, {}, cors);
+    return true;
+  }
+  if (req_.method() != http::verb::get) {
+    cors.emplace_back("Allow: GET, OPTIONS");
+    reply(405, "{\"error\":\"method not allowed\"}", cors);
+    return true;
+  }
+  cors.emplace_back("Cache-Control: max-age=300");
+  reply(200, json::serialize(md.to_json()), cors);
+  return true;
+}
+
+bool Connection::authorize(const jsonrpc::DecodedBody& body) {
+  auto& guard = shared_->options.guard;
+  if (!guard) return true;
+  auto refuse = [&](unsigned status, const std::string& challenge, const std::string& error, const std::string& description) {
+    json::object b{{"error", error}, {"error_description", description}};
+    std::vector<std::string> h;
+    if (!challenge.empty()) h.push_back("WWW-Authenticate: " + challenge);
+    reply(status, json::serialize(b), std::move(h));
+    return false;
+  };
+  // Tokens travel only in one Authorization header (RFC 6750 §2.1); never in the URL.
+  std::string_view target = req_.target();
+  auto q = target.find('?');
+  if (q != std::string_view::npos && target.substr(q).find("access_token=") != std::string_view::npos)
+    return refuse(400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header");
+  if (req_.count(http::field::authorization) > 1)
+    return refuse(400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header");
+  std::string_view authorization = req_[http::field::authorization];
+  auto check = [&](std::string_view method, const json::value& params) {
+    std::string_view name;
+    if (const auto* p = params.if_object()) {
+      const auto* n = p->if_contains(method == "resources/read" || method == "resources/subscribe" ? "uri" : "name");
+      if (n && n->is_string()) name = n->get_string();
+    }
+    return guard->check(authorization, auth::AccessRequest{method, name});
+  };
+  bool any = false;
+  for (const auto& item : body.items) {
+    const auto* m = std::get_if<jsonrpc::Message>(&item);
+    const auto* r = m ? std::get_if<jsonrpc::Request>(m) : nullptr;
+    if (!r) continue;
+    any = true;
+    auto d = check(r->method, r->params);
+    if (!d.allowed) return refuse(d.status, d.www_authenticate, d.error, d.description);
+  }
+  if (!any) {
+    // Notifications, responses, GET and DELETE: a token, when present, must still be valid.
+    auto d = guard->check(authorization, auth::AccessRequest{"", ""});
+    if (!d.allowed) return refuse(d.status, d.www_authenticate, d.error, d.description);
+  }
+  return true;
+}
+
 void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version) {
   auto fail = [&](unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string msg,
                   std::optional<json::value> data = std::nullopt) {
@@ -792,6 +862,7 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
 }
 
 void Connection::handle_get() {
+  if (!authorize(jsonrpc::DecodedBody{})) return;
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
     return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no GET stream", std::nullopt})),
                  {"Allow: POST"});
@@ -833,6 +904,7 @@ void Connection::handle_get() {
 }
 
 void Connection::handle_delete() {
+  if (!authorize(jsonrpc::DecodedBody{})) return;
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
     return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no sessions", std::nullopt})),
                  {"Allow: POST"});

@@ -10,6 +10,9 @@
 namespace jitgate::mcp {
 class Server;
 }
+namespace jitgate::auth {
+class RequestGuard;
+}
 
 namespace jitgate::transport {
 
@@ -31,6 +34,9 @@ struct HttpOptions {
   std::vector<std::string> allowed_origins;
   // Host header values allowed; empty = loopback names when bound to loopback, anything otherwise.
   std::vector<std::string> allowed_hosts;
+  // Authorization: when set, every request is checked before any response byte and the Protected
+  // Resource Metadata is served at its well-known URLs. Unset: no authorization (the default).
+  std::shared_ptr<auth::RequestGuard> guard;
 };
 
 class HttpServer {

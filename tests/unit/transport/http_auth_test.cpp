@@ -1,0 +1,167 @@
+// The resource server over HTTP: challenges decided before any response byte, for both generations.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "jitgate/auth/jwt_verifier.hpp"
+#include "jitgate/auth/request_guard.hpp"
+#include "jitgate/auth/www_authenticate.hpp"
+#include "jitgate/mcp/server.hpp"
+#include "jitgate/transport/http_server.hpp"
+#include "support/raw_http.hpp"
+#include "support/signer.hpp"
+
+namespace json = boost::json;
+using namespace jitgate;
+using namespace testsupport;
+
+namespace {
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class HttpAuth : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.add_tool(mcp::Tool{"read_notes", "", "signed-in"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
+    server_.add_tool(mcp::Tool{"delete_notes", "", "elevated"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("deleted"); });
+    auth::ResourceMetadata md{"http://localhost/mcp", {"https://as.example.com"}, {"notes:read"}, "Notes"};
+    auth::JwtOptions o;
+    o.issuer = "https://as.example.com";
+    o.audiences = {"http://localhost/mcp"};
+    o.algorithms = {"ES256"};
+    auto verifier = std::make_shared<auth::JwtVerifier>(o, std::make_shared<auth::StaticKeySource>(auth::KeySet::parse(key_.jwks())));
+    transport::HttpOptions h;
+    h.threads = 2;
+    h.guard = std::make_shared<auth::ScopeGuard>(
+        md, verifier,
+        std::map<std::string, std::set<std::string>, std::less<>>{{"tools/list", {"notes:read"}},
+                                                                  {"tools/call", {"notes:read"}},
+                                                                  {"tools/call:delete_notes", {"notes:read", "notes:admin"}}});
+    http_ = std::make_unique<transport::HttpServer>(server_, h);
+    port_ = http_->listen();
+    http_->start();
+  }
+  void TearDown() override {
+    http_->stop();
+    http_.reset();
+    server_.join();
+  }
+  std::string token(std::string scope, std::int64_t exp_offset = 300, std::string aud = "http://localhost/mcp") {
+    return key_.sign(json::object{{"iss", "https://as.example.com"}, {"sub", "alice"}, {"aud", aud}, {"scope", scope},
+                                  {"iat", now_s()}, {"exp", now_s() + exp_offset}});
+  }
+  RawResponse send(const std::string& bytes) {
+    RawClient c(port_);
+    c.write(bytes);
+    return c.read();
+  }
+  std::string open_session(const std::string& auth = "") {
+    auto r = send(post(initialize_body(), auth));
+    EXPECT_EQ(r.status, 200u) << r.msg.body();
+    return r.header("Mcp-Session-Id");
+  }
+  static std::string bearer(const std::string& t) { return "Authorization: Bearer " + t + "\r\n"; }
+  std::string call(const std::string& tool) {
+    return R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":")" + tool + R"("}})";
+  }
+
+  SigningKey key_ = SigningKey::ec("k1");
+  mcp::Server server_;
+  std::unique_ptr<transport::HttpServer> http_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(HttpAuth, ProtectedResourceMetadataAtBothWellKnownUrlsWithCors) {
+  for (const char* path : {"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"}) {
+    auto r = send(std::string("GET ") + path + " HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example.com\r\n\r\n");
+    ASSERT_EQ(r.status, 200u) << path;
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+    auto j = r.json().as_object();
+    EXPECT_EQ(j.at("resource").as_string(), "http://localhost/mcp");
+    EXPECT_EQ(j.at("authorization_servers").at(0).as_string(), "https://as.example.com");
+    EXPECT_EQ(j.at("scopes_supported").as_array().size(), 1u);
+    EXPECT_EQ(j.at("bearer_methods_supported").at(0).as_string(), "header");
+    EXPECT_EQ(j.at("resource_name").as_string(), "Notes");
+  }
+  EXPECT_EQ(send("OPTIONS /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: localhost\r\n\r\n").status, 204u);
+}
+
+TEST_F(HttpAuth, AnonymousPublicTierThenTheThreeChallenges) {
+  auto sid = open_session();  // initialize is public
+  std::string h = "Mcp-Session-Id: " + sid + "\r\nMCP-Protocol-Version: 2025-11-25\r\n";
+  auto missing = send(post(R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})", h));
+  ASSERT_EQ(missing.status, 401u);
+  auto c = auth::parse_www_authenticate(missing.header("WWW-Authenticate"));
+  ASSERT_TRUE(c);
+  EXPECT_FALSE((*c)[0].param("error"));  // no error when no token was presented
+  EXPECT_EQ((*c)[0].param("scope"), "notes:read");
+  EXPECT_EQ((*c)[0].param("resource_metadata"), "http://localhost/.well-known/oauth-protected-resource/mcp");
+
+  auto ok = send(post(call("read_notes"), h + bearer(token("notes:read"))));
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.json().at("result").at("content").at(0).at("text").as_string(), "notes");
+
+  auto step_up = send(post(call("delete_notes"), h + bearer(token("notes:read"))));
+  ASSERT_EQ(step_up.status, 403u);
+  auto s = auth::parse_www_authenticate(step_up.header("WWW-Authenticate"));
+  EXPECT_EQ((*s)[0].param("error"), "insufficient_scope");
+  EXPECT_EQ((*s)[0].param("scope"), "notes:admin notes:read");
+
+  EXPECT_EQ(send(post(call("delete_notes"), h + bearer(token("notes:read notes:admin")))).status, 200u);
+}
+
+TEST_F(HttpAuth, AttackTable) {
+  auto sid = open_session();
+  std::string h = "Mcp-Session-Id: " + sid + "\r\nMCP-Protocol-Version: 2025-11-25\r\n";
+  std::string list = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
+  SigningKey stranger = SigningKey::ec("k1");
+  struct Row {
+    const char* name;
+    std::string request;
+    unsigned status;
+    const char* error;
+  };
+  std::string good = token("notes:read");
+  std::vector<Row> rows{
+      {"no token", post(list, h), 401, nullptr},
+      {"expired", post(list, h + bearer(token("notes:read", -120))), 401, "invalid_token"},
+      {"another resource", post(list, h + bearer(token("notes:read", 300, "https://other.example.com/mcp"))), 401, "invalid_token"},
+      {"signed by another key", post(list, h + bearer(stranger.sign(json::object{{"iss", "https://as.example.com"}, {"sub", "m"}, {"aud", "http://localhost/mcp"}, {"exp", now_s() + 60}}))), 401, "invalid_token"},
+      {"garbage", post(list, h + bearer("not-a-jwt")), 401, "invalid_token"},
+      {"alg none", post(list, h + bearer(b64url(R"({"alg":"none"})") + "." + b64url(R"({"sub":"x"})") + ".")), 401, "invalid_token"},
+      {"not Bearer", post(list, h + "Authorization: Basic YTpi\r\n"), 401, "invalid_token"},
+      {"oversized", post(list, h + bearer(std::string(10000, 'a') + "." + std::string(10, 'b') + ".c")), 401, "invalid_token"},
+      {"token in the query string", post(list, h, "localhost", "/mcp?access_token=" + good), 400, "invalid_request"},
+      {"two Authorization headers", post(list, h + bearer(good) + bearer(good)), 400, "invalid_request"},
+      {"invalid token on a public method", post(R"({"jsonrpc":"2.0","id":9,"method":"ping"})", h + bearer("x.y.z")), 401, "invalid_token"},
+  };
+  for (const auto& r : rows) {
+    auto resp = send(r.request);
+    EXPECT_EQ(resp.status, r.status) << r.name;
+    auto c = auth::parse_www_authenticate(resp.header("WWW-Authenticate"));
+    ASSERT_TRUE(c) << r.name;
+    if (r.error) {
+      EXPECT_EQ((*c)[0].param("error"), r.error) << r.name;
+    } else {
+      EXPECT_FALSE((*c)[0].param("error")) << r.name;
+    }
+    EXPECT_EQ(resp.header("WWW-Authenticate").find(good), std::string::npos) << "never echo a token";
+  }
+  EXPECT_EQ(send(post(list, h + bearer(good))).status, 200u);  // still serving
+}
+
+TEST_F(HttpAuth, StatelessRequestsGetTheSameChallenges) {
+  std::string body =
+      R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"delete_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  std::string h = "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: delete_notes\r\n";
+  EXPECT_EQ(send(post(body, h)).status, 401u);
+  EXPECT_EQ(send(post(body, h + bearer(token("notes:read")))).status, 403u);
+  auto ok = send(post(body, h + bearer(token("notes:read notes:admin"))));
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.json().at("result").at("content").at(0).at("text").as_string(), "deleted");
+}
+
+}  // namespace
