@@ -37,12 +37,14 @@ struct SigningKey {
     return boost::json::serialize(o);
   }
   std::string jwks() const { return R"({"keys":[)" + public_json() + "]}"; }
-  std::string sign(const boost::json::object& claims) const {
+  std::string sign(const boost::json::object& claims, const boost::json::object& header_extra = {}) const {
     cjose_err err;
     cjose_header_t* h = cjose_header_new(&err);
     cjose_header_set(h, CJOSE_HDR_ALG, alg.c_str(), &err);
     cjose_header_set(h, CJOSE_HDR_KID, kid.c_str(), &err);
     cjose_header_set(h, "typ", "at+jwt", &err);
+    for (const auto& [k, v] : header_extra)
+      cjose_header_set(h, std::string(k).c_str(), std::string(v.as_string()).c_str(), &err);
     std::string body = boost::json::serialize(claims);
     cjose_jws_t* jws = cjose_jws_sign(jwk, h, reinterpret_cast<const uint8_t*>(body.data()), body.size(), &err);
     const char* ser = nullptr;

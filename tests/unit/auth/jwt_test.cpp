@@ -7,6 +7,7 @@
 
 #include "jitgate/auth/jwt_verifier.hpp"
 #include "jitgate/auth/token_cache.hpp"
+#include "support/signer.hpp"
 
 namespace json = boost::json;
 using namespace jitgate::auth;
@@ -15,46 +16,8 @@ namespace {
 
 constexpr std::int64_t kNow = 1'800'000'000;
 
-std::string b64url(std::string_view s) {
-  char* out = nullptr;
-  size_t len = 0;
-  cjose_err err;
-  cjose_base64url_encode(reinterpret_cast<const uint8_t*>(s.data()), s.size(), &out, &len, &err);
-  std::string r(out, len);
-  cjose_get_dealloc()(out);
-  return r;
-}
-
-struct Key {
-  cjose_jwk_t* jwk;
-  std::string kid;
-  std::string alg;
-  ~Key() { cjose_jwk_release(jwk); }
-  std::string public_json() const {
-    cjose_err err;
-    char* j = cjose_jwk_to_json(jwk, false, &err);
-    auto o = json::parse(j).as_object();
-    free(j);
-    o["kid"] = kid;
-    return json::serialize(o);
-  }
-  std::string sign(const json::object& claims, json::object header_extra = {}) const {
-    cjose_err err;
-    cjose_header_t* h = cjose_header_new(&err);
-    cjose_header_set(h, CJOSE_HDR_ALG, alg.c_str(), &err);
-    cjose_header_set(h, CJOSE_HDR_KID, kid.c_str(), &err);
-    cjose_header_set(h, "typ", "at+jwt", &err);
-    for (auto& [k, v] : header_extra) cjose_header_set(h, std::string(k).c_str(), std::string(v.as_string()).c_str(), &err);
-    std::string body = json::serialize(claims);
-    cjose_jws_t* jws = cjose_jws_sign(jwk, h, reinterpret_cast<const uint8_t*>(body.data()), body.size(), &err);
-    const char* ser = nullptr;
-    cjose_jws_export(jws, &ser, &err);
-    std::string out(ser);
-    cjose_jws_release(jws);
-    cjose_header_release(h);
-    return out;
-  }
-};
+using Key = testsupport::SigningKey;
+using testsupport::b64url;
 
 class Jwt : public ::testing::Test {
  protected:
