@@ -1,0 +1,96 @@
+#include "jitgate/auth/introspection.hpp"
+
+#include <openssl/evp.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "jitgate/auth/jwt_verifier.hpp"
+
+namespace jitgate::auth {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string base64(std::string_view s) {
+  std::string out(4 * ((s.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
+                          static_cast<int>(s.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+}  // namespace
+
+IntrospectionVerifier::IntrospectionVerifier(IntrospectionOptions options, Fetcher fetch)
+    : options_(std::move(options)), fetch_(std::move(fetch)) {}
+
+Verification IntrospectionVerifier::verify(std::string_view token) {
+  if (token.size() > options_.max_token_bytes) return TokenError{"token too large"};
+  std::vector<std::pair<std::string, std::string>> form{{"token", std::string(token)}, {"token_type_hint", "access_token"}};
+  FetchRequest req{"POST", options_.endpoint, {{"Content-Type", "application/x-www-form-urlencoded"}}, {}};
+  if (options_.client_auth == IntrospectionOptions::ClientAuth::basic) {
+    // RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
+    std::string id = form_encode({{"x", options_.client_id}}).substr(2);
+    std::string secret = form_encode({{"x", options_.client_secret}}).substr(2);
+    req.headers.emplace_back("Authorization", "Basic " + base64(id + ":" + secret));
+  } else {
+    form.emplace_back("client_id", options_.client_id);
+    form.emplace_back("client_secret", options_.client_secret);
+  }
+  req.body = form_encode(form);
+  std::string error;
+  auto r = fetch_(req, error);
+  // The authorization server cannot vouch for the token: deny.
+  if (!r) return TokenError{"token introspection unavailable"};
+  if (r->status != 200) return TokenError{"token introspection failed (" + std::to_string(r->status) + ")"};
+  boost::system::error_code ec;
+  json::value v = json::parse(r->body, ec);
+  if (ec || !v.is_object()) return TokenError{"token introspection answered garbage"};
+  const auto& o = v.get_object();
+  const auto* active = o.if_contains("active");
+  if (!active || !active->is_bool() || !active->get_bool()) return TokenError{"token is not active"};
+  if (const auto* iss = o.if_contains("iss"); iss && (!iss->is_string() || iss->get_string() != options_.issuer))
+    return TokenError{"token from another issuer"};
+  bool audience_ok = false;
+  if (const auto* aud = o.if_contains("aud")) {
+    auto matches = [&](const json::value& a) {
+      if (!a.is_string()) return false;
+      for (const auto& want : options_.audiences)
+        if (a.get_string() == want) return true;
+      return false;
+    };
+    if (aud->is_array())
+      for (const auto& a : aud->get_array()) audience_ok = audience_ok || matches(a);
+    else
+      audience_ok = matches(*aud);
+  }
+  if (!audience_ok) return TokenError{"token is for another resource"};
+  std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  Principal p;
+  p.issuer = options_.issuer;
+  if (const auto* exp = o.if_contains("exp"); exp && exp->is_number()) {
+    p.expires_at = exp->to_number<std::int64_t>();
+    if (*p.expires_at < now) return TokenError{"token expired"};
+  }
+  if (const auto* sub = o.if_contains("sub"); sub && sub->is_string()) p.subject = std::string(sub->get_string());
+  if (const auto* cid = o.if_contains("client_id"); cid && cid->is_string()) p.client_id = std::string(cid->get_string());
+  // A client-credentials token has no user: the client is the subject.
+  if (p.subject.empty()) p.subject = p.client_id;
+  if (p.subject.empty()) return TokenError{"token has no subject"};
+  p.scopes = scopes_from_claims(o);
+  for (const auto& path : options_.role_claims)
+    if (const auto* r2 = o.if_contains(path)) {
+      if (r2->is_string()) p.roles.emplace(r2->get_string());
+      if (r2->is_array())
+        for (const auto& e : r2->get_array())
+          if (e.is_string()) p.roles.emplace(e.get_string());
+    }
+  p.claims = o;
+  p.token_hash = token_hash(token);
+  return p;
+}
+
+}  // namespace jitgate::auth
