@@ -353,6 +353,8 @@ cpu_busy_pct() {
   b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
   echo "$a $b" | awk '{t=$3-$1; i=$4-$2; printf "%d", (t > 0 ? 100*(t-i)/t : 0)}'
 }
+CONF_MTIME=""
+want conformance && CONF_MTIME=$(stat -c '%y' "$CONF_BIN" 2>/dev/null)
 BUSY=$(cpu_busy_pct)
 BUSY_NOTE="machine ${BUSY}% busy (all CPUs) in the 2 s before the run"
 [ "$BUSY" -le 10 ] || BUSY_NOTE="$BUSY_NOTE — **other load present: numbers are disturbed**"
@@ -363,7 +365,7 @@ BUSY_NOTE="machine ${BUSY}% busy (all CPUs) in the 2 s before the run"
   echo "# wrk: $(wrk -v 2>&1 | head -1)"
   echo "# nginx: $(nginx -v 2>&1)"
   want ts && echo "# node (TS peer): $NODE $("$NODE" --version); sdk $sdkv"
-  want conformance && echo "# conformance server: $CONF_BIN --bench $CONF_ARGS ($(stat -c '%y' "$CONF_BIN" 2>/dev/null))"
+  want conformance && echo "# conformance server: $CONF_BIN --bench $CONF_ARGS ($CONF_MTIME)"
   echo "# load: $BUSY_NOTE"
   echo "# git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
   printf 'rep\tworkload\tserver\trps\tp50_us\tp99_us\tmean_us\tmax_us\trequests\tnon2xx\terr_connect\terr_read\terr_write\terr_timeout\tbytes_per_resp\tstatus\n'
@@ -469,6 +471,12 @@ for rep in $(seq 1 "$REPS"); do
   done
 done
 
+# another build may relink the binary under us: runs would mix binaries
+BIN_NOTE=""
+if want conformance && [ "$(stat -c '%y' "$CONF_BIN" 2>/dev/null)" != "$CONF_MTIME" ]; then
+  BIN_NOTE="conformance server binary $CONF_BIN changed during the run (was $CONF_MTIME, now $(stat -c '%y' "$CONF_BIN" 2>/dev/null)): runs mix binaries, re-run"
+  say "WARNING: $BIN_NOTE"; echo "# WARNING: $BIN_NOTE" >> "$RAW"; FLAGGED=1
+fi
 AFTER=$(cpu_busy_pct)
 AFTER_NOTE="machine ${AFTER}% busy (all CPUs) in the 2 s after the last run"
 [ "$AFTER" -le 10 ] || AFTER_NOTE="$AFTER_NOTE — **other load present: numbers may be disturbed**"
@@ -586,7 +594,8 @@ echo
 echo "wrk -t1 -c$CONNS pinned to CPU $WRK_CPU, each server pinned to CPU $SERVER_CPU (one at a time, fresh process per run);"
 echo "${WARMUP}s warm-up then ${DURATION}s measured; $REPS repetitions interleaved round robin; medians with min–max over repetitions."
 want ts && echo "TS peer on $("$NODE" --version) ($NODE)."
-want conformance && echo "conformance server: \`$CONF_BIN --port P --bench${CONF_ARGS:+ $CONF_ARGS}\`."
+want conformance && echo "conformance server: \`$CONF_BIN --port P --bench${CONF_ARGS:+ $CONF_ARGS}\` (binary modified $CONF_MTIME)."
+[ -z "$BIN_NOTE" ] || echo "**WARNING: $BIN_NOTE.**"
 echo "Before the run: $BUSY_NOTE."
 echo "Between runs: $GAP_NOTE."
 echo "During the measured runs: $DURING_NOTE."
@@ -595,7 +604,7 @@ echo "Raw results: $RAW (commands and full wrk output: $LOG)"
 report
 if [ "$FLAGGED" = 1 ]; then
   echo
-  echo "**WARNING: some runs were flagged (non-2xx responses, socket errors, failed correctness checks or a dead server); see the flags column and $LOG.**"
+  echo "**WARNING: some runs were flagged (non-2xx responses, socket errors, failed correctness checks, a dead server or a changed binary); see the flags column, the header and $LOG.**"
   exit 3
 fi
 exit 0

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "conformance-server/primitives.hpp"
+#include "jitgate/auth/config.hpp"
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/transport/http_server.hpp"
 #include "jitgate/transport/stdio.hpp"
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   app.add_option("--page-size", page_size, "entries per list page");
   app.add_option("--allowed-origin", http.allowed_origins, "allowed Origin (repeatable)");
   app.add_option("--allowed-host", http.allowed_hosts, "allowed Host name (repeatable)");
+  std::string auth_config;
+  app.add_option("--auth-config", auth_config, "resource-server configuration (YAML); none = no authorization");
   CLI11_PARSE(app, argc, argv);
 
   jitgate::mcp::ServerOptions options;
@@ -33,6 +36,12 @@ int main(int argc, char** argv) {
 
   if (stdio) return jitgate::transport::serve_stdio(server, std::cin, std::cout);
 
+  try {
+    if (!auth_config.empty()) http.guard = jitgate::auth::make_guard(jitgate::auth::load_auth_config(auth_config));
+  } catch (const std::exception& e) {
+    std::cerr << "conformance-server: " << e.what() << '\n';
+    return 2;
+  }
   try {
     jitgate::transport::HttpServer http_server(server, http);
     std::uint16_t port = http_server.listen();

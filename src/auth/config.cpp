@@ -1,0 +1,264 @@
+#include "jitgate/auth/config.hpp"
+
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "jitgate/auth/introspection.hpp"
+#include "jitgate/auth/jwks_cache.hpp"
+#include "jitgate/auth/jwt_verifier.hpp"
+#include "jitgate/auth/token_cache.hpp"
+
+namespace jitgate::auth {
+
+namespace json = boost::json;
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string name) : name_(std::move(name)) {}
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& msg) const {
+    auto m = at.Mark();
+    throw ConfigError(name_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + msg);
+  }
+  void only(const YAML::Node& map, std::initializer_list<const char*> keys, const std::string& where) const {
+    if (!map.IsMap()) fail(map, where + " must be a mapping");
+    for (const auto& kv : map) {
+      std::string k = kv.first.as<std::string>();
+      bool known = false;
+      for (const char* want : keys) known = known || k == want;
+      if (!known) fail(kv.first, "unknown field '" + k + "' in " + where);
+    }
+  }
+  std::string str(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) fail(n, what + " must be a string");
+    return n.as<std::string>();
+  }
+  std::int64_t integer(const YAML::Node& n, const std::string& what, std::int64_t min, std::int64_t max) const {
+    std::int64_t v = 0;
+    if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v)) fail(n, what + " must be an integer");
+    if (v < min || v > max) fail(n, what + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return v;
+  }
+  std::vector<std::string> strings(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsSequence()) fail(n, what + " must be a list of strings");
+    std::vector<std::string> out;
+    for (const auto& e : n) out.push_back(str(e, what + " entries"));
+    return out;
+  }
+
+ private:
+  std::string name_;
+};
+
+// Secrets may come from the environment so that config files carry none.
+std::string secret(const Reader& r, const YAML::Node& issuer, const char* key, const char* env_key) {
+  if (issuer[key]) return r.str(issuer[key], key);
+  if (issuer[env_key]) {
+    std::string var = r.str(issuer[env_key], env_key);
+    const char* v = std::getenv(var.c_str());
+    if (!v) r.fail(issuer[env_key], "environment variable " + var + " is not set");
+    return v;
+  }
+  return {};
+}
+
+// Routes a token to its issuer: JWTs by their (not yet verified) `iss`, opaque tokens to introspection.
+class IssuerRouter : public TokenVerifier {
+ public:
+  std::map<std::string, std::shared_ptr<TokenVerifier>, std::less<>> jwt_by_issuer;
+  std::shared_ptr<TokenVerifier> opaque;
+
+  Verification verify(std::string_view token) override {
+    if (auto iss = unverified_issuer(token)) {
+      if (auto it = jwt_by_issuer.find(*iss); it != jwt_by_issuer.end()) return it->second->verify(token);
+      if (!opaque) return TokenError{"token from another issuer"};
+    }
+    if (opaque) return opaque->verify(token);
+    if (jwt_by_issuer.size() == 1) return jwt_by_issuer.begin()->second->verify(token);  // its own checks explain
+    return TokenError{"malformed token"};
+  }
+
+ private:
+  static std::optional<std::string> unverified_issuer(std::string_view token) {
+    auto d1 = token.find('.');
+    auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+    if (d2 == std::string_view::npos || token.size() > 64 * 1024) return std::nullopt;
+    std::string payload(token.substr(d1 + 1, d2 - d1 - 1));
+    for (char& c : payload) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    while (payload.size() % 4) payload.push_back('=');
+    std::string decoded(payload.size(), '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()), reinterpret_cast<const unsigned char*>(payload.data()),
+                            static_cast<int>(payload.size()));
+    if (n < 0) return std::nullopt;
+    decoded.resize(static_cast<std::size_t>(n));
+    while (!decoded.empty() && decoded.back() == '\0') decoded.pop_back();
+    boost::system::error_code ec;
+    json::value v = json::parse(decoded, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    const auto* iss = v.get_object().if_contains("iss");
+    if (!iss || !iss->is_string()) return std::nullopt;
+    return std::string(iss->get_string());
+  }
+};
+
+}  // namespace
+
+AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
+  Reader r(name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  r.only(root, {"resource", "resource_name", "scopes_supported", "authorization_servers", "audiences", "clock_skew",
+                "role_claims", "jwks", "token_cache_entries", "required_scopes"},
+         "the configuration");
+  AuthConfig c;
+  if (!root["resource"]) r.fail(root, "'resource' (the canonical URI of the MCP endpoint) is required");
+  auto canonical = canonical_resource(r.str(root["resource"], "resource"));
+  if (!canonical) r.fail(root["resource"], "resource must be an absolute http(s) URI");
+  c.metadata.resource = *canonical;
+  if (root["resource_name"]) c.metadata.resource_name = r.str(root["resource_name"], "resource_name");
+  if (root["scopes_supported"]) c.metadata.scopes_supported = r.strings(root["scopes_supported"], "scopes_supported");
+  if (root["audiences"]) c.audiences = r.strings(root["audiences"], "audiences");
+  if (root["clock_skew"]) c.clock_skew_seconds = r.integer(root["clock_skew"], "clock_skew", 0, 600);
+  if (root["role_claims"]) c.role_claims = r.strings(root["role_claims"], "role_claims");
+  if (root["token_cache_entries"]) c.token_cache_entries = static_cast<std::size_t>(r.integer(root["token_cache_entries"], "token_cache_entries", 16, 10'000'000));
+  if (const auto& j = root["jwks"]) {
+    r.only(j, {"min_ttl", "max_ttl", "refetch_interval", "max_stale"}, "jwks");
+    if (j["min_ttl"]) c.jwks_min_ttl = r.integer(j["min_ttl"], "jwks.min_ttl", 0, 86400);
+    if (j["max_ttl"]) c.jwks_max_ttl = r.integer(j["max_ttl"], "jwks.max_ttl", 1, 7 * 86400);
+    if (j["refetch_interval"]) c.jwks_refetch_interval = r.integer(j["refetch_interval"], "jwks.refetch_interval", 0, 3600);
+    if (j["max_stale"]) c.jwks_max_stale = r.integer(j["max_stale"], "jwks.max_stale", 0, 30 * 86400);
+    if (c.jwks_min_ttl > c.jwks_max_ttl) r.fail(j, "jwks.min_ttl is larger than jwks.max_ttl");
+  }
+  const auto& servers = root["authorization_servers"];
+  if (!servers || !servers.IsSequence() || servers.size() == 0)
+    r.fail(servers ? servers : root, "'authorization_servers' must list at least one issuer");
+  for (const auto& s : servers) {
+    r.only(s, {"issuer", "jwt", "introspection"}, "an authorization server");
+    IssuerConfig ic;
+    if (!s["issuer"]) r.fail(s, "'issuer' is required");
+    ic.issuer = r.str(s["issuer"], "issuer");
+    if (!canonical_resource(ic.issuer)) r.fail(s["issuer"], "issuer must be an absolute http(s) URL");
+    if (const auto& j = s["jwt"]) {
+      if (!j.IsNull()) {
+        r.only(j, {"jwks_uri", "algorithms"}, "jwt");
+        if (j["jwks_uri"]) ic.jwks_uri = r.str(j["jwks_uri"], "jwks_uri");
+        if (j["algorithms"]) {
+          ic.algorithms.clear();
+          for (const auto& a : j["algorithms"]) {
+            std::string alg = r.str(a, "algorithms");
+            if (alg == "none" || alg.starts_with("HS"))
+              r.fail(a, "algorithm " + alg + " is refused: tokens of an asymmetric issuer are never checked with a shared secret");
+            static const std::set<std::string> kKnown{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"};
+            if (!kKnown.contains(alg)) r.fail(a, "unsupported algorithm " + alg);
+            ic.algorithms.insert(alg);
+          }
+        }
+      }
+    }
+    if (const auto& i = s["introspection"]) {
+      r.only(i, {"endpoint", "client_id", "client_secret", "client_secret_env", "client_auth"}, "introspection");
+      ic.introspection = true;
+      ic.jwt = static_cast<bool>(s["jwt"]);
+      if (i["endpoint"]) ic.introspection_endpoint = r.str(i["endpoint"], "endpoint");
+      if (!i["client_id"]) r.fail(i, "introspection needs client_id");
+      ic.client_id = r.str(i["client_id"], "client_id");
+      ic.client_secret = secret(r, i, "client_secret", "client_secret_env");
+      if (ic.client_secret.empty()) r.fail(i, "introspection needs client_secret or client_secret_env");
+      if (i["client_auth"]) {
+        std::string a = r.str(i["client_auth"], "client_auth");
+        if (a != "client_secret_basic" && a != "client_secret_post")
+          r.fail(i["client_auth"], "client_auth must be client_secret_basic or client_secret_post");
+        ic.client_secret_post = a == "client_secret_post";
+      }
+    }
+    c.metadata.authorization_servers.push_back(ic.issuer);
+    c.issuers.push_back(std::move(ic));
+  }
+  if (const auto& req = root["required_scopes"]) {
+    if (!req.IsMap()) r.fail(req, "required_scopes must map methods to lists of scopes");
+    for (const auto& kv : req) {
+      std::string key = kv.first.as<std::string>();
+      if (key.empty() || key.find('/') == std::string::npos)
+        r.fail(kv.first, "'" + key + "' is not a method (such as tools/call) or method:name");
+      auto scopes = r.strings(kv.second, "required_scopes." + key);
+      c.required_scopes[key] = std::set<std::string>(scopes.begin(), scopes.end());
+    }
+  }
+  return c;
+}
+
+AuthConfig load_auth_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open the file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_auth_config(ss.str(), path);
+}
+
+std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
+  std::vector<std::string> audiences{c.metadata.resource};
+  audiences.insert(audiences.end(), c.audiences.begin(), c.audiences.end());
+  auto router = std::make_shared<IssuerRouter>();
+  for (const auto& ic : c.issuers) {
+    if (ic.jwt) {
+      JwksOptions jo;
+      jo.issuer = ic.issuer;
+      jo.jwks_uri = ic.jwks_uri;
+      jo.min_ttl = std::chrono::seconds(c.jwks_min_ttl);
+      jo.max_ttl = std::chrono::seconds(c.jwks_max_ttl);
+      jo.refetch_interval = std::chrono::seconds(c.jwks_refetch_interval);
+      jo.max_stale = std::chrono::seconds(c.jwks_max_stale);
+      JwtOptions o;
+      o.issuer = ic.issuer;
+      o.audiences = audiences;
+      o.algorithms = ic.algorithms;
+      o.clock_skew = std::chrono::seconds(c.clock_skew_seconds);
+      o.role_claims = c.role_claims;
+      router->jwt_by_issuer[ic.issuer] = std::make_shared<JwtVerifier>(o, std::make_shared<JwksCache>(jo, fetch));
+    }
+    if (ic.introspection && !router->opaque) {
+      IntrospectionOptions io;
+      io.issuer = ic.issuer;
+      io.endpoint = ic.introspection_endpoint;
+      if (io.endpoint.empty()) {
+        // Discover the endpoint once, at start-up.
+        for (const auto& url : metadata_urls(ic.issuer)) {
+          std::string error;
+          auto r = fetch(FetchRequest{"GET", url, {}, {}}, error);
+          if (!r || r->status != 200) continue;
+          boost::system::error_code ec;
+          auto v = json::parse(r->body, ec);
+          if (ec || !v.is_object()) continue;
+          const auto* iss = v.get_object().if_contains("issuer");
+          const auto* ep = v.get_object().if_contains("introspection_endpoint");
+          if (iss && iss->is_string() && iss->get_string() == ic.issuer && ep && ep->is_string()) {
+            io.endpoint = std::string(ep->get_string());
+            break;
+          }
+        }
+        if (io.endpoint.empty()) throw ConfigError("cannot discover the introspection endpoint of " + ic.issuer);
+      }
+      io.client_id = ic.client_id;
+      io.client_secret = ic.client_secret;
+      io.client_auth = ic.client_secret_post ? IntrospectionOptions::ClientAuth::post : IntrospectionOptions::ClientAuth::basic;
+      io.audiences = audiences;
+      io.role_claims = c.role_claims;
+      router->opaque = std::make_shared<IntrospectionVerifier>(io, fetch);
+    }
+  }
+  auto cached = std::make_shared<CachingVerifier>(router, CachingVerifier::Options{.max_entries = c.token_cache_entries});
+  return std::make_shared<ScopeGuard>(c.metadata, cached, c.required_scopes);
+}
+
+}  // namespace jitgate::auth
