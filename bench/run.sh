@@ -34,7 +34,9 @@
 #   SERVER_CPU (default 1), WRK_CPU (default 0), PORT_BASE (default 18700)
 #
 # Exit status: 0 all runs clean; 3 some run was flagged (non-2xx, socket
-# errors, failed correctness check, server died); 2 usage/setup error.
+# errors, failed correctness check, server died, conformance binary changed
+# during the run); 2 usage/setup error. The report header also says when
+# other load was present (before, between, during or after the runs).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
