@@ -146,8 +146,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void reply_rpc_error(unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string message);
   void handle_post();
   bool serve_resource_metadata(std::string_view path);
-  // Runs the guard over every request of the body; false when it already answered with a challenge.
-  bool authorize(const jsonrpc::DecodedBody& body);
+  struct Refusal {
+    unsigned status;
+    std::string challenge, error, description;
+  };
+  // The guard's verdict over every request of the body (reads only the request: safe off the strand).
+  std::optional<Refusal> decide(const jsonrpc::DecodedBody& body);
+  void refuse(const Refusal& r);
+  // Runs `next` once the request is authorized (on the strand), or answers with the challenge.
+  void with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void()> next);
+  void dispatch_post(jsonrpc::DecodedBody body);
+  void dispatch_get();
+  void dispatch_delete();
   void handle_get();
   void handle_delete();
   std::shared_ptr<mcp::Session> session_for_request(bool& replied);
@@ -186,6 +196,7 @@ struct Shared {
   std::mutex conns_mu;  // connection set: touched on connect and disconnect only
   std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> conns;
   std::atomic<bool> stopping{false};
+  asio::thread_pool* auth_pool = nullptr;  // owned by HttpServer::Impl; checks that may block run here
 };
 
 // The Outbound of one POST: answers in JSON when the handler produced nothing but the
@@ -666,10 +677,13 @@ void Connection::handle_post() {
     return reply_rpc_error(406, nullptr, -32600,
                            "Not Acceptable: Accept must list both application/json and text/event-stream");
 
-  jsonrpc::DecodedBody body = jsonrpc::decode(req_.body());
-  if (body.parse_error) return reply_rpc_error(400, nullptr, body.parse_error->code, body.parse_error->message);
+  auto decoded = std::make_shared<jsonrpc::DecodedBody>(jsonrpc::decode(req_.body()));
+  if (decoded->parse_error) return reply_rpc_error(400, nullptr, decoded->parse_error->code, decoded->parse_error->message);
   // The authorization decision comes before any session work and before any response byte.
-  if (!authorize(body)) return;
+  with_authorization(decoded, [self = shared_from_this(), decoded] { self->dispatch_post(std::move(*decoded)); });
+}
+
+void Connection::dispatch_post(jsonrpc::DecodedBody body) {
 
   // One endpoint, two generations: a 2026-07-28 envelope (or a version header that is not a
   // session revision) selects the stateless protocol for this request.
@@ -768,47 +782,62 @@ bool Connection::serve_resource_metadata(std::string_view path) {
   return true;
 }
 
-bool Connection::authorize(const jsonrpc::DecodedBody& body) {
+std::optional<Connection::Refusal> Connection::decide(const jsonrpc::DecodedBody& body) {
   auto& guard = shared_->options.guard;
-  if (!guard) return true;
-  auto refuse = [&](unsigned status, const std::string& challenge, const std::string& error, const std::string& description) {
-    json::object b{{"error", error}, {"error_description", description}};
-    std::vector<std::string> h;
-    if (!challenge.empty()) h.push_back("WWW-Authenticate: " + challenge);
-    reply(status, json::serialize(b), std::move(h));
-    return false;
-  };
+  if (!guard) return std::nullopt;
   // Tokens travel only in one Authorization header (RFC 6750 §2.1); never in the URL.
   std::string_view target = req_.target();
   auto q = target.find('?');
   if (q != std::string_view::npos && target.substr(q).find("access_token=") != std::string_view::npos)
-    return refuse(400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header");
+    return Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"};
   if (req_.count(http::field::authorization) > 1)
-    return refuse(400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header");
+    return Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"};
   std::string_view authorization = req_[http::field::authorization];
-  auto check = [&](std::string_view method, const json::value& params) {
-    std::string_view name;
-    if (const auto* p = params.if_object()) {
-      const auto* n = p->if_contains(method == "resources/read" || method == "resources/subscribe" ? "uri" : "name");
-      if (n && n->is_string()) name = n->get_string();
-    }
-    return guard->check(authorization, auth::AccessRequest{method, name});
-  };
   bool any = false;
   for (const auto& item : body.items) {
     const auto* m = std::get_if<jsonrpc::Message>(&item);
     const auto* r = m ? std::get_if<jsonrpc::Request>(m) : nullptr;
     if (!r) continue;
     any = true;
-    auto d = check(r->method, r->params);
-    if (!d.allowed) return refuse(d.status, d.www_authenticate, d.error, d.description);
+    std::string_view name;
+    if (const auto* p = r->params.if_object()) {
+      const auto* n = p->if_contains(r->method == "resources/read" || r->method == "resources/subscribe" ? "uri" : "name");
+      if (n && n->is_string()) name = n->get_string();
+    }
+    auto d = guard->check(authorization, auth::AccessRequest{r->method, name});
+    if (!d.allowed) return Refusal{d.status, d.www_authenticate, d.error, d.description};
   }
   if (!any) {
     // Notifications, responses, GET and DELETE: a token, when present, must still be valid.
     auto d = guard->check(authorization, auth::AccessRequest{"", ""});
-    if (!d.allowed) return refuse(d.status, d.www_authenticate, d.error, d.description);
+    if (!d.allowed) return Refusal{d.status, d.www_authenticate, d.error, d.description};
   }
-  return true;
+  return std::nullopt;
+}
+
+void Connection::refuse(const Refusal& r) {
+  json::object b{{"error", r.error}, {"error_description", r.description}};
+  std::vector<std::string> h;
+  if (!r.challenge.empty()) h.push_back("WWW-Authenticate: " + r.challenge);
+  reply(r.status, json::serialize(b), std::move(h));
+}
+
+void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void()> next) {
+  auto& guard = shared_->options.guard;
+  if (!guard) return next();
+  if (guard->decides_quickly(req_[http::field::authorization]) || !shared_->auth_pool) {
+    if (auto r = decide(*body)) return refuse(*r);
+    return next();
+  }
+  // Verifying may reach the authorization server (keys, introspection): not on an I/O thread.
+  asio::post(*shared_->auth_pool, [self = shared_from_this(), body, next = std::move(next)]() mutable {
+    auto refusal = self->decide(*body);
+    asio::post(self->stream_.get_executor(), [self, refusal = std::move(refusal), next = std::move(next)] {
+      if (!self->alive_) return;
+      if (refusal) return self->refuse(*refusal);
+      next();
+    });
+  });
 }
 
 void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version) {
@@ -862,7 +891,10 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
 }
 
 void Connection::handle_get() {
-  if (!authorize(jsonrpc::DecodedBody{})) return;
+  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()] { self->dispatch_get(); });
+}
+
+void Connection::dispatch_get() {
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
     return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no GET stream", std::nullopt})),
                  {"Allow: POST"});
@@ -904,7 +936,10 @@ void Connection::handle_get() {
 }
 
 void Connection::handle_delete() {
-  if (!authorize(jsonrpc::DecodedBody{})) return;
+  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()] { self->dispatch_delete(); });
+}
+
+void Connection::dispatch_delete() {
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
     return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no sessions", std::nullopt})),
                  {"Allow: POST"});
@@ -923,6 +958,7 @@ void Connection::handle_delete() {
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::io_context ioc;
+  asio::thread_pool auth_pool{2};  // declared after ioc: joined before it is destroyed
   std::shared_ptr<Shared> shared;
   tcp::acceptor acceptor{ioc};
   asio::steady_timer sweeper{ioc};
@@ -1000,6 +1036,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 HttpServer::HttpServer(mcp::Server& server, HttpOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->shared = std::make_shared<Shared>(server, std::move(options));
   impl_->shared->loopback = is_loopback_host(impl_->shared->options.host);
+  impl_->shared->auth_pool = &impl_->auth_pool;
   unsigned n = impl_->shared->options.threads;
   impl_->thread_count = n ? n : usable_cores();
 }
@@ -1008,6 +1045,7 @@ HttpServer::~HttpServer() {
   stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
+  impl_->auth_pool.join();
 }
 
 std::uint16_t HttpServer::listen() {

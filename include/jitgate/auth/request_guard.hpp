@@ -36,6 +36,9 @@ class RequestGuard {
   // `authorization` is the raw Authorization header value, empty when absent.
   virtual AccessDecision check(std::string_view authorization, const AccessRequest& request) = 0;
   virtual const ResourceMetadata& metadata() const = 0;
+  // True when check() cannot block (no token, or one already verified); otherwise the transport
+  // runs the check off its I/O threads, since it may call the authorization server.
+  virtual bool decides_quickly(std::string_view /*authorization*/) const { return false; }
 };
 
 class ScopeGuard : public RequestGuard {
@@ -45,6 +48,7 @@ class ScopeGuard : public RequestGuard {
              std::map<std::string, std::set<std::string>, std::less<>> required);
   AccessDecision check(std::string_view authorization, const AccessRequest& request) override;
   const ResourceMetadata& metadata() const override { return metadata_; }
+  bool decides_quickly(std::string_view authorization) const override;
 
  private:
   const std::set<std::string>* requirement(const AccessRequest& r) const;

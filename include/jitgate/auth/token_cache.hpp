@@ -23,6 +23,7 @@ class CachingVerifier : public TokenVerifier {
   };
   CachingVerifier(std::shared_ptr<TokenVerifier> inner, Options options);
   Verification verify(std::string_view token) override;
+  bool answers_from_memory(std::string_view token) const override;
   std::size_t size() const;
   void clear();
 
@@ -39,7 +40,7 @@ class CachingVerifier : public TokenVerifier {
   std::int64_t now() const;
   std::shared_ptr<TokenVerifier> inner_;
   Options options_;
-  std::array<Shard, 16> shards_;
+  mutable std::array<Shard, 16> shards_;
 };
 
 }  // namespace jitgate::auth

@@ -24,6 +24,8 @@ class TokenVerifier {
  public:
   virtual ~TokenVerifier() = default;
   virtual Verification verify(std::string_view token) = 0;
+  // True when verify() would answer from memory, without reaching an authorization server.
+  virtual bool answers_from_memory(std::string_view /*token*/) const { return false; }
 };
 
 // The bearer token of an Authorization header value ("Bearer <token>", scheme case-insensitive).
