@@ -240,6 +240,7 @@ mcp_post() {
   local args=(-sS --max-time 10 -o "$o.b" -D "$o.h" -w '%{http_code}' -X POST -H "$HDR_CT" -H "$HDR_ACCEPT")
   [ -z "$sid" ] || args+=(-H "Mcp-Session-Id: $sid" -H "MCP-Protocol-Version: $PROTO")
   for h in "$@"; do args+=(-H "$h"); done
+  [ -z "${BENCH_AUTHORIZATION:-}" ] || args+=(-H "Authorization: $BENCH_AUTHORIZATION")
   : > "$o.h"; : > "$o.b"
   curl "${args[@]}" --data-binary "$body" "$URL" 2>>"$LOG" || true
 }

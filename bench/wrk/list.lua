@@ -28,6 +28,9 @@ local function headers()
     ["MCP-Protocol-Version"] = "2025-11-25",
   }
   if session ~= "" then h["Mcp-Session-Id"] = session end
+  -- BENCH_AUTHORIZATION: a full Authorization header value (resource-server mode)
+  local auth = os.getenv("BENCH_AUTHORIZATION") or ""
+  if auth ~= "" then h["Authorization"] = auth end
   return h
 end
 

@@ -212,8 +212,10 @@ function makeConfiguration() {
       },
     },
     ttl: {
-      AccessToken: DEFAULT_AT_TTL,
-      ClientCredentials: DEFAULT_AT_TTL,
+      // Functions, not numbers: a number would override the per-resource
+      // accessTokenTTL (getResourceServerInfo, /admin/resource?ttl=).
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL || DEFAULT_AT_TTL,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL || DEFAULT_AT_TTL,
       AuthorizationCode: 60,
       IdToken: 3600,
       RefreshToken: 24 * 3600,

@@ -112,7 +112,8 @@ test('tokens for another resource, from another issuer, malformed or expired: 40
   } finally {
     await as.admin(`/admin/resource?resource=${encodeURIComponent(jg.resource)}&reset=1`);
   }
-  const { exp } = decodeJwt(short).payload;
+  const { exp, iat } = decodeJwt(short).payload;
+  assert.ok(exp - iat <= 2, `the AS ignored ttl=1 (exp - iat = ${exp - iat})`);
   while (Date.now() / 1000 <= exp + 1) await sleep(200);
   assertInvalidToken(await rpc(jg.url, 'tools/list', {}, { token: short, session }), /expired/);
 });
@@ -207,7 +208,8 @@ test('key rotation without restart: new kid accepted, old key refused once gone 
 
   // Once the cache entry lapses (its exp), the token is verified again and the missing key
   // is what refuses it (the key check comes before the expiry check).
-  const { exp } = decodeJwt(oldShort).payload;
+  const { exp, iat } = decodeJwt(oldShort).payload;
+  assert.ok(exp - iat <= 4, `the AS ignored ttl=3 (exp - iat = ${exp - iat})`);
   assert.equal((await list(oldShort)).status, 200, 'short old-key token should still be cached');
   while (Date.now() / 1000 <= exp + 1) await sleep(200);
   assertInvalidToken(await list(oldShort), /unknown signing key|expired/);
