@@ -119,7 +119,7 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   r.only(root, {"resource", "resource_name", "scopes_supported", "authorization_servers", "audiences", "clock_skew",
-                "role_claims", "jwks", "token_cache_entries", "required_scopes"},
+                "role_claims", "jwks", "token_cache_entries", "token_cache_seconds", "required_scopes"},
          "the configuration");
   AuthConfig c;
   if (!root["resource"]) r.fail(root, "'resource' (the canonical URI of the MCP endpoint) is required");
@@ -132,6 +132,7 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
   if (root["clock_skew"]) c.clock_skew_seconds = r.integer(root["clock_skew"], "clock_skew", 0, 600);
   if (root["role_claims"]) c.role_claims = r.strings(root["role_claims"], "role_claims");
   if (root["token_cache_entries"]) c.token_cache_entries = static_cast<std::size_t>(r.integer(root["token_cache_entries"], "token_cache_entries", 16, 10'000'000));
+  if (root["token_cache_seconds"]) c.token_cache_seconds = r.integer(root["token_cache_seconds"], "token_cache_seconds", 0, 86400);
   if (const auto& j = root["jwks"]) {
     r.only(j, {"min_ttl", "max_ttl", "refetch_interval", "max_stale"}, "jwks");
     if (j["min_ttl"]) c.jwks_min_ttl = r.integer(j["min_ttl"], "jwks.min_ttl", 0, 86400);
@@ -257,7 +258,7 @@ std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
       router->opaque = std::make_shared<IntrospectionVerifier>(io, fetch);
     }
   }
-  auto cached = std::make_shared<CachingVerifier>(router, CachingVerifier::Options{.max_entries = c.token_cache_entries});
+  auto cached = std::make_shared<CachingVerifier>(router, CachingVerifier::Options{.max_entries = c.token_cache_entries, .max_ttl = std::chrono::seconds(c.token_cache_seconds)});
   return std::make_shared<ScopeGuard>(c.metadata, cached, c.required_scopes);
 }
 

@@ -221,6 +221,8 @@ Verification JwtVerifier::verify(std::string_view token) {
     set = keys_->keys(kid);  // a rotated key: let the source refresh (rate-limited)
     if (set) key = set->find(kid);
   }
+  // No usable key set at all (endpoint down and nothing fresh enough cached): deny, and say so.
+  if (!set) return fail("the issuer's signing keys are unavailable");
   if (!key) return fail("unknown signing key");
   if (!key->accepts(alg)) return fail("algorithm does not match the signing key");
 

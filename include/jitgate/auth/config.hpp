@@ -40,6 +40,9 @@ struct AuthConfig {
   std::vector<std::string> role_claims{"roles"};
   std::int64_t jwks_min_ttl = 60, jwks_max_ttl = 3600, jwks_refetch_interval = 10, jwks_max_stale = 3600;
   std::size_t token_cache_entries = 100'000;
+  // How long a verified token is trusted without asking again (capped by its own exp): the bound on
+  // how late a key removal or a revocation takes effect for a token already seen.
+  std::int64_t token_cache_seconds = 300;
   std::map<std::string, std::set<std::string>, std::less<>> required_scopes;
 };
 

@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -32,8 +32,13 @@ process.on('exit', () => {
   }
 });
 
+// Children also get SIGTERM if this test process dies without running its hooks
+// (util-linux setpriv sets PR_SET_PDEATHSIG, kept across exec).
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 // Spawns a process and resolves with its first stdout line (or rejects on early exit / timeout).
 async function spawnUntilFirstLine(cmd, args, { env, name, timeoutMs = 15000 } = {}) {
+  if (SETPRIV) [cmd, args] = [SETPRIV, ['--pdeathsig', 'TERM', '--', cmd, ...args]];
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(child);
   let stderr = '';
