@@ -9,8 +9,8 @@ rounds="${ROUNDS:-3}"
 declare -a es rs cached oes ors
 for i in $(seq 1 "$rounds"); do
   out=$(taskset -c "$cpu" "$bin" --benchmark_min_time=2 --benchmark_format=csv 2>/dev/null)
-  es+=("$(echo "$out" | awk -F, '/BM_VerifyES256/{printf "%.0f", $NF}')")
-  rs+=("$(echo "$out" | awk -F, '/BM_VerifyRS256/{printf "%.0f", $NF}')")
+  es+=("$(echo "$out" | awk -F, '/BM_VerifyES256/{printf "%.0f", $7}')")
+  rs+=("$(echo "$out" | awk -F, '/BM_VerifyRS256/{printf "%.0f", $7}')")
   cached+=("$(echo "$out" | awk -F, '/BM_CachedPath/{printf "%.0f", $4}')")
   o=$(taskset -c "$cpu" openssl speed -seconds 2 ecdsap256 rsa2048 2>/dev/null)
   oes+=("$(echo "$o" | awk '/256 bits ecdsa/{printf "%.0f", $NF}')")
