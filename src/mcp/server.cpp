@@ -299,6 +299,7 @@ struct Server::Impl {
   std::atomic<std::size_t> queued{0};
   std::function<void(Session&, const jsonrpc::Notification&)> on_notification;
   RequestStateSealer sealer;
+  json::object server_info;  // _meta serverInfo of every 2026-07-28 result
 
   struct Shard {
     mutable std::mutex mu;
@@ -313,7 +314,8 @@ struct Server::Impl {
   explicit Impl(ServerOptions o)
       : options(std::move(o)),
         pool(options.blocking_threads),
-        sealer(options.request_state_key, options.request_state_lifetime) {}
+        sealer(options.request_state_key, options.request_state_lifetime),
+        server_info{{"name", options.info.name}, {"version", options.info.version}} {}
 
   Shard& shard_for(const std::string& id) { return shards[std::hash<std::string>{}(id) % kShards]; }
 
@@ -784,8 +786,8 @@ bool cacheable(std::string_view method) {
 // reads, caching hints; a missing resource is -32602 there. One decorator keeps the handlers shared.
 class StatelessOutbound : public Outbound {
  public:
-  StatelessOutbound(std::shared_ptr<Outbound> inner, bool cacheable, json::object server_info, std::int64_t ttl_ms)
-      : inner_(std::move(inner)), cacheable_(cacheable), server_info_(std::move(server_info)), ttl_ms_(ttl_ms) {}
+  StatelessOutbound(std::shared_ptr<Outbound> inner, bool cacheable, const json::object& server_info, std::int64_t ttl_ms)
+      : inner_(std::move(inner)), cacheable_(cacheable), server_info_(server_info), ttl_ms_(ttl_ms) {}
 
   void send(json::object message) override { inner_->send(std::move(message)); }
 
@@ -793,14 +795,17 @@ class StatelessOutbound : public Outbound {
     if (response) {
       if (auto* r = response->if_contains("result"); r && r->is_object()) {
         auto& result = r->get_object();
-        if (!result.contains("resultType")) result["resultType"] = "complete";
-        if (cacheable_ && result.at("resultType") == "complete") {
-          if (!result.contains("ttlMs")) result["ttlMs"] = ttl_ms_;
-          if (!result.contains("cacheScope")) result["cacheScope"] = "public";
+        result.reserve(result.size() + 4);  // one growth for the keys added below
+        const json::value* type = result.if_contains("resultType");
+        bool complete = !type || *type == "complete";
+        if (!type) result.emplace("resultType", "complete");
+        if (cacheable_ && complete) {
+          result.emplace("ttlMs", ttl_ms_);  // emplace keeps a value the handler set
+          result.emplace("cacheScope", "public");
         }
         json::value& meta = result["_meta"];
         if (!meta.is_object()) meta = json::object{};
-        meta.get_object()["io.modelcontextprotocol/serverInfo"] = server_info_;
+        meta.get_object().emplace("io.modelcontextprotocol/serverInfo", server_info_);
       } else if (auto* e = response->if_contains("error"); e && e->is_object()) {
         auto& code = e->get_object()["code"];
         if (code == kResourceNotFound) code = static_cast<std::int32_t>(ErrorCode::invalid_params);
@@ -814,7 +819,7 @@ class StatelessOutbound : public Outbound {
  private:
   std::shared_ptr<Outbound> inner_;
   bool cacheable_;
-  json::object server_info_;
+  const json::object& server_info_;  // owned by the server, which outlives every request
   std::int64_t ttl_ms_;
 };
 
@@ -978,8 +983,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     env.logging = level != nullptr;
     if (level) env.log_level = parse_log_level(level->get_string());
     if (!stateless_method_available(m)) return method_not_found();
-    json::object info{{"name", impl.options.info.name}, {"version", impl.options.info.version}};
-    out = std::make_shared<StatelessOutbound>(std::move(out), cacheable(m), std::move(info),
+    out = std::make_shared<StatelessOutbound>(std::move(out), cacheable(m), impl.server_info,
                                               static_cast<std::int64_t>(impl.options.cache_ttl.count()));
   } else {
     if (m == "server/discover" || m == "subscriptions/listen") return method_not_found();
