@@ -43,30 +43,13 @@ const std::set<std::string>* ScopeGuard::requirement(const AccessRequest& r) con
   return it == required_.end() ? nullptr : &it->second;
 }
 
-bool ScopeGuard::decides_quickly(std::string_view authorization) const {
-  if (authorization.empty()) return true;
-  auto token = bearer_token(authorization);
-  return !token || verifier_->answers_from_memory(*token);
-}
-
-AccessDecision ScopeGuard::check(std::string_view authorization, const AccessRequest& request) {
+AccessDecision ScopeGuard::decide_for(std::shared_ptr<const Principal> principal, const AccessRequest& request) const {
   const std::set<std::string>* needed = requirement(request);
-  Principal principal;
-  if (!authorization.empty()) {
-    auto token = bearer_token(authorization);
-    if (!token)
-      return refuse(401, Challenge::invalid_token(metadata_url_, "the Authorization header is not a Bearer token"),
-                    "invalid_token", "the Authorization header is not a Bearer token");
-    Verification v = verifier_->verify(*token);
-    if (auto* e = std::get_if<TokenError>(&v))
-      return refuse(401, Challenge::invalid_token(metadata_url_, e->description), "invalid_token", e->description);
-    principal = std::move(std::get<Principal>(v));
-  }
   if (needed && !needed->empty()) {
-    if (principal.anonymous())
+    if (!principal)
       return refuse(401, Challenge::missing_token(metadata_url_, join(*needed)), "invalid_token", "authorization required");
     bool missing = false;
-    for (const auto& s : *needed) missing = missing || !principal.scopes.contains(s);
+    for (const auto& s : *needed) missing = missing || !principal->scopes.contains(s);
     // One challenge names every scope the operation needs, granted ones included, so that a
     // client that replaces its token does not lose what it had (SEP-835, SEP-2350).
     if (missing)
@@ -77,6 +60,30 @@ AccessDecision ScopeGuard::check(std::string_view authorization, const AccessReq
   d.allowed = true;
   d.principal = std::move(principal);
   return d;
+}
+
+std::optional<AccessDecision> ScopeGuard::check_quickly(std::string_view authorization, const AccessRequest& request) {
+  if (authorization.empty()) return decide_for(nullptr, request);
+  auto token = bearer_token(authorization);
+  if (!token) return check(authorization, request);  // refused without touching a verifier
+  auto known = verifier_->remembered(*token);
+  if (!known) return std::nullopt;
+  return decide_for(std::move(known), request);
+}
+
+AccessDecision ScopeGuard::check(std::string_view authorization, const AccessRequest& request) {
+  std::shared_ptr<const Principal> principal;
+  if (!authorization.empty()) {
+    auto token = bearer_token(authorization);
+    if (!token)
+      return refuse(401, Challenge::invalid_token(metadata_url_, "the Authorization header is not a Bearer token"),
+                    "invalid_token", "the Authorization header is not a Bearer token");
+    Verification v = verifier_->verify(*token);
+    if (auto* e = std::get_if<TokenError>(&v))
+      return refuse(401, Challenge::invalid_token(metadata_url_, e->description), "invalid_token", e->description);
+    principal = std::make_shared<const Principal>(std::move(std::get<Principal>(v)));
+  }
+  return decide_for(std::move(principal), request);
 }
 
 }  // namespace jitgate::auth

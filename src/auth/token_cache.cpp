@@ -34,12 +34,14 @@ Verification CachingVerifier::verify(std::string_view token) {
   return v;
 }
 
-bool CachingVerifier::answers_from_memory(std::string_view token) const {
+std::shared_ptr<const Principal> CachingVerifier::remembered(std::string_view token) const {
   std::size_t h = std::hash<std::string_view>{}(token);
   const Shard& shard = shards_[h % shards_.size()];
+  std::int64_t t = now();
   std::lock_guard lock(shard.mu);
   auto it = shard.entries.find(h);
-  return it != shard.entries.end() && it->second.token == token && now() <= it->second.valid_until;
+  if (it == shard.entries.end() || it->second.token != token || t > it->second.valid_until) return nullptr;
+  return it->second.principal;
 }
 
 std::size_t CachingVerifier::size() const {

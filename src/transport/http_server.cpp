@@ -151,7 +151,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string challenge, error, description;
   };
   // The guard's verdict over every request of the body (reads only the request: safe off the strand).
-  std::optional<Refusal> decide(const jsonrpc::DecodedBody& body);
+  // `quick`: only decisions that need no verification work; nullopt then means "check off-thread".
+  std::optional<std::optional<Refusal>> decide(const jsonrpc::DecodedBody& body, bool quick);
   void refuse(const Refusal& r);
   // Runs `next` once the request is authorized (on the strand), or answers with the challenge.
   void with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void()> next);
@@ -782,17 +783,21 @@ bool Connection::serve_resource_metadata(std::string_view path) {
   return true;
 }
 
-std::optional<Connection::Refusal> Connection::decide(const jsonrpc::DecodedBody& body) {
+std::optional<std::optional<Connection::Refusal>> Connection::decide(const jsonrpc::DecodedBody& body, bool quick) {
   auto& guard = shared_->options.guard;
-  if (!guard) return std::nullopt;
+  if (!guard) return std::optional<Refusal>{};
   // Tokens travel only in one Authorization header (RFC 6750 §2.1); never in the URL.
   std::string_view target = req_.target();
   auto q = target.find('?');
   if (q != std::string_view::npos && target.substr(q).find("access_token=") != std::string_view::npos)
-    return Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"};
+    return std::optional<Refusal>(Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"});
   if (req_.count(http::field::authorization) > 1)
-    return Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"};
+    return std::optional<Refusal>(Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"});
   std::string_view authorization = req_[http::field::authorization];
+  auto check = [&](std::string_view method, std::string_view name) -> std::optional<auth::AccessDecision> {
+    auth::AccessRequest r{method, name};
+    return quick ? guard->check_quickly(authorization, r) : guard->check(authorization, r);
+  };
   bool any = false;
   for (const auto& item : body.items) {
     const auto* m = std::get_if<jsonrpc::Message>(&item);
@@ -804,15 +809,17 @@ std::optional<Connection::Refusal> Connection::decide(const jsonrpc::DecodedBody
       const auto* n = p->if_contains(r->method == "resources/read" || r->method == "resources/subscribe" ? "uri" : "name");
       if (n && n->is_string()) name = n->get_string();
     }
-    auto d = guard->check(authorization, auth::AccessRequest{r->method, name});
-    if (!d.allowed) return Refusal{d.status, d.www_authenticate, d.error, d.description};
+    auto d = check(r->method, name);
+    if (!d) return std::nullopt;
+    if (!d->allowed) return Refusal{d->status, d->www_authenticate, d->error, d->description};
   }
   if (!any) {
     // Notifications, responses, GET and DELETE: a token, when present, must still be valid.
-    auto d = guard->check(authorization, auth::AccessRequest{"", ""});
-    if (!d.allowed) return Refusal{d.status, d.www_authenticate, d.error, d.description};
+    auto d = check("", "");
+    if (!d) return std::nullopt;
+    if (!d->allowed) return Refusal{d->status, d->www_authenticate, d->error, d->description};
   }
-  return std::nullopt;
+  return std::optional<Refusal>{};
 }
 
 void Connection::refuse(const Refusal& r) {
@@ -823,15 +830,16 @@ void Connection::refuse(const Refusal& r) {
 }
 
 void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void()> next) {
-  auto& guard = shared_->options.guard;
-  if (!guard) return next();
-  if (guard->decides_quickly(req_[http::field::authorization]) || !shared_->auth_pool) {
-    if (auto r = decide(*body)) return refuse(*r);
+  if (!shared_->options.guard) return next();
+  // Most requests carry no token or one already verified: decided here, in one pass.
+  if (auto verdict = decide(*body, /*quick=*/true); verdict || !shared_->auth_pool) {
+    if (!verdict) verdict = decide(*body, false);
+    if (*verdict) return refuse(**verdict);
     return next();
   }
   // Verifying may reach the authorization server (keys, introspection): not on an I/O thread.
   asio::post(*shared_->auth_pool, [self = shared_from_this(), body, next = std::move(next)]() mutable {
-    auto refusal = self->decide(*body);
+    auto refusal = *self->decide(*body, false);
     asio::post(self->stream_.get_executor(), [self, refusal = std::move(refusal), next = std::move(next)] {
       if (!self->alive_) return;
       if (refusal) return self->refuse(*refusal);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -27,7 +28,7 @@ struct AccessDecision {
   std::string www_authenticate;   // the challenge header when refused
   std::string error;              // OAuth error code for the body: invalid_token, insufficient_scope, invalid_request
   std::string description;
-  Principal principal;            // the caller (anonymous when no token)
+  std::shared_ptr<const Principal> principal;  // the caller; null for the anonymous caller
 };
 
 class RequestGuard {
@@ -36,9 +37,12 @@ class RequestGuard {
   // `authorization` is the raw Authorization header value, empty when absent.
   virtual AccessDecision check(std::string_view authorization, const AccessRequest& request) = 0;
   virtual const ResourceMetadata& metadata() const = 0;
-  // True when check() cannot block (no token, or one already verified); otherwise the transport
-  // runs the check off its I/O threads, since it may call the authorization server.
-  virtual bool decides_quickly(std::string_view /*authorization*/) const { return false; }
+  // The decision when it needs no verification work (no token, a malformed one, or one already
+  // verified); nullopt otherwise, and the transport then runs check() off its I/O threads, since it
+  // may call the authorization server.
+  virtual std::optional<AccessDecision> check_quickly(std::string_view /*authorization*/, const AccessRequest& /*request*/) {
+    return std::nullopt;
+  }
 };
 
 class ScopeGuard : public RequestGuard {
@@ -48,10 +52,11 @@ class ScopeGuard : public RequestGuard {
              std::map<std::string, std::set<std::string>, std::less<>> required);
   AccessDecision check(std::string_view authorization, const AccessRequest& request) override;
   const ResourceMetadata& metadata() const override { return metadata_; }
-  bool decides_quickly(std::string_view authorization) const override;
+  std::optional<AccessDecision> check_quickly(std::string_view authorization, const AccessRequest& request) override;
 
  private:
   const std::set<std::string>* requirement(const AccessRequest& r) const;
+  AccessDecision decide_for(std::shared_ptr<const Principal> principal, const AccessRequest& request) const;
   ResourceMetadata metadata_;
   std::string metadata_url_;
   std::shared_ptr<TokenVerifier> verifier_;

@@ -24,8 +24,9 @@ class TokenVerifier {
  public:
   virtual ~TokenVerifier() = default;
   virtual Verification verify(std::string_view token) = 0;
-  // True when verify() would answer from memory, without reaching an authorization server.
-  virtual bool answers_from_memory(std::string_view /*token*/) const { return false; }
+  // The caller behind a token already verified and still trusted, without any verification work;
+  // null when verify() would have to do real work (and maybe reach an authorization server).
+  virtual std::shared_ptr<const Principal> remembered(std::string_view /*token*/) const { return nullptr; }
 };
 
 // The bearer token of an Authorization header value ("Bearer <token>", scheme case-insensitive).

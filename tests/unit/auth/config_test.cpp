@@ -101,7 +101,8 @@ TEST(AuthConfig, GuardVerifiesThroughDiscoveredKeys) {
                                             {"scope", "a"}, {"exp", now + 60}});
   auto ok = guard->check("Bearer " + token, AccessRequest{"tools/call", "x"});
   EXPECT_TRUE(ok.allowed) << ok.description;
-  EXPECT_EQ(ok.principal.subject, "u");
+  ASSERT_TRUE(ok.principal);
+  EXPECT_EQ(ok.principal->subject, "u");
   auto anon = guard->check("", AccessRequest{"tools/call", "x"});
   EXPECT_EQ(anon.status, 401u);
   auto other = key.sign(boost::json::object{{"iss", "https://evil.example.com"}, {"sub", "u"}, {"aud", "https://mcp.example.com/mcp"}, {"exp", now + 60}});
