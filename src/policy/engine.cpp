@@ -1,0 +1,550 @@
+// Evaluating a compiled policy: deny wins, default deny, and for a deny the smallest scope set that
+// would turn it into an allow.
+#include <algorithm>
+#include <charconv>
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "jitgate/policy/policy.hpp"
+#include "policy/compiled.hpp"
+
+namespace jitgate::policy {
+
+namespace json = boost::json;
+
+std::string_view to_string(Kind k) {
+  switch (k) {
+    case Kind::tool: return "tool";
+    case Kind::resource: return "resource";
+    case Kind::resource_template: return "resource_template";
+    case Kind::prompt: return "prompt";
+    case Kind::method: return "method";
+  }
+  return "method";
+}
+std::string_view to_string(Phase p) { return p == Phase::discovery ? "discovery" : "invocation"; }
+std::string_view to_string(Outcome o) {
+  switch (o) {
+    case Outcome::allow: return "allow";
+    case Outcome::deny: return "deny";
+    case Outcome::conditional: return "conditional";
+  }
+  return "deny";
+}
+
+bool glob_match(std::string_view p, std::string_view t) {
+  // Iterative matcher with one backtrack point: linear for patterns with a single star, and never
+  // exponential.
+  std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
+      ++pi;
+      ++ti;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+namespace {
+
+// The text a matcher compares: strings as they are, numbers and booleans in their JSON spelling.
+std::string_view text_of(const json::value& v, std::string& scratch) {
+  if (v.is_string()) return v.get_string();
+  scratch = json::serialize(v);
+  return scratch;
+}
+
+bool matches_one(const Matcher& m, const json::value& v) {
+  std::string scratch;
+  switch (m.op) {
+    case Matcher::Op::equals:
+      if (v == m.value) return true;
+      // A number written unquoted in YAML equals its JSON number whatever its representation.
+      return v.is_number() && m.value.is_number() && v.to_number<double>() == m.value.to_number<double>();
+    case Matcher::Op::in:
+      return std::any_of(m.any.begin(), m.any.end(), [&](const json::value& x) {
+        return x == v || (x.is_number() && v.is_number() && x.to_number<double>() == v.to_number<double>());
+      });
+    case Matcher::Op::prefix:
+      if (!v.is_string() && !v.is_number()) return false;
+      return text_of(v, scratch).starts_with(m.text);
+    case Matcher::Op::glob:
+      if (!v.is_string() && !v.is_number()) return false;
+      return glob_match(m.text, text_of(v, scratch));
+    case Matcher::Op::regex: {
+      if (!v.is_string() && !v.is_number()) return false;
+      auto t = text_of(v, scratch);
+      return RE2::FullMatch(re2::StringPiece(t.data(), t.size()), *m.re);
+    }
+  }
+  return false;
+}
+
+// RFC 6901 pointer lookup; null when the path does not exist.
+const json::value* find_pointer(const json::object& root, std::string_view ptr) {
+  if (ptr.empty()) return nullptr;  // the whole object is not an argument
+  const json::value* cur = nullptr;
+  const json::object* obj = &root;
+  std::size_t i = 1;
+  while (true) {
+    std::size_t slash = ptr.find('/', i);
+    std::string_view raw = ptr.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
+    std::string token;
+    for (std::size_t k = 0; k < raw.size(); ++k) {
+      if (raw[k] == '~' && k + 1 < raw.size()) {
+        token += raw[k + 1] == '1' ? '/' : '~';
+        ++k;
+      } else {
+        token += raw[k];
+      }
+    }
+    if (obj) {
+      cur = obj->if_contains(token);
+    } else if (cur && cur->is_array()) {
+      std::size_t idx = 0;
+      auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), idx);
+      if (ec != std::errc() || p != token.data() + token.size() || idx >= cur->get_array().size()) return nullptr;
+      cur = &cur->get_array()[idx];
+    } else {
+      return nullptr;
+    }
+    if (!cur) return nullptr;
+    if (slash == std::string_view::npos) return cur;
+    obj = cur->if_object();
+    i = slash + 1;
+  }
+}
+
+const json::value* claim_at(const json::object& claims, const std::vector<std::string>& path) {
+  const json::object* o = &claims;
+  const json::value* v = nullptr;
+  for (const auto& seg : path) {
+    if (!o) return nullptr;
+    v = o->if_contains(seg);
+    if (!v) return nullptr;
+    o = v->if_object();
+  }
+  return v;
+}
+
+using Bits = std::vector<std::uint64_t>;
+bool has(const Bits& b, ScopeId id) { return id / 64 < b.size() && (b[id / 64] >> (id % 64)) & 1; }
+void set(Bits& b, ScopeId id) {
+  if (id / 64 >= b.size()) b.resize(id / 64 + 1);
+  b[id / 64] |= std::uint64_t{1} << (id % 64);
+}
+
+// A caller as one policy sees it: the closure of its scopes under the hierarchy, and its roles.
+struct Prepared {
+  Bits scopes, roles;
+};
+
+Prepared prepare_for(const Compiled& c, const auth::Principal& p) {
+  Prepared out;
+  for (const auto& s : p.scopes)
+    if (auto it = c.scope_ids.find(s); it != c.scope_ids.end())
+      for (ScopeId implied : c.implied[it->second]) set(out.scopes, implied);
+  for (const auto& r : p.roles)
+    if (auto it = c.role_ids.find(r); it != c.role_ids.end()) set(out.roles, it->second);
+  return out;
+}
+
+bool subject_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p) {
+  bool anon = p.anonymous();
+  if (s.anonymous && !anon) return false;
+  if ((s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
+  for (ScopeId id : s.scopes)
+    if (!has(pc.scopes, id)) return false;
+  for (const auto& group : s.roles)
+    if (std::none_of(group.begin(), group.end(), [&](ScopeId r) { return has(pc.roles, r); })) return false;
+  for (const auto& group : s.client_ids)
+    if (std::find(group.begin(), group.end(), p.client_id) == group.end()) return false;
+  for (const auto& cc : s.claims) {
+    if (anon) return false;
+    const json::value* v = claim_at(p.claims, cc.path);
+    if (!v || !cc.matcher.matches(*v)) return false;
+  }
+  return true;
+}
+
+// Everything but the scopes: what no new token of the same caller can change.
+bool identity_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p) {
+  SubjectSpec copy;
+  copy.anonymous = s.anonymous;
+  copy.authenticated = s.authenticated;
+  copy.roles = s.roles;
+  copy.claims = s.claims;
+  copy.client_ids = s.client_ids;
+  return subject_ok(copy, pc, p);
+}
+
+bool conditions_hold(const Rule& r, const json::object* args) {
+  static const json::object kNone;
+  const json::object& a = args ? *args : kNone;
+  for (const auto& c : r.when) {
+    const json::value* v = find_pointer(a, c.pointer);
+    if (c.absent) {
+      if (v) return false;
+      continue;
+    }
+    if (!v || !c.matcher.matches(*v)) return false;
+  }
+  return true;
+}
+
+bool has_scope(const Compiled& c, const Prepared& pc, const auth::Principal& p, const std::string& s) {
+  if (auto id = c.scope(s)) return has(pc.scopes, *id);
+  return p.scopes.contains(s);
+}
+
+// A declared requirement, resolved against the policy's tiers (an unknown tier never holds).
+bool declared_ok(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Requirement& req) {
+  if (!req.tier.empty()) {
+    auto it = c.tiers.find(req.tier);
+    if (it == c.tiers.end() || !subject_ok(it->second.subject, pc, p)) return false;
+  }
+  bool anon = p.anonymous();
+  if ((req.authenticated || !req.scopes.empty() || !req.roles.empty()) && anon) return false;
+  for (const auto& s : req.scopes)
+    if (!has_scope(c, pc, p, s)) return false;
+  if (!req.roles.empty() && std::none_of(req.roles.begin(), req.roles.end(), [&](const std::string& r) { return p.roles.contains(r); }))
+    return false;
+  return true;
+}
+
+// Rule indexes whose targets name the action, ascending, without duplicates.
+struct Candidates {
+  std::uint32_t inline_[16];
+  std::vector<std::uint32_t> more;
+  std::size_t n = 0;
+  void push(std::uint32_t i) {
+    if (n < 16) inline_[n] = i;
+    else more.push_back(i);
+    ++n;
+  }
+  std::uint32_t operator[](std::size_t k) const { return k < 16 ? inline_[k] : more[k - 16]; }
+  void finish() {
+    if (n <= 1) return;
+    std::vector<std::uint32_t> all(inline_, inline_ + std::min<std::size_t>(n, 16));
+    all.insert(all.end(), more.begin(), more.end());
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    n = 0;
+    more.clear();
+    for (auto i : all) push(i);
+  }
+};
+
+void collect(const Compiled& c, Kind kind, std::string_view name, Candidates& out) {
+  const auto& idx = c.index[static_cast<int>(kind)];
+  if (auto it = idx.exact.find(name); it != idx.exact.end())
+    for (auto i : it->second) out.push(i);
+  for (const auto& [pat, i] : idx.wild)
+    if (pat->matches(name)) out.push(i);
+}
+
+std::vector<std::string> reduce(const Compiled& c, std::vector<std::string> scopes) {
+  // Drop a scope that another scope of the set implies (a broader grant covers it).
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < scopes.size(); ++i) {
+    auto si = c.scope(scopes[i]);
+    bool covered = false;
+    for (std::size_t j = 0; j < scopes.size() && !covered && si; ++j) {
+      if (i == j) continue;
+      auto sj = c.scope(scopes[j]);
+      if (!sj) continue;
+      const auto& imp = c.implied[*sj];
+      bool j_implies_i = std::find(imp.begin(), imp.end(), *si) != imp.end();
+      const auto& back = c.implied[*si];
+      bool equivalent = std::find(back.begin(), back.end(), *sj) != back.end();
+      covered = j_implies_i && (!equivalent || j < i);
+    }
+    if (!covered && std::find(out.begin(), out.end(), scopes[i]) == out.end()) out.push_back(scopes[i]);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct Hint {
+  bool found = false;
+  std::tuple<int, std::size_t, std::size_t, std::uint32_t> score;
+  std::vector<std::string> required, missing;
+  std::string tier;
+};
+
+// The cheapest allow rule this caller could meet with more scopes, checked against every deny rule.
+void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, const Candidates& cand,
+              const SubjectSpec* subject, const Rule* rule, const Requirement* declared, std::uint32_t order, Hint& best) {
+  bool anon = p.anonymous();
+  SubjectSpec need;  // the rule's and the declaration's requirements together
+  if (subject) need = *subject;
+  std::vector<std::string> required;
+  for (ScopeId s : need.scopes) required.push_back(c.scope_names[s]);
+  std::string tier = rule ? rule->tier : std::string();
+  if (declared) {
+    if (!declared->tier.empty()) {
+      auto it = c.tiers.find(declared->tier);
+      if (it == c.tiers.end()) return;
+      const auto& ts = it->second.subject;
+      for (ScopeId s : ts.scopes) required.push_back(c.scope_names[s]);
+      need.roles.insert(need.roles.end(), ts.roles.begin(), ts.roles.end());
+      need.claims.insert(need.claims.end(), ts.claims.begin(), ts.claims.end());
+      need.client_ids.insert(need.client_ids.end(), ts.client_ids.begin(), ts.client_ids.end());
+      need.authenticated = need.authenticated || ts.authenticated;
+      need.anonymous = need.anonymous || ts.anonymous;
+      if (tier.empty()) tier = declared->tier;
+    }
+    for (const auto& s : declared->scopes) required.push_back(s);
+    if (!declared->roles.empty() && !anon &&
+        std::none_of(declared->roles.begin(), declared->roles.end(), [&](const std::string& r) { return p.roles.contains(r); }))
+      return;
+  }
+  if (need.anonymous) return;  // a rule for anonymous callers only: nothing to step up to
+  if (!anon && !identity_ok(need, pc, p)) return;
+  if (rule && a.phase == Phase::invocation && !conditions_hold(*rule, a.arguments)) return;
+  std::vector<std::string> missing;
+  for (const auto& s : required)
+    if (anon || !has_scope(c, pc, p, s)) missing.push_back(s);
+  if (!anon && missing.empty()) return;
+  // The caller with those scopes must not then be denied.
+  auth::Principal future = p;
+  if (anon) future.subject = "\x01";  // any signed-in caller
+  for (const auto& s : missing) future.scopes.insert(s);
+  Prepared fp = prepare_for(c, future);
+  for (std::size_t k = 0; k < cand.n; ++k) {
+    const Rule& d = c.rules[cand[k]];
+    if (!d.deny || !subject_ok(d.subject, fp, future)) continue;
+    if (d.when.empty() || (a.phase == Phase::invocation && conditions_hold(d, a.arguments))) return;
+  }
+  auto req = reduce(c, required);
+  auto mis = reduce(c, missing);
+  std::tuple<int, std::size_t, std::size_t, std::uint32_t> score{need.identity_free() ? 0 : 1, mis.size(), req.size(), order};
+  if (best.found && !(score < best.score)) return;
+  best = Hint{true, score, std::move(req), std::move(mis), std::move(tier)};
+}
+
+Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a) {
+  Candidates cand;
+  collect(c, a.kind, a.name, cand);
+  if (a.kind == Kind::resource && !a.via_template.empty()) collect(c, Kind::resource_template, a.via_template, cand);
+  cand.finish();
+  Decision d;
+  if (a.kind == Kind::method && cand.n == 0) {
+    // Protocol methods no rule names (initialize, ping, the list methods, ...) stay open; the
+    // entries of lists are decided one by one.
+    d.outcome = Outcome::allow;
+    d.rule = "unrestricted-method";
+    return d;
+  }
+  const Requirement* declared = a.declared && !a.declared->empty() ? a.declared : nullptr;
+  bool file_allows = false, deny_conditional = false, allow_conditional = false;
+  const Rule* allow = nullptr;
+  bool declared_holds = declared && declared_ok(c, pc, p, *declared);
+  for (std::size_t k = 0; k < cand.n; ++k) {
+    const Rule& r = c.rules[cand[k]];
+    if (!r.deny) file_allows = true;
+    if (!subject_ok(r.subject, pc, p)) continue;
+    if (r.deny) {
+      if (r.when.empty() || (a.phase == Phase::invocation && conditions_hold(r, a.arguments))) {
+        d.outcome = Outcome::deny;
+        d.rule = r.id;
+        d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
+        return d;
+      }
+      if (a.phase == Phase::discovery) deny_conditional = true;
+      continue;
+    }
+    if (declared && !declared_holds) continue;  // the file tightens a declaration, never loosens it
+    if (r.when.empty() || (a.phase == Phase::invocation && conditions_hold(r, a.arguments))) {
+      if (!allow) allow = &r;
+    } else if (a.phase == Phase::discovery) {
+      allow_conditional = true;
+      if (!allow && !deny_conditional) d.rule = r.id;
+    }
+  }
+  bool implicit = declared && !file_allows;
+  if (implicit && declared_holds) {
+    d.outcome = deny_conditional ? Outcome::conditional : Outcome::allow;
+    d.rule = "declared";
+    return d;
+  }
+  if (allow) {
+    d.outcome = deny_conditional ? Outcome::conditional : Outcome::allow;
+    d.rule = allow->id;
+    return d;
+  }
+  if (allow_conditional) {
+    d.outcome = Outcome::conditional;
+    return d;
+  }
+  d.outcome = Outcome::deny;
+  d.rule = "default";
+  Hint best;
+  for (std::size_t k = 0; k < cand.n; ++k) {
+    const Rule& r = c.rules[cand[k]];
+    if (!r.deny) consider(c, pc, p, a, cand, &r.subject, &r, declared, cand[k], best);
+  }
+  if (implicit) consider(c, pc, p, a, cand, nullptr, nullptr, declared, static_cast<std::uint32_t>(c.rules.size()), best);
+  if (best.found) {
+    d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::step_up;
+    d.scopes = std::move(best.required);
+    d.missing = std::move(best.missing);
+    d.tier = std::move(best.tier);
+  } else {
+    d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
+  }
+  return d;
+}
+
+const auth::Principal& anonymous() {
+  static const auth::Principal kAnonymous;
+  return kAnonymous;
+}
+
+class LocalCaller : public PolicyEngine::Caller {
+ public:
+  LocalCaller(std::shared_ptr<const auth::Principal> who, std::shared_ptr<const Policy> enforced,
+              std::shared_ptr<const Policy> shadow)
+      : who_(std::move(who)), enforced_(std::move(enforced)), shadow_(std::move(shadow)) {
+    enforced_prep_ = prepare_for(enforced_->compiled(), principal());
+    if (shadow_) shadow_prep_ = prepare_for(shadow_->compiled(), principal());
+  }
+  const auth::Principal& principal() const override { return who_ ? *who_ : anonymous(); }
+
+  Decision decide(const Action& a) const {
+    Decision d = evaluate(enforced_->compiled(), enforced_prep_, principal(), a);
+    if (shadow_) {
+      Decision s = evaluate(shadow_->compiled(), shadow_prep_, principal(), a);
+      d.shadow = s.outcome;
+      d.shadow_rule = std::move(s.rule);
+    }
+    return d;
+  }
+
+ private:
+  std::shared_ptr<const auth::Principal> who_;
+  std::shared_ptr<const Policy> enforced_, shadow_;
+  Prepared enforced_prep_, shadow_prep_;
+};
+
+}  // namespace
+
+bool Matcher::matches(const json::value& v) const {
+  if (const auto* arr = v.if_array(); arr && op != Op::equals)
+    return std::any_of(arr->begin(), arr->end(), [&](const json::value& e) { return matches_one(*this, e); });
+  if (const auto* arr = v.if_array(); arr && !value.is_array())
+    return std::any_of(arr->begin(), arr->end(), [&](const json::value& e) { return matches_one(*this, e); });
+  return matches_one(*this, v);
+}
+
+bool Pattern::matches(std::string_view s) const {
+  switch (type) {
+    case Type::exact: return s == text;
+    case Type::glob: return glob_match(text, s);
+    case Type::uri_template: return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *re);
+  }
+  return false;
+}
+
+Policy::Policy(std::unique_ptr<Compiled> c) : c_(std::move(c)) {}
+Policy::~Policy() = default;
+Locked Policy::locked() const { return c_->locked; }
+std::size_t Policy::rule_count() const { return c_->rules.size(); }
+const std::string& Policy::source() const { return c_->source; }
+
+std::vector<Diagnostic> Policy::check(const Inventory& inv) const {
+  std::vector<Diagnostic> out;
+  const std::vector<std::string>* lists[5] = {&inv.tools, &inv.resources, &inv.resource_templates, &inv.prompts, nullptr};
+  for (const auto& r : c_->rules)
+    for (int k = 0; k < 4; ++k)
+      for (const auto& p : r.targets[k]) {
+        const auto& names = *lists[k];
+        bool any = std::any_of(names.begin(), names.end(), [&](const std::string& n) { return p.matches(n); });
+        // A resource pattern may also cover URIs served by a template; only exact URIs are checked.
+        if (!any && !(k == static_cast<int>(Kind::resource) && p.type != Pattern::Type::exact && !inv.resource_templates.empty()))
+          out.push_back({Diagnostic::Severity::warning, r.where,
+                         "rule '" + r.id + "': no registered " + std::string(to_string(static_cast<Kind>(k))) + " matches '" + p.text + "'"});
+      }
+  return out;
+}
+
+LocalPolicyEngine::LocalPolicyEngine(std::shared_ptr<const Policy> enforced, std::shared_ptr<const Policy> shadow)
+    : enforced_(std::move(enforced)), shadow_(std::move(shadow)) {}
+
+std::shared_ptr<LocalPolicyEngine> LocalPolicyEngine::from_files(const std::string& path, const std::string& shadow_path) {
+  auto e = std::make_shared<LocalPolicyEngine>(load_policy(path), shadow_path.empty() ? nullptr : load_policy(shadow_path));
+  e->path_ = path;
+  e->shadow_path_ = shadow_path;
+  std::error_code ec;
+  e->mtime_ = std::filesystem::last_write_time(path, ec);
+  if (!shadow_path.empty()) e->shadow_mtime_ = std::filesystem::last_write_time(shadow_path, ec);
+  return e;
+}
+
+std::unique_ptr<PolicyEngine::Caller> LocalPolicyEngine::prepare(std::shared_ptr<const auth::Principal> who) const {
+  return std::make_unique<LocalCaller>(std::move(who), current(), shadow());
+}
+
+Decision LocalPolicyEngine::decide(const Caller& who, const Action& what) const {
+  return static_cast<const LocalCaller&>(who).decide(what);
+}
+
+Locked LocalPolicyEngine::locked() const { return current()->locked(); }
+
+void LocalPolicyEngine::on_change(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+void LocalPolicyEngine::replace(std::shared_ptr<const Policy> enforced, std::shared_ptr<const Policy> shadow) {
+  std::vector<std::function<void()>> listeners;
+  {
+    std::lock_guard lock(mu_);
+    enforced_.store(std::move(enforced), std::memory_order_release);
+    shadow_.store(std::move(shadow), std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    listeners = listeners_;
+  }
+  for (auto& l : listeners) l();
+}
+
+std::vector<Diagnostic> LocalPolicyEngine::reload() {
+  if (path_.empty()) return {{Diagnostic::Severity::error, "<policy>", "this policy was not loaded from a file"}};
+  std::shared_ptr<const Policy> p, s;
+  try {
+    p = load_policy(path_);
+    if (!shadow_path_.empty()) s = load_policy(shadow_path_);
+  } catch (const PolicyError& e) {
+    return e.diagnostics();
+  }
+  replace(std::move(p), std::move(s));
+  return {};
+}
+
+bool LocalPolicyEngine::reload_if_changed(std::vector<Diagnostic>* diagnostics) {
+  if (path_.empty()) return false;
+  std::error_code ec;
+  auto m = std::filesystem::last_write_time(path_, ec);
+  if (ec) return false;
+  auto sm = shadow_path_.empty() ? decltype(m){} : std::filesystem::last_write_time(shadow_path_, ec);
+  {
+    std::lock_guard lock(mu_);
+    if (m == mtime_ && sm == shadow_mtime_) return false;
+    mtime_ = m;  // a broken file is reported once, not on every poll
+    shadow_mtime_ = sm;
+  }
+  auto diags = reload();
+  if (diagnostics) *diagnostics = diags;
+  return diags.empty();
+}
+
+}  // namespace jitgate::policy

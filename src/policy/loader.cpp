@@ -1,0 +1,505 @@
+// Loading and validating policy files. Every problem is reported with its file:line:column, and all
+// of them at once: an operator fixes a file in one pass.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "jitgate/policy/policy.hpp"
+#include "policy/compiled.hpp"
+
+namespace jitgate::policy {
+
+namespace json = boost::json;
+
+std::string Diagnostic::to_string() const {
+  return where + ": " + (severity == Severity::error ? "error: " : "warning: ") + message;
+}
+
+namespace {
+
+std::string join_lines(const std::vector<Diagnostic>& ds) {
+  std::string out;
+  for (const auto& d : ds) {
+    if (!out.empty()) out += '\n';
+    out += d.to_string();
+  }
+  return out;
+}
+
+constexpr std::string_view kKindKeys[5] = {"tools", "resources", "resource_templates", "prompts", "methods"};
+
+class Loader {
+ public:
+  explicit Loader(std::string name) : name_(std::move(name)) { c_ = std::make_unique<Compiled>(); c_->source = name_; }
+
+  std::string at(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.is_null()) return name_;
+    return name_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  }
+  void error(const YAML::Node& n, std::string msg) { diags_.push_back({Diagnostic::Severity::error, at(n), std::move(msg)}); }
+  void warn(const YAML::Node& n, std::string msg) { diags_.push_back({Diagnostic::Severity::warning, at(n), std::move(msg)}); }
+  void warn_at(std::string where, std::string msg) { diags_.push_back({Diagnostic::Severity::warning, std::move(where), std::move(msg)}); }
+
+  // False (with an error) when the mapping has a key outside `keys`.
+  bool only(const YAML::Node& map, std::initializer_list<std::string_view> keys, const std::string& where) {
+    if (!map.IsMap()) {
+      error(map, where + " must be a mapping");
+      return false;
+    }
+    bool ok = true;
+    for (const auto& kv : map) {
+      std::string k = kv.first.Scalar();
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+        error(kv.first, "unknown field '" + k + "' in " + where);
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  std::optional<std::string> str(const YAML::Node& n, const std::string& what) {
+    if (!n.IsScalar()) {
+      error(n, what + " must be a string");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      error(n, what + " must be true or false");
+      return std::nullopt;
+    }
+    return v;
+  }
+  std::vector<std::pair<std::string, YAML::Node>> strings(const YAML::Node& n, const std::string& what) {
+    std::vector<std::pair<std::string, YAML::Node>> out;
+    if (n.IsScalar()) {
+      out.emplace_back(n.Scalar(), n);
+      return out;
+    }
+    if (!n.IsSequence()) {
+      error(n, what + " must be a list of strings");
+      return out;
+    }
+    for (const auto& e : n) {
+      if (!e.IsScalar() || e.Scalar().empty()) {
+        error(e, what + " entries must be non-empty strings");
+        continue;
+      }
+      out.emplace_back(e.Scalar(), e);
+    }
+    return out;
+  }
+
+  ScopeId intern_scope(const std::string& s) {
+    auto [it, fresh] = c_->scope_ids.try_emplace(s, static_cast<ScopeId>(c_->scope_names.size()));
+    if (fresh) c_->scope_names.push_back(s);
+    return it->second;
+  }
+  ScopeId intern_role(const std::string& s) {
+    auto [it, fresh] = c_->role_ids.try_emplace(s, static_cast<ScopeId>(c_->role_names.size()));
+    if (fresh) c_->role_names.push_back(s);
+    return it->second;
+  }
+
+  // A YAML scalar as JSON: booleans, integers and numbers keep their type (quoted ones stay strings).
+  static json::value scalar_json(const YAML::Node& n) {
+    const std::string& s = n.Scalar();
+    if (n.Tag() != "!") {  // unquoted
+      bool b;
+      if (s == "true" || s == "false") return YAML::convert<bool>::decode(n, b) ? json::value(b) : json::value(s);
+      if (s == "null" || s == "~") return nullptr;
+      std::int64_t i;
+      if (YAML::convert<std::int64_t>::decode(n, i) && s.find_first_of(".eE") == std::string::npos) return i;
+      double d;
+      if (YAML::convert<double>::decode(n, d)) return d;
+    }
+    return json::string(s);
+  }
+
+  std::optional<Matcher> matcher(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> extra = {}) {
+    Matcher m;
+    if (n.IsScalar()) {
+      m.op = Matcher::Op::equals;
+      m.value = scalar_json(n);
+      return m;
+    }
+    if (!n.IsMap()) {
+      error(n, what + " must be a value or a mapping with one of equals, in, prefix, glob, regex");
+      return std::nullopt;
+    }
+    int ops = 0;
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      const YAML::Node& v = kv.second;
+      if (std::find(extra.begin(), extra.end(), k) != extra.end()) continue;
+      ++ops;
+      if (k == "equals") {
+        if (!v.IsScalar()) { error(v, what + ".equals must be a scalar"); return std::nullopt; }
+        m.op = Matcher::Op::equals;
+        m.value = scalar_json(v);
+      } else if (k == "in") {
+        if (!v.IsSequence() || v.size() == 0) { error(v, what + ".in must be a non-empty list"); return std::nullopt; }
+        m.op = Matcher::Op::in;
+        for (const auto& e : v) {
+          if (!e.IsScalar()) { error(e, what + ".in entries must be scalars"); return std::nullopt; }
+          m.any.push_back(scalar_json(e));
+        }
+      } else if (k == "prefix" || k == "glob") {
+        auto s = str(v, what + "." + k);
+        if (!s) return std::nullopt;
+        m.op = k == "prefix" ? Matcher::Op::prefix : Matcher::Op::glob;
+        m.text = *s;
+      } else if (k == "regex") {
+        auto s = str(v, what + ".regex");
+        if (!s) return std::nullopt;
+        RE2::Options o;
+        o.set_log_errors(false);
+        auto re = std::make_shared<const RE2>(*s, o);
+        if (!re->ok()) { error(v, what + ".regex does not compile: " + re->error()); return std::nullopt; }
+        m.op = Matcher::Op::regex;
+        m.text = *s;
+        m.re = std::move(re);
+      } else {
+        error(kv.first, "unknown field '" + k + "' in " + what + " (expected equals, in, prefix, glob or regex)");
+        return std::nullopt;
+      }
+    }
+    if (ops != 1) {
+      error(n, what + " must have exactly one of equals, in, prefix, glob, regex");
+      return std::nullopt;
+    }
+    return m;
+  }
+
+  // Subject fields shared by tiers and rules. Returns false on an error.
+  bool subject(const YAML::Node& map, SubjectSpec& s, const std::string& what) {
+    bool ok = true;
+    if (auto n = map["anonymous"]) {
+      if (auto b = boolean(n, what + ".anonymous")) s.anonymous = *b; else ok = false;
+    }
+    if (auto n = map["authenticated"]) {
+      if (auto b = boolean(n, what + ".authenticated")) s.authenticated = s.authenticated || *b; else ok = false;
+    }
+    if (auto n = map["scopes"])
+      for (auto& [v, node] : strings(n, what + ".scopes")) s.scopes.push_back(intern_scope(v));
+    if (auto n = map["roles"]) {
+      std::vector<ScopeId> group;
+      for (auto& [v, node] : strings(n, what + ".roles")) group.push_back(intern_role(v));
+      if (!group.empty()) s.roles.push_back(std::move(group));
+    }
+    if (auto n = map["client_id"]) {
+      std::vector<std::string> group;
+      for (auto& [v, node] : strings(n, what + ".client_id")) group.push_back(v);
+      if (!group.empty()) s.client_ids.push_back(std::move(group));
+    }
+    if (auto n = map["claims"]) {
+      if (!n.IsMap()) {
+        error(n, what + ".claims must be a mapping of claim paths to matchers");
+        ok = false;
+      } else {
+        for (const auto& kv : n) {
+          ClaimCondition cc;
+          std::string path = kv.first.Scalar();
+          std::size_t start = 0;
+          while (true) {
+            auto dot = path.find('.', start);
+            cc.path.push_back(path.substr(start, dot - start));
+            if (dot == std::string::npos) break;
+            start = dot + 1;
+          }
+          auto m = matcher(kv.second, what + ".claims." + path);
+          if (!m) { ok = false; continue; }
+          cc.matcher = std::move(*m);
+          s.claims.push_back(std::move(cc));
+        }
+      }
+    }
+    return ok;
+  }
+
+  void check_possible(const YAML::Node& at_node, const SubjectSpec& s, const std::string& what) {
+    if (s.anonymous && (s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.claims.empty() || !s.client_ids.empty()))
+      error(at_node, what + " can never match: it requires an anonymous caller and a signed-in one at once");
+  }
+
+  static void merge(SubjectSpec& into, const SubjectSpec& from) {
+    into.anonymous = into.anonymous || from.anonymous;
+    into.authenticated = into.authenticated || from.authenticated;
+    for (auto s : from.scopes)
+      if (std::find(into.scopes.begin(), into.scopes.end(), s) == into.scopes.end()) into.scopes.push_back(s);
+    // A tier and a rule that both name roles need one of each: groups add up.
+    into.roles.insert(into.roles.end(), from.roles.begin(), from.roles.end());
+    into.claims.insert(into.claims.end(), from.claims.begin(), from.claims.end());
+    into.client_ids.insert(into.client_ids.end(), from.client_ids.begin(), from.client_ids.end());
+  }
+
+  std::optional<Pattern> pattern(const std::string& text, const YAML::Node& n, Kind kind) {
+    Pattern p;
+    p.text = text;
+    if (kind == Kind::resource && text.find('{') != std::string::npos) {
+      // RFC 6570 simple expressions: each {var} is one path segment's worth of characters.
+      std::string re = "^";
+      std::size_t i = 0;
+      while (i < text.size()) {
+        auto open = text.find('{', i);
+        re += RE2::QuoteMeta(text.substr(i, open == std::string::npos ? std::string::npos : open - i));
+        if (open == std::string::npos) break;
+        auto close = text.find('}', open);
+        if (close == std::string::npos || close == open + 1) {
+          error(n, "'" + text + "' is not a valid URI template");
+          return std::nullopt;
+        }
+        re += "([^/?#]+)";
+        i = close + 1;
+      }
+      re += "$";
+      p.type = Pattern::Type::uri_template;
+      p.re = std::make_shared<const RE2>(re);
+      return p;
+    }
+    p.type = text.find_first_of("*?") == std::string::npos ? Pattern::Type::exact : Pattern::Type::glob;
+    return p;
+  }
+
+  void load(const YAML::Node& root) {
+    if (!root.IsMap()) {
+      error(root, "a policy file must be a mapping with version, tiers and rules");
+      return;
+    }
+    only(root, {"version", "locked", "scope_hierarchy", "tiers", "rules", "description"}, "the policy");
+    auto version = root["version"];
+    if (!version) error(root, "version is required (this jitgate reads version 1)");
+    else if (!version.IsScalar() || version.Scalar() != "1") error(version, "unsupported policy version '" + (version.IsScalar() ? version.Scalar() : std::string("?")) + "' (this jitgate reads version 1)");
+    if (auto l = root["locked"]) {
+      auto s = str(l, "locked");
+      if (s && *s == "advertise") c_->locked = Locked::advertise;
+      else if (s && *s != "hide") error(l, "locked must be hide or advertise");
+    }
+    hierarchy(root["scope_hierarchy"]);
+    tiers(root["tiers"]);
+    if (root["rules"]) rules(root["rules"]);
+    else warn(root, "no rules: every primitive is denied");
+    for (auto& [name, t] : c_->tiers)
+      if (!t.used) warn_at(t.where, "tier '" + name + "' is not used by any rule");
+    contradictions();
+  }
+
+  void hierarchy(const YAML::Node& h) {
+    if (!h) return;
+    if (!h.IsMap()) return error(h, "scope_hierarchy must map a scope to the scopes it implies");
+    std::vector<std::vector<ScopeId>> direct;
+    for (const auto& kv : h) {
+      ScopeId from = intern_scope(kv.first.Scalar());
+      for (auto& [to, node] : strings(kv.second, "scope_hierarchy." + kv.first.Scalar())) {
+        ScopeId t = intern_scope(to);
+        if (direct.size() <= std::max(from, t)) direct.resize(std::max(from, t) + 1);
+        direct[from].push_back(t);
+      }
+    }
+    direct.resize(c_->scope_names.size());
+    // Transitive closure by a walk from each scope; a cycle only makes its scopes equivalent.
+    for (ScopeId s = 0; s < direct.size(); ++s) {
+      std::vector<bool> seen(direct.size());
+      std::vector<ScopeId> stack{s};
+      while (!stack.empty()) {
+        ScopeId x = stack.back();
+        stack.pop_back();
+        for (ScopeId y : direct[x]) {
+          if (y == s && !seen[s]) warn(h, "scope_hierarchy has a cycle through '" + c_->scope_names[s] + "': those scopes are equivalent");
+          if (!seen[y]) { seen[y] = true; stack.push_back(y); }
+        }
+      }
+      seen_closure_.push_back(std::move(seen));
+    }
+  }
+
+  void tiers(const YAML::Node& ts) {
+    if (!ts) return;
+    if (!ts.IsMap()) return error(ts, "tiers must map tier names to their requirements");
+    for (const auto& kv : ts) {
+      Tier t;
+      t.name = kv.first.Scalar();
+      t.where = at(kv.first);
+      std::string what = "tier '" + t.name + "'";
+      if (kv.second.IsNull()) {
+        c_->tiers.emplace(t.name, std::move(t));
+        continue;
+      }
+      if (!only(kv.second, {"description", "anonymous", "authenticated", "scopes", "roles", "claims", "client_id"}, what)) continue;
+      if (auto d = kv.second["description"]) t.description = str(d, what + ".description").value_or("");
+      subject(kv.second, t.subject, what);
+      check_possible(kv.first, t.subject, what);
+      c_->tiers.emplace(t.name, std::move(t));
+    }
+  }
+
+  void rules(const YAML::Node& rs) {
+    if (!rs.IsSequence()) return error(rs, "rules must be a list");
+    std::set<std::string> ids;
+    for (const auto& r : rs) {
+      Rule rule;
+      rule.where = at(r);
+      if (!only(r, {"id", "effect", "description", "tier", "anonymous", "authenticated", "scopes", "roles", "claims", "client_id",
+                    "when", "tools", "resources", "resource_templates", "prompts", "methods"},
+                "a rule"))
+        continue;
+      auto id = r["id"];
+      if (!id) { error(r, "every rule needs an id"); continue; }
+      rule.id = str(id, "id").value_or("");
+      if (rule.id.empty()) { error(id, "every rule needs a non-empty id"); continue; }
+      if (!ids.insert(rule.id).second) error(id, "duplicate rule id '" + rule.id + "'");
+      std::string what = "rule '" + rule.id + "'";
+      if (auto e = r["effect"]) {
+        auto s = str(e, what + ".effect");
+        if (s && *s == "deny") rule.deny = true;
+        else if (s && *s != "allow") error(e, what + ".effect must be allow or deny");
+      }
+      subject(r, rule.subject, what);
+      if (auto t = r["tier"]) {
+        rule.tier = str(t, what + ".tier").value_or("");
+        auto it = c_->tiers.find(rule.tier);
+        if (it == c_->tiers.end()) error(t, what + " refers to tier '" + rule.tier + "', which does not exist");
+        else {
+          it->second.used = true;
+          merge(rule.subject, it->second.subject);
+        }
+      }
+      check_possible(r, rule.subject, what);
+      bool any_target = false, arg_free_target = false;
+      for (int k = 0; k < 5; ++k) {
+        auto n = r[std::string(kKindKeys[k])];
+        if (!n) continue;
+        for (auto& [text, node] : strings(n, what + "." + std::string(kKindKeys[k]))) {
+          auto p = pattern(text, node, static_cast<Kind>(k));
+          if (!p) continue;
+          rule.targets[k].push_back(std::move(*p));
+          any_target = true;
+          if (static_cast<Kind>(k) != Kind::tool && static_cast<Kind>(k) != Kind::prompt) arg_free_target = true;
+        }
+      }
+      if (!any_target) error(r, what + " names no tools, resources, resource_templates, prompts or methods");
+      if (auto w = r["when"]) {
+        if (!w.IsSequence() || w.size() == 0) error(w, what + ".when must be a non-empty list of argument conditions");
+        else
+          for (const auto& cnode : w) {
+            if (!only(cnode, {"arg", "absent", "equals", "in", "prefix", "glob", "regex"}, what + ".when entries")) continue;
+            ArgCondition ac;
+            auto a = cnode["arg"];
+            if (!a) { error(cnode, what + ".when entries need an arg (a JSON pointer such as /path)"); continue; }
+            ac.pointer = str(a, "arg").value_or("");
+            if (!ac.pointer.empty() && ac.pointer[0] != '/') { error(a, "arg must be a JSON pointer starting with '/'"); continue; }
+            if (auto ab = cnode["absent"]) {
+              ac.absent = boolean(ab, "absent").value_or(false);
+              if (cnode.size() > 2) { error(cnode, "absent cannot be combined with a matcher"); continue; }
+              if (!ac.absent) { error(ab, "absent must be true (leave it out otherwise)"); continue; }
+            } else {
+              auto m = matcher(cnode, what + ".when " + ac.pointer, {"arg"});
+              if (!m) continue;
+              ac.matcher = std::move(*m);
+            }
+            rule.when.push_back(std::move(ac));
+          }
+        if (arg_free_target)
+          error(w, what + " can never match: argument conditions apply to tools and prompts only, and it also names "
+                          "resources, resource templates or methods, which are read or listed without arguments");
+      }
+      c_->rules.push_back(std::move(rule));
+    }
+  }
+
+  // A deny rule without conditions that covers every target of an allow rule for a subject at least as
+  // wide makes that allow rule dead.
+  void contradictions() {
+    auto covers = [](const Pattern& d, const Pattern& a) {
+      if (d.text == a.text) return true;
+      return d.type == Pattern::Type::glob && (a.type == Pattern::Type::exact || a.type == Pattern::Type::glob) && glob_match(d.text, a.text);
+    };
+    auto subject_wider = [](const SubjectSpec& d, const SubjectSpec& a) {
+      auto subset = [](const auto& x, const auto& y) {
+        return std::all_of(x.begin(), x.end(), [&](const auto& e) { return std::find(y.begin(), y.end(), e) != y.end(); });
+      };
+      return (!d.anonymous || a.anonymous) && (!d.authenticated || a.authenticated || !a.scopes.empty() || !a.roles.empty()) &&
+             subset(d.scopes, a.scopes) && d.roles.empty() && d.claims.empty() && d.client_ids.empty();
+    };
+    for (const auto& a : c_->rules) {
+      if (a.deny) continue;
+      for (const auto& d : c_->rules) {
+        if (!d.deny || !d.when.empty() || !subject_wider(d.subject, a.subject)) continue;
+        bool all = true;
+        for (int k = 0; k < 5 && all; ++k)
+          for (const auto& ap : a.targets[k])
+            all = all && std::any_of(d.targets[k].begin(), d.targets[k].end(), [&](const Pattern& dp) { return covers(dp, ap); });
+        if (all) {
+          warn_at(a.where, "rule '" + a.id + "' can never allow: deny rule '" + d.id + "' (" + d.where + ") covers all of it");
+          break;
+        }
+      }
+    }
+  }
+
+  std::unique_ptr<Compiled> finish() {
+    c_->implied.resize(c_->scope_names.size());
+    for (ScopeId s = 0; s < c_->scope_names.size(); ++s) {
+      c_->implied[s].push_back(s);
+      if (s < seen_closure_.size())
+        for (ScopeId t = 0; t < seen_closure_[s].size(); ++t)
+          if (seen_closure_[s][t] && t != s) c_->implied[s].push_back(t);
+    }
+    for (std::uint32_t i = 0; i < c_->rules.size(); ++i)
+      for (int k = 0; k < 5; ++k)
+        for (const auto& p : c_->rules[i].targets[k]) {
+          if (p.type == Pattern::Type::exact) {
+            auto& v = c_->index[k].exact[p.text];
+            if (v.empty() || v.back() != i) v.push_back(i);
+          } else {
+            c_->index[k].wild.emplace_back(&p, i);
+          }
+        }
+    return std::move(c_);
+  }
+
+  std::vector<Diagnostic> diags_;
+
+ private:
+  std::string name_;
+  std::unique_ptr<Compiled> c_;
+  std::vector<std::vector<bool>> seen_closure_;
+};
+
+}  // namespace
+
+PolicyError::PolicyError(std::vector<Diagnostic> diagnostics)
+    : std::runtime_error(join_lines(diagnostics)), diagnostics_(std::move(diagnostics)) {}
+
+std::shared_ptr<const Policy> parse_policy(const std::string& text, const std::string& name, std::vector<Diagnostic>* warnings) {
+  Loader l(name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw PolicyError({{Diagnostic::Severity::error, name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1), e.msg}});
+  }
+  l.load(root);
+  std::vector<Diagnostic> errors, warns;
+  for (auto& d : l.diags_) (d.severity == Diagnostic::Severity::error ? errors : warns).push_back(std::move(d));
+  if (!errors.empty()) throw PolicyError(std::move(errors));
+  if (warnings) *warnings = std::move(warns);
+  return std::make_shared<const Policy>(l.finish());
+}
+
+std::shared_ptr<const Policy> load_policy(const std::string& path, std::vector<Diagnostic>* warnings) {
+  std::ifstream in(path);
+  if (!in) throw PolicyError({{Diagnostic::Severity::error, path, "cannot read the policy file"}});
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_policy(ss.str(), path, warnings);
+}
+
+}  // namespace jitgate::policy

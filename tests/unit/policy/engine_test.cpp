@@ -1,0 +1,310 @@
+// Table-driven tests of the policy engine: decisions, deny-wins, default deny, discovery vs
+// invocation, scope hints with the hierarchy, declared requirements, shadow mode.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "jitgate/policy/policy.hpp"
+#include "policy/compiled.hpp"
+
+namespace jitgate::policy {
+namespace {
+
+namespace json = boost::json;
+
+const char* kPolicy = R"(
+version: 1
+locked: advertise
+scope_hierarchy:
+  files:write: [files:read]
+  files:admin: [files:write]
+tiers:
+  public: {}
+  signed_in: {authenticated: true, scopes: [files:read]}
+  writer: {scopes: [files:write]}
+  admin: {scopes: [files:admin], roles: [admin, root]}
+rules:
+  - id: public-search
+    tier: public
+    tools: [search, "echo_*"]
+  - id: read-files
+    tier: signed_in
+    tools: [read_file, list_dir]
+    resources: ["file:///docs/*", "notes://{user}/items/{id}"]
+  - id: write-files
+    tier: writer
+    tools: [write_file, move_file]
+  - id: write-home-only
+    tier: writer
+    tools: [write_home]
+    when:
+      - arg: /path
+        prefix: /home/
+  - id: admin-tools
+    tier: admin
+    tools: ["admin_*"]
+  - id: no-etc
+    effect: deny
+    tools: [write_file]
+    when:
+      - arg: /path
+        glob: "/etc/*"
+  - id: banned-users
+    effect: deny
+    claims:
+      email: {glob: "*@evil.example"}
+    tools: ["*"]
+  - id: staff-only
+    claims:
+      groups: {in: [staff]}
+    tools: [staff_tool]
+  - id: ci-client
+    client_id: [ci-bot]
+    tools: [deploy]
+  - id: regex-tenant
+    claims:
+      tenant: {regex: "acme-[0-9]+"}
+    prompts: [tenant_prompt]
+  - id: completions
+    authenticated: true
+    methods: [completion/complete]
+  - id: tpl
+    tier: signed_in
+    resource_templates: ["notes://{user}/items/{id}"]
+)";
+
+std::shared_ptr<auth::Principal> who(std::string subject, std::set<std::string, std::less<>> scopes = {},
+                                     std::set<std::string, std::less<>> roles = {}, json::object claims = {},
+                                     std::string client = "app") {
+  auto p = std::make_shared<auth::Principal>();
+  p->issuer = "https://as.example";
+  p->subject = std::move(subject);
+  p->scopes = std::move(scopes);
+  p->roles = std::move(roles);
+  p->claims = std::move(claims);
+  p->client_id = std::move(client);
+  return p;
+}
+
+struct Case {
+  const char* label;
+  std::shared_ptr<auth::Principal> caller;  // null: anonymous
+  Kind kind;
+  const char* name;
+  const char* args;  // JSON or null for discovery
+  Outcome outcome;
+  const char* rule;
+  Remedy remedy;
+  std::vector<std::string> scopes;
+  std::vector<std::string> missing;
+};
+
+class EngineTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(EngineTable, Decides) {
+  static auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(kPolicy, "test.yaml"));
+  const Case& c = GetParam();
+  json::object args;
+  Action a;
+  a.kind = c.kind;
+  a.name = c.name;
+  a.method = c.kind == Kind::tool ? "tools/call" : c.kind == Kind::prompt ? "prompts/get" : c.kind == Kind::resource ? "resources/read" : c.name;
+  if (c.args) {
+    args = json::parse(c.args).as_object();
+    a.arguments = &args;
+    a.phase = Phase::invocation;
+  } else {
+    a.phase = c.kind == Kind::method ? Phase::invocation : Phase::discovery;
+  }
+  Decision d = engine->decide(c.caller, a);
+  EXPECT_EQ(to_string(d.outcome), to_string(c.outcome)) << c.label;
+  EXPECT_EQ(d.rule, c.rule) << c.label;
+  EXPECT_EQ(static_cast<int>(d.remedy), static_cast<int>(c.remedy)) << c.label;
+  EXPECT_EQ(d.scopes, c.scopes) << c.label;
+  EXPECT_EQ(d.missing, c.missing) << c.label;
+}
+
+const auto kEvil = json::object{{"email", "mallory@evil.example"}};
+const auto kStaff = json::object{{"groups", json::array{"dev", "staff"}}};
+
+INSTANTIATE_TEST_SUITE_P(
+    Policy, EngineTable,
+    ::testing::Values(
+        Case{"anonymous public tool", nullptr, Kind::tool, "search", "{}", Outcome::allow, "public-search", Remedy::none, {}, {}},
+        Case{"glob public tool", nullptr, Kind::tool, "echo_loud", "{}", Outcome::allow, "public-search", Remedy::none, {}, {}},
+        Case{"anonymous signed-in tool: 401 naming its scope", nullptr, Kind::tool, "read_file", "{}", Outcome::deny, "default",
+             Remedy::authenticate, {"files:read"}, {"files:read"}},
+        Case{"signed in reads", who("alice", {"files:read"}), Kind::tool, "read_file", "{}", Outcome::allow, "read-files",
+             Remedy::none, {}, {}},
+        Case{"signed-in caller on a writer tool: step up to files:write only", who("alice", {"files:read"}), Kind::tool,
+             "write_file", R"({"path":"/home/a"})", Outcome::deny, "default", Remedy::step_up, {"files:write"}, {"files:write"}},
+        Case{"hierarchy: files:admin implies read", who("bob", {"files:admin"}), Kind::tool, "read_file", "{}", Outcome::allow,
+             "read-files", Remedy::none, {}, {}},
+        Case{"hierarchy: files:admin implies write", who("bob", {"files:admin"}), Kind::tool, "move_file", "{}", Outcome::allow,
+             "write-files", Remedy::none, {}, {}},
+        Case{"deny wins on arguments", who("bob", {"files:write"}), Kind::tool, "write_file", R"({"path":"/etc/passwd"})",
+             Outcome::deny, "no-etc", Remedy::none, {}, {}},
+        Case{"argument condition holds", who("bob", {"files:write"}), Kind::tool, "write_home", R"({"path":"/home/bob/x"})",
+             Outcome::allow, "write-home-only", Remedy::none, {}, {}},
+        Case{"argument condition fails: no scope helps", who("bob", {"files:write"}), Kind::tool, "write_home",
+             R"({"path":"/tmp/x"})", Outcome::deny, "default", Remedy::none, {}, {}},
+        Case{"argument missing", who("bob", {"files:write"}), Kind::tool, "write_home", R"({})", Outcome::deny, "default",
+             Remedy::none, {}, {}},
+        Case{"discovery of a conditional tool", who("bob", {"files:write"}), Kind::tool, "write_home", nullptr,
+             Outcome::conditional, "write-home-only", Remedy::none, {}, {}},
+        Case{"discovery of write_file with a conditional deny", who("bob", {"files:write"}), Kind::tool, "write_file", nullptr,
+             Outcome::conditional, "write-files", Remedy::none, {}, {}},
+        Case{"role rule: scope without role gets no hint", who("carol", {"files:admin"}), Kind::tool, "admin_reset", "{}",
+             Outcome::deny, "default", Remedy::none, {}, {}},
+        Case{"role rule: role without scope gets the scope", who("carol", {"files:read"}, {"root"}), Kind::tool, "admin_reset",
+             "{}", Outcome::deny, "default", Remedy::step_up, {"files:admin"}, {"files:admin"}},
+        Case{"role rule: both", who("carol", {"files:admin"}, {"admin"}), Kind::tool, "admin_reset", "{}", Outcome::allow,
+             "admin-tools", Remedy::none, {}, {}},
+        Case{"claim deny beats every allow", who("mallory", {"files:admin"}, {}, kEvil), Kind::tool, "search", "{}",
+             Outcome::deny, "banned-users", Remedy::none, {}, {}},
+        Case{"claim in over an array claim", who("dan", {}, {}, kStaff), Kind::tool, "staff_tool", "{}", Outcome::allow,
+             "staff-only", Remedy::none, {}, {}},
+        Case{"claim missing", who("erin"), Kind::tool, "staff_tool", "{}", Outcome::deny, "default", Remedy::none, {}, {}},
+        Case{"client id", who("svc", {}, {}, {}, "ci-bot"), Kind::tool, "deploy", "{}", Outcome::allow, "ci-client", Remedy::none,
+             {}, {}},
+        Case{"other client id", who("svc", {}, {}, {}, "laptop"), Kind::tool, "deploy", "{}", Outcome::deny, "default",
+             Remedy::none, {}, {}},
+        Case{"regex claim", who("t", {}, {}, json::object{{"tenant", "acme-42"}}), Kind::prompt, "tenant_prompt", "{}",
+             Outcome::allow, "regex-tenant", Remedy::none, {}, {}},
+        Case{"regex is a full match", who("t", {}, {}, json::object{{"tenant", "acme-42x"}}), Kind::prompt, "tenant_prompt",
+             "{}", Outcome::deny, "default", Remedy::none, {}, {}},
+        Case{"unknown tool: default deny", who("alice", {"files:admin"}), Kind::tool, "nope", "{}", Outcome::deny, "default",
+             Remedy::none, {}, {}},
+        Case{"resource glob", who("alice", {"files:read"}), Kind::resource, "file:///docs/a.md", nullptr, Outcome::allow,
+             "read-files", Remedy::none, {}, {}},
+        Case{"resource glob anonymous", nullptr, Kind::resource, "file:///docs/a.md", nullptr, Outcome::deny, "default",
+             Remedy::authenticate, {"files:read"}, {"files:read"}},
+        Case{"resource template pattern", who("alice", {"files:read"}), Kind::resource, "notes://alice/items/7", nullptr,
+             Outcome::allow, "read-files", Remedy::none, {}, {}},
+        Case{"template pattern is one segment per variable", who("alice", {"files:read"}), Kind::resource,
+             "notes://alice/items/7/x", nullptr, Outcome::deny, "default", Remedy::none, {}, {}},
+        Case{"resource template listing", who("alice", {"files:read"}), Kind::resource_template, "notes://{user}/items/{id}",
+             nullptr, Outcome::allow, "tpl", Remedy::none, {}, {}},
+        Case{"method named by a rule", nullptr, Kind::method, "completion/complete", nullptr, Outcome::deny, "default",
+             Remedy::authenticate, {}, {}},
+        Case{"method named by a rule, signed in", who("alice"), Kind::method, "completion/complete", nullptr, Outcome::allow,
+             "completions", Remedy::none, {}, {}},
+        Case{"method no rule names", nullptr, Kind::method, "ping", nullptr, Outcome::allow, "unrestricted-method", Remedy::none,
+             {}, {}}),
+    [](const ::testing::TestParamInfo<Case>& i) { return "case" + std::to_string(i.index); });
+
+TEST(Engine, DeclaredRequirementActsAloneAndTheFileTightensIt) {
+  auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(R"(
+version: 1
+tiers:
+  signed_in: {authenticated: true}
+rules:
+  - id: tighter
+    scopes: [extra]
+    tools: [tightened]
+)", "p.yaml"));
+  Requirement declared{.tier = "", .authenticated = false, .scopes = {"notes:read"}, .roles = {}};
+  Action a{Kind::tool, Phase::invocation, "tools/call", "declared_only", {}, nullptr, &declared};
+  EXPECT_EQ(engine->decide(who("a", {"notes:read"}), a).rule, "declared");
+  auto anon = engine->decide(nullptr, a);
+  EXPECT_EQ(anon.remedy, Remedy::authenticate);
+  EXPECT_EQ(anon.scopes, std::vector<std::string>{"notes:read"});
+
+  a.name = "tightened";  // the file's rule adds `extra` to the declaration
+  EXPECT_EQ(engine->decide(who("a", {"notes:read"}), a).outcome, Outcome::deny);
+  EXPECT_EQ(engine->decide(who("a", {"extra"}), a).outcome, Outcome::deny);
+  auto both = engine->decide(who("a", {"notes:read", "extra"}), a);
+  EXPECT_EQ(both.outcome, Outcome::allow);
+  EXPECT_EQ(both.rule, "tighter");
+  auto hint = engine->decide(who("a", {"notes:read"}), a);
+  EXPECT_EQ(hint.scopes, (std::vector<std::string>{"extra", "notes:read"}));
+  EXPECT_EQ(hint.missing, std::vector<std::string>{"extra"});
+}
+
+TEST(Engine, SmallestScopeSetWinsAndDenyRulesAreRespected) {
+  auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(R"(
+version: 1
+rules:
+  - id: wide
+    scopes: [a, b, c]
+    tools: [t]
+  - id: narrow
+    scopes: [a, d]
+    tools: [t]
+  - id: no-d-for-bob
+    effect: deny
+    claims: {sub: bob}
+    scopes: [d]
+    tools: [t]
+)", "p.yaml"));
+  Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, nullptr, nullptr};
+  auto p = who("alice", {"a"});
+  p->claims = json::object{{"sub", "alice"}};
+  auto d = engine->decide(p, a);
+  EXPECT_EQ(d.scopes, (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(d.missing, std::vector<std::string>{"d"});
+  // For bob, d would trigger a deny: the only way is the wide rule.
+  auto bob = who("bob", {"a"});
+  bob->claims = json::object{{"sub", "bob"}};
+  d = engine->decide(bob, a);
+  EXPECT_EQ(d.scopes, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(d.missing, (std::vector<std::string>{"b", "c"}));
+}
+
+TEST(Engine, ShadowPolicyIsEvaluatedButNotEnforced) {
+  auto enforced = parse_policy("version: 1\nrules:\n  - id: open\n    tools: [t]\n", "e.yaml");
+  auto shadow = parse_policy("version: 1\nrules:\n  - id: strict\n    scopes: [x]\n    tools: [t]\n", "s.yaml");
+  LocalPolicyEngine engine(enforced, shadow);
+  Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, nullptr, nullptr};
+  auto d = engine.decide(nullptr, a);
+  EXPECT_EQ(d.outcome, Outcome::allow);
+  ASSERT_TRUE(d.shadow);
+  EXPECT_EQ(*d.shadow, Outcome::deny);
+  EXPECT_EQ(d.shadow_rule, "default");
+}
+
+TEST(Engine, ReplaceBumpsGenerationAndTellsListeners) {
+  auto engine = std::make_shared<LocalPolicyEngine>(parse_policy("version: 1\nrules: []\n", "a.yaml"));
+  int told = 0;
+  engine->on_change([&] { ++told; });
+  auto g = engine->generation();
+  Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, nullptr, nullptr};
+  auto before = engine->prepare(nullptr);
+  engine->replace(parse_policy("version: 1\nrules:\n  - id: open\n    tools: [t]\n", "b.yaml"));
+  EXPECT_EQ(told, 1);
+  EXPECT_GT(engine->generation(), g);
+  EXPECT_EQ(engine->decide(*before, a).outcome, Outcome::deny);  // a prepared caller keeps its policy
+  EXPECT_EQ(engine->decide(nullptr, a).outcome, Outcome::allow);
+}
+
+TEST(Engine, ReloadKeepsTheOldPolicyWhenTheFileBreaks) {
+  std::string path = ::testing::TempDir() + "reload_policy.yaml";
+  { std::ofstream(path) << "version: 1\nrules:\n  - id: open\n    tools: [t]\n"; }
+  auto engine = LocalPolicyEngine::from_files(path);
+  Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, nullptr, nullptr};
+  EXPECT_TRUE(engine->decide(nullptr, a).allowed());
+  { std::ofstream(path) << "version: 1\nrules:\n  - id: open\n    tool: [t]\n"; }
+  auto diags = engine->reload();
+  ASSERT_FALSE(diags.empty());
+  EXPECT_NE(diags.front().to_string().find("unknown field 'tool'"), std::string::npos);
+  EXPECT_TRUE(engine->decide(nullptr, a).allowed());
+  { std::ofstream(path) << "version: 1\nrules:\n  - id: closed\n    scopes: [x]\n    tools: [t]\n"; }
+  EXPECT_TRUE(engine->reload().empty());
+  EXPECT_FALSE(engine->decide(nullptr, a).allowed());
+}
+
+TEST(Glob, Matches) {
+  struct G {
+    const char* p;
+    const char* t;
+    bool m;
+  };
+  for (auto g : {G{"*", "", true}, G{"a*", "abc", true}, G{"a*c", "abbbc", true}, G{"a*c", "abd", false}, G{"?b", "ab", true},
+                 G{"?b", "b", false}, G{"*x*y", "axbxcy", true}, G{"file:///docs/*", "file:///docs/a/b", true},
+                 G{"a**b", "ab", true}, G{"abc", "abcd", false}})
+    EXPECT_EQ(glob_match(g.p, g.t), g.m) << g.p << " ~ " << g.t;
+}
+
+}  // namespace
+}  // namespace jitgate::policy
