@@ -6,6 +6,9 @@
 #include "conformance-server/primitives.hpp"
 #include "jitgate/auth/config.hpp"
 #include "jitgate/mcp/server.hpp"
+#include "jitgate/observe/audit.hpp"
+#include "jitgate/observe/metrics.hpp"
+#include "jitgate/policy/policy.hpp"
 #include "jitgate/transport/http_server.hpp"
 #include "jitgate/transport/stdio.hpp"
 
@@ -25,14 +28,48 @@ int main(int argc, char** argv) {
   app.add_option("--allowed-host", http.allowed_hosts, "allowed Host name (repeatable)");
   std::string auth_config;
   app.add_option("--auth-config", auth_config, "resource-server configuration (YAML); none = no authorization");
+  std::string policy_file, shadow_file, audit_file;
+  app.add_option("--policy", policy_file, "just-in-time authorization policy (YAML); reloaded when it changes or on SIGHUP");
+  app.add_option("--shadow-policy", shadow_file, "a second policy evaluated and logged beside --policy, never enforced");
+  app.add_option("--audit", audit_file, "audit log: one JSON line per decision to this file ('-' = stderr)");
   CLI11_PARSE(app, argc, argv);
 
   jitgate::mcp::ServerOptions options;
+  std::shared_ptr<jitgate::policy::LocalPolicyEngine> engine;
+  try {
+    if (!policy_file.empty()) {
+      engine = jitgate::policy::LocalPolicyEngine::from_files(policy_file, shadow_file);
+      options.policy = engine;
+    }
+    if (!audit_file.empty())
+      options.audit = audit_file == "-" ? jitgate::observe::make_audit_stream(stderr) : jitgate::observe::make_audit_file(audit_file);
+  } catch (const std::exception& e) {
+    std::cerr << "conformance-server: " << e.what() << '\n';
+    return 2;
+  }
+  options.metrics = std::make_shared<jitgate::observe::Registry>();
+  http.metrics = options.metrics;
   options.info = {"jitgate-conformance-server", "0.1.0", "jitgate conformance server"};
   options.page_size = page_size;
   jitgate::mcp::Server server(options);
   if (bench) conformance::register_bench_tools(server);
   else conformance::register_conformance_primitives(server);
+  if (engine) {
+    for (const auto& w : engine->current()->check(server.inventory())) std::cerr << "conformance-server: " << w.to_string() << '\n';
+    auto report = [engine](const std::vector<jitgate::policy::Diagnostic>& d, bool swapped) {
+      if (swapped) std::cerr << "jitgate: policy reloaded from " << engine->current()->source() << '\n';
+      for (const auto& x : d) std::cerr << "jitgate: policy rejected, the previous one stays in force: " << x.to_string() << '\n';
+    };
+    http.on_tick = [engine, report] {
+      std::vector<jitgate::policy::Diagnostic> d;
+      bool swapped = engine->reload_if_changed(&d);
+      if (swapped || !d.empty()) report(d, swapped);
+    };
+    http.on_hangup = [engine, report] {
+      auto d = engine->reload();
+      report(d, d.empty());
+    };
+  }
 
   if (stdio) return jitgate::transport::serve_stdio(server, std::cin, std::cout);
 

@@ -34,6 +34,25 @@ std::string encode_cursor(std::string_view family, std::size_t offset) {
   return base64_encode(plain);
 }
 
+std::string encode_cursor(std::string_view family, std::size_t offset, std::string_view binding) {
+  if (binding.empty()) return encode_cursor(family, offset);
+  return base64_encode("v2:" + std::string(family) + ":" + std::string(binding) + ":" + std::to_string(offset));
+}
+
+std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor, std::string_view binding) {
+  if (binding.empty()) return decode_cursor(family, cursor);
+  if (cursor.size() > 256) return std::nullopt;
+  auto plain = base64_decode(cursor);
+  if (!plain) return std::nullopt;
+  std::string prefix = "v2:" + std::string(family) + ":" + std::string(binding) + ":";
+  if (plain->rfind(prefix, 0) != 0) return std::nullopt;
+  std::string_view num = std::string_view(*plain).substr(prefix.size());
+  std::size_t offset = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), offset);
+  if (ec != std::errc() || p != num.data() + num.size() || num.empty()) return std::nullopt;
+  return offset;
+}
+
 std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor) {
   if (cursor.size() > 256) return std::nullopt;
   auto plain = base64_decode(cursor);

@@ -15,6 +15,8 @@
 #include <unordered_map>
 
 #include "jitgate/mcp/revision.hpp"
+#include "jitgate/observe/audit.hpp"
+#include "jitgate/observe/metrics.hpp"
 #include "mcp/cursor.hpp"
 #include "mcp/request_state.hpp"
 #include "mcp/uri_template.hpp"
@@ -289,7 +291,111 @@ struct Listener {
   std::shared_ptr<Session> holder;  // holds the call; closed when the stream goes away
   std::stop_token stop;
   std::shared_ptr<Outbound> out;
+  std::shared_ptr<const auth::Principal> caller;  // the credential that opened it
+  std::array<std::uint64_t, 4> views{};           // what it could see then (policy reloads compare)
 };
+
+// List families, in the order of Session::Rights::views.
+enum Family : std::size_t { kTools, kResources, kTemplates, kPrompts };
+
+
+// ---------------------------------------------------------------------------------------------
+// Authorization helpers: the action each registry entry is, and how a locked entry is advertised.
+
+namespace {
+
+policy::Action discovery_action(const ToolEntry& e) {
+  return {policy::Kind::tool, policy::Phase::discovery, "tools/list", e.tool.name, {}, nullptr, &e.tool.access};
+}
+policy::Action discovery_action(const ResourceEntry& e) {
+  return {policy::Kind::resource, policy::Phase::discovery, "resources/list", e.resource.uri, {}, nullptr, &e.resource.access};
+}
+policy::Action discovery_action(const TemplateEntry& e) {
+  return {policy::Kind::resource_template, policy::Phase::discovery, "resources/templates/list", e.tmpl.uri_template, {},
+          nullptr, &e.tmpl.access};
+}
+policy::Action discovery_action(const PromptEntry& e) {
+  return {policy::Kind::prompt, policy::Phase::discovery, "prompts/list", e.prompt.name, {}, nullptr, &e.prompt.access};
+}
+
+// Whether a list shows an entry the caller may not use: only with `locked: advertise`, and only
+// when a token could unlock it (signing in, or more scopes). Roles and claims are never hinted at.
+bool advertisable(const policy::Decision& d, policy::Locked mode) {
+  return !d.listed() && mode == policy::Locked::advertise && d.remedy != policy::Remedy::none;
+}
+
+// A locked entry as listed: _meta names its tier and scopes, and tools carry SEP-1488 securitySchemes.
+json::object advertised(const json::object& listed, const policy::Decision& d, bool tool) {
+  json::object o = listed;
+  json::array scopes;
+  for (const auto& s : d.scopes) scopes.push_back(json::string(s));
+  json::array schemes{json::object{{"type", "oauth2"}, {"scopes", scopes}}};
+  json::value& meta = o["_meta"];
+  if (!meta.is_object()) meta = json::object{};
+  auto& m = meta.get_object();
+  m["io.jitgate/locked"] = true;
+  if (!d.tier.empty()) m["io.jitgate/tier"] = d.tier;
+  m["io.jitgate/requiredScopes"] = std::move(scopes);
+  if (tool) {
+    m["securitySchemes"] = schemes;
+    o["securitySchemes"] = std::move(schemes);
+  }
+  return o;
+}
+
+void fnv(std::uint64_t& h, std::string_view s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= 0xff;
+  h *= 1099511628211ull;
+}
+
+// What a list family shows one caller: every listed name, and the scopes advertised for locked ones.
+template <typename Entries>
+std::uint64_t view_of(const Entries& entries, const policy::PolicyEngine& engine, const policy::PolicyEngine::Caller& who,
+                      policy::Locked mode) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const auto& e : entries) {
+    auto a = discovery_action(e);
+    auto d = engine.decide(who, a);
+    if (d.listed()) {
+      fnv(h, a.name);
+    } else if (advertisable(d, mode)) {
+      fnv(h, a.name);
+      fnv(h, "\x01locked");
+      for (const auto& sc : d.scopes) fnv(h, sc);
+    }
+  }
+  return h;
+}
+
+// A fingerprint of the rights a cursor is issued for: the policy generation and the caller.
+std::string rights_binding(const policy::PolicyEngine& engine, const auth::Principal& p) {
+  std::uint64_t h = 1469598103934665603ull;
+  fnv(h, std::to_string(engine.generation()));
+  fnv(h, p.issuer);
+  fnv(h, p.subject);
+  fnv(h, p.client_id);
+  for (const auto& s : p.scopes) fnv(h, s);
+  fnv(h, "\x02");
+  for (const auto& r : p.roles) fnv(h, r);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 15];
+  return out;
+}
+
+std::string_view list_changed_method(std::size_t family) {
+  switch (family) {
+    case kTools: return "notifications/tools/list_changed";
+    case kPrompts: return "notifications/prompts/list_changed";
+    default: return "notifications/resources/list_changed";
+  }
+}
+
+}  // namespace
 
 struct Server::Impl {
   ServerOptions options;
@@ -311,11 +417,127 @@ struct Server::Impl {
   mutable std::mutex listeners_mu;
   std::vector<std::shared_ptr<Listener>> listeners;
 
+  // Just-in-time authorization (all unset without a policy).
+  std::shared_ptr<policy::PolicyEngine> policy;
+  struct Alive {
+    std::mutex mu;
+    Server* server = nullptr;
+  };
+  std::shared_ptr<Alive> alive = std::make_shared<Alive>();
+
+  observe::Histogram* decision_seconds = nullptr;
+  std::mutex reevaluate_mu;  // looked up once: the bounds are copied per lookup
+
+  bool authorizing() const { return policy != nullptr; }
+
+  std::unique_ptr<policy::PolicyEngine::Caller> prepare(std::shared_ptr<const auth::Principal> who) const {
+    return policy->prepare(std::move(who));
+  }
+
+  std::array<std::uint64_t, 4> views(const policy::PolicyEngine::Caller& who) const {
+    auto reg = snapshot();
+    auto mode = policy->locked();
+    return {view_of(reg->tools, *policy, who, mode), view_of(reg->resources, *policy, who, mode),
+            view_of(reg->templates, *policy, who, mode), view_of(reg->prompts, *policy, who, mode)};
+  }
+
+  void audit(const policy::Decision& d, const policy::Action& a, const auth::Principal& who, const Session* session,
+             std::string_view reason = {}, std::optional<std::size_t> listed = std::nullopt,
+             std::optional<std::size_t> hidden = std::nullopt) const {
+    if (!options.audit) return;
+    std::string sh = session && !session->id().empty() ? observe::session_hash(session->id()) : std::string();
+    observe::AuditRecord r;
+    r.time = std::chrono::system_clock::now();
+    r.subject = who.subject;
+    r.issuer = who.issuer;
+    r.client_id = who.client_id;
+    r.session = sh;
+    r.method = a.method;
+    r.primitive = a.kind == policy::Kind::method ? std::string_view() : a.name;
+    r.phase = policy::to_string(a.phase);
+    r.decision = listed ? std::string_view("filtered") : policy::to_string(d.outcome);
+    r.rule = d.rule;
+    r.missing_scopes = d.missing;
+    r.token_hash = who.token_hash;
+    r.reason = reason;
+    r.listed = listed;
+    r.hidden = hidden;
+    if (d.shadow) {
+      r.shadow_decision = policy::to_string(*d.shadow);
+      r.shadow_rule = d.shadow_rule;
+    }
+    options.audit->record(r);
+  }
+
+  // One invocation decision, audited and counted.
+  policy::Decision decide(const policy::PolicyEngine::Caller& who, const policy::Action& a, const Session* session) const {
+    auto t0 = std::chrono::steady_clock::now();
+    policy::Decision d = policy->decide(who, a);
+    if (auto& m = options.metrics) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      decision_seconds->observe(secs);
+      m->counter("jitgate_policy_decisions_total", "Policy decisions on calls, by deciding rule and outcome",
+                 {{"rule", d.rule}, {"outcome", policy::to_string(d.outcome)}})
+          .inc();
+      if (d.shadow && *d.shadow != d.outcome)
+        m->counter("jitgate_policy_shadow_disagreements_total", "Calls the shadow policy decided differently",
+                   {{"rule", d.shadow_rule}})
+            .inc();
+      if (!d.allowed()) {
+        bool anon = who.principal().anonymous();
+        std::string_view status = anon ? "401" : "403";
+        std::string_view kind = anon ? "authenticate" : d.remedy == policy::Remedy::step_up ? "insufficient_scope" : "forbidden";
+        m->counter("jitgate_challenges_total", "Refused calls, by HTTP status and challenge", {{"status", status}, {"kind", kind}})
+            .inc();
+      }
+    }
+    audit(d, a, who.principal(), session);
+    return d;
+  }
+
+  // Recomputes what a session's lists show; tells it about every family that changed.
+  void refresh_views(Session& s) {
+    if (!policy) return;
+    std::uint64_t version = 0;
+    auto principal = s.with_rights([&](Session::Rights& r) {
+      version = ++r.version;
+      return r.principal;
+    });
+    auto v = views(*prepare(principal));
+    std::array<std::uint64_t, 4> old{};
+    bool known = false, current = false;
+    s.with_rights([&](Session::Rights& r) {
+      current = r.version == version;
+      if (!current) return;  // a newer refresh is on its way
+      old = r.views;
+      known = r.views_known;
+      r.views = v;
+      r.views_known = true;
+    });
+    if (!current || !known || !s.snapshot().initialized) return;
+    auto link = s.link();
+    if (!link) return;
+    bool resources_told = false;
+    for (std::size_t f = 0; f < 4; ++f) {
+      if (old[f] == v[f]) continue;
+      if (f == kResources || f == kTemplates) {
+        if (resources_told) continue;
+        resources_told = true;
+      }
+      link->deliver(json::object{{"jsonrpc", "2.0"}, {"method", list_changed_method(f)}});
+      if (options.metrics)
+        options.metrics->counter("jitgate_list_changed_total", "list_changed sent because rights changed",
+                                 {{"family", f == kTools ? "tools" : f == kPrompts ? "prompts" : "resources"}})
+            .inc();
+    }
+  }
+
   explicit Impl(ServerOptions o)
       : options(std::move(o)),
         pool(options.blocking_threads),
         sealer(options.request_state_key, options.request_state_lifetime),
-        server_info{{"name", options.info.name}, {"version", options.info.version}} {}
+        server_info{{"name", options.info.name}, {"version", options.info.version}},
+        policy(options.policy) {}
 
   Shard& shard_for(const std::string& id) { return shards[std::hash<std::string>{}(id) % kShards]; }
 
@@ -371,6 +593,24 @@ struct Server::Impl {
     }
   }
 };
+
+// ---------------------------------------------------------------------------------------------
+// Outbound
+
+void Outbound::refuse(const jsonrpc::Id& id, const policy::Decision& d) {
+  std::string_view reason = d.remedy == policy::Remedy::authenticate ? "authentication_required"
+                            : d.remedy == policy::Remedy::step_up    ? "insufficient_scope"
+                                                                     : "forbidden";
+  json::object data{{"reason", reason}};
+  if (d.remedy != policy::Remedy::none && !d.scopes.empty()) {
+    std::string scope;
+    for (const auto& x : d.scopes) scope += (scope.empty() ? "" : " ") + x;
+    data["scope"] = scope;
+  }
+  complete(jsonrpc::error_response(
+      id, jsonrpc::Error{kAccessDenied, d.remedy == policy::Remedy::authenticate ? "Authentication required" : "Forbidden",
+                         json::value(std::move(data))}));
+}
 
 // ---------------------------------------------------------------------------------------------
 // RequestContext
@@ -545,9 +785,46 @@ bool RequestContext::close_stream(std::chrono::milliseconds retry) { return out_
 // ---------------------------------------------------------------------------------------------
 // Server
 
-Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->alive->server = this;
+  std::weak_ptr<Impl::Alive> alive = impl_->alive;
+  // A policy swap re-evaluates every session and listen stream, on the blocking pool (there may be
+  // many), never on the thread that reloaded.
+  if (impl_->policy)
+    impl_->policy->on_change([alive] {
+      auto a = alive.lock();
+      if (!a) return;
+      std::lock_guard lock(a->mu);
+      if (a->server) boost::asio::post(a->server->impl_->pool, [alive] {
+          auto a2 = alive.lock();
+          if (!a2) return;
+          std::lock_guard lock2(a2->mu);
+          if (a2->server) a2->server->reevaluate_all();
+        });
+    });
+  if (auto& m = impl_->options.metrics) {
+    impl_->decision_seconds =
+        &m->histogram("jitgate_policy_decision_seconds", "Time to decide one call", observe::latency_buckets_seconds());
+    m->gauge_callback("jitgate_sessions", "Open MCP sessions", [alive] {
+      auto a = alive.lock();
+      if (!a) return 0.0;
+      std::lock_guard lock(a->mu);
+      return a->server ? static_cast<double>(a->server->session_count()) : 0.0;
+    });
+    m->gauge_callback("jitgate_listen_streams", "Open 2026-07-28 subscriptions/listen streams", [alive] {
+      auto a = alive.lock();
+      if (!a) return 0.0;
+      std::lock_guard lock(a->mu);
+      return a->server ? static_cast<double>(a->server->listener_count()) : 0.0;
+    });
+  }
+}
 
 Server::~Server() {
+  {
+    std::lock_guard lock(impl_->alive->mu);
+    impl_->alive->server = nullptr;
+  }
   close_all_sessions();
   impl_->pool.join();
 }
@@ -633,12 +910,29 @@ void Server::notify_prompts_changed() {
 
 void Server::notify_resource_updated(const std::string& uri) {
   json::object msg = notification("notifications/resources/updated", json::object{{"uri", uri}});
+  auto reg = impl_->snapshot();
+  // With a policy, only subscribers that may still read the resource hear about it.
+  auto may_read = [&](const std::shared_ptr<const auth::Principal>& who) {
+    if (!impl_->authorizing()) return true;
+    const policy::Requirement* declared = nullptr;
+    std::string_view via;
+    if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) declared = &reg->resources[it->second].resource.access;
+    else
+      for (const auto& t : reg->templates)
+        if (!declared && t.matcher.match(uri)) {
+          declared = &t.tmpl.access;
+          via = t.tmpl.uri_template;
+        }
+    policy::Action a{policy::Kind::resource, policy::Phase::invocation, "resources/read", uri, via, nullptr, declared};
+    return impl_->policy->decide(who, a).allowed();
+  };
   impl_->for_each_session([&](Session& s) {
     bool subscribed = s.with_state([&](Session::State& st) { return st.subscriptions.contains(uri); });
-    if (!subscribed) return;
+    if (!subscribed || !may_read(s.principal())) return;
     if (auto link = s.link()) link->deliver(msg);
   });
-  impl_->notify_listeners("notifications/resources/updated", [&](const Listener& l) { return l.uris.contains(uri); },
+  impl_->notify_listeners("notifications/resources/updated",
+                          [&](const Listener& l) { return l.uris.contains(uri) && may_read(l.caller); },
                           json::object{{"uri", uri}});
 }
 
@@ -650,6 +944,71 @@ void Server::log_to_all(LogLevel level, json::value data, std::string logger) {
     if (!s.snapshot().initialized || !log_enabled(s, level)) return;
     if (auto link = s.link()) link->deliver(msg);
   });
+}
+
+Binding Server::bind_caller(const std::shared_ptr<Session>& session, std::shared_ptr<const auth::Principal> caller) {
+  bool anonymous = !caller || caller->anonymous();
+  bool changed = false;
+  Binding b = session->with_rights([&](Session::Rights& r) {
+    if (anonymous) return r.bound.empty() ? Binding::ok : Binding::anonymous_on_bound;
+    std::string key = caller->issuer + "\n" + caller->subject;
+    if (!r.bound.empty() && r.bound != key) return Binding::other_subject;
+    r.bound = std::move(key);
+    if (r.principal != caller) {  // the verified-token cache shares one Principal per token
+      r.principal = caller;
+      changed = true;
+    }
+    return Binding::ok;
+  });
+  if (b != Binding::ok && impl_->authorizing()) {
+    policy::Decision d;
+    d.rule = b == Binding::other_subject ? "session-bound-to-another-subject" : "session-needs-its-token";
+    policy::Action a{policy::Kind::method, policy::Phase::invocation, "session", {}, {}, nullptr, nullptr};
+    impl_->audit(d, a, caller ? *caller : auth::Principal{}, session.get(), "refused on a bound session");
+    if (auto& m = impl_->options.metrics)
+      m->counter("jitgate_session_refusals_total", "Requests refused on a session bound to a subject", {{"reason", d.rule}}).inc();
+  }
+  if (changed) impl_->refresh_views(*session);
+  return b;
+}
+
+std::size_t Server::expire_rights(std::int64_t now) {
+  std::vector<std::shared_ptr<Session>> expired;
+  for (auto& sh : impl_->shards) {
+    std::lock_guard lock(sh.mu);
+    for (auto& [id, s] : sh.sessions) {
+      bool gone = s->with_rights([&](Session::Rights& r) {
+        if (!r.principal || !r.principal->expires_at || *r.principal->expires_at > now) return false;
+        r.principal = nullptr;  // still bound to its subject: only a new token of the same subject restores it
+        return true;
+      });
+      if (gone) expired.push_back(s);
+    }
+  }
+  for (auto& s : expired) impl_->refresh_views(*s);
+  return expired.size();
+}
+
+void Server::reevaluate_all() {
+  if (!impl_->authorizing()) return;
+  std::lock_guard serial(impl_->reevaluate_mu);  // listeners' views are compared and replaced here only
+  impl_->for_each_session([&](Session& s) {
+    if (s.with_rights([](Session::Rights& r) { return r.views_known; })) impl_->refresh_views(s);
+  });
+  for (auto& l : impl_->live_listeners()) {
+    auto v = impl_->views(*impl_->prepare(l->caller));
+    bool tools = v[kTools] != l->views[kTools], prompts = v[kPrompts] != l->views[kPrompts];
+    bool resources = v[kResources] != l->views[kResources] || v[kTemplates] != l->views[kTemplates];
+    l->views = v;
+    auto tell = [&](std::string_view method) {
+      l->out->send(json::object{{"jsonrpc", "2.0"},
+                                {"method", method},
+                                {"params", json::object{{"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", l->id}}}}}});
+    };
+    if (tools && l->tools) tell("notifications/tools/list_changed");
+    if (prompts && l->prompts) tell("notifications/prompts/list_changed");
+    if (resources && l->resources) tell("notifications/resources/list_changed");
+  }
 }
 
 std::shared_ptr<Session> Server::create_session() {
@@ -720,6 +1079,16 @@ void Server::close_all_sessions() {
   for (auto& s : all) s->close();
 }
 
+policy::Inventory Server::inventory() const {
+  auto reg = impl_->snapshot();
+  policy::Inventory inv;
+  for (const auto& t : reg->tools) inv.tools.push_back(t.tool.name);
+  for (const auto& r : reg->resources) inv.resources.push_back(r.resource.uri);
+  for (const auto& t : reg->templates) inv.resource_templates.push_back(t.tmpl.uri_template);
+  for (const auto& p : reg->prompts) inv.prompts.push_back(p.prompt.name);
+  return inv;
+}
+
 json::object Server::capabilities() const {
   // A family is declared when something of it is registered; listChanged because registrations and
   // (later) authorization can change what a session sees.
@@ -772,8 +1141,66 @@ json::value list_page(const Entries& entries, std::string_view family, std::stri
   std::size_t end = std::min(entries.size(), offset + page_size);
   items.reserve(end - offset);
   for (std::size_t i = offset; i < end; ++i) items.push_back(entries[i].listed);
-  json::object result{{key, std::move(items)}};
-  if (end < entries.size()) result["nextCursor"] = encode_cursor(family, end);
+  // Room for nextCursor and the keys a 2026-07-28 result gets (resultType, ttlMs, cacheScope, _meta),
+  // so that decorating the page does not reallocate and rehash it.
+  json::object result;
+  result.reserve(6);
+  result.emplace(key, std::move(items));
+  if (end < entries.size()) result.emplace("nextCursor", encode_cursor(family, end));
+  return result;
+}
+
+
+// A list page as one caller may see it: entries are decided one by one (discovery), the cursor is an
+// offset into the whole list bound to the caller's rights, and a page ends where the next visible
+// entry is found, so a last page never hints at entries the caller cannot see.
+template <typename Entries>
+json::value filtered_page(const Entries& entries, std::string_view family, std::string_view key, const json::object& p,
+                          std::size_t page_size, const Server::Impl& impl, const policy::PolicyEngine::Caller& who,
+                          const Session* session, std::string_view method) {
+  std::string binding = rights_binding(*impl.policy, who.principal());
+  std::size_t offset = 0;
+  if (const auto* c = p.if_contains("cursor")) {
+    if (!c->is_string())
+      throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: cursor must be a string");
+    auto o = decode_cursor(family, c->get_string(), binding);
+    if (!o || *o > entries.size())
+      throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params),
+                          "Invalid params: unknown cursor (cursors are bound to the rights they were issued for)");
+    offset = *o;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto mode = impl.policy->locked();
+  bool tools = std::is_same_v<typename Entries::value_type, ToolEntry>;
+  json::array items;
+  items.reserve(std::min(page_size, entries.size() - offset));
+  std::size_t i = offset, hidden = 0, next = entries.size();
+  for (; i < entries.size(); ++i) {
+    auto d = impl.policy->decide(who, discovery_action(entries[i]));
+    bool show = d.listed(), locked = !show && advertisable(d, mode);
+    if (!show && !locked) {
+      ++hidden;
+      continue;
+    }
+    if (items.size() == page_size) {
+      next = i;
+      break;
+    }
+    items.push_back(show ? json::value(entries[i].listed) : json::value(advertised(entries[i].listed, d, tools)));
+  }
+  json::object result;
+  result.reserve(6);
+  result.emplace(key, std::move(items));
+  if (next < entries.size()) result.emplace("nextCursor", encode_cursor(family, next, binding));
+  if (auto& m = impl.options.metrics)
+    m->histogram("jitgate_list_filter_seconds", "Time to filter one list page", observe::latency_buckets_seconds(),
+                 {{"family", family}})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  policy::Decision summary;
+  summary.outcome = policy::Outcome::allow;
+  summary.rule = "list";
+  policy::Action a{policy::Kind::method, policy::Phase::discovery, method, {}, {}, nullptr, nullptr};
+  impl.audit(summary, a, who.principal(), session, {}, result.at(key).as_array().size(), hidden);
   return result;
 }
 
@@ -786,8 +1213,11 @@ bool cacheable(std::string_view method) {
 // reads, caching hints; a missing resource is -32602 there. One decorator keeps the handlers shared.
 class StatelessOutbound : public Outbound {
  public:
-  StatelessOutbound(std::shared_ptr<Outbound> inner, bool cacheable, const json::object& server_info, std::int64_t ttl_ms)
-      : inner_(std::move(inner)), cacheable_(cacheable), server_info_(server_info), ttl_ms_(ttl_ms) {}
+  // `per_caller`: the answer depends on the credential (a policy filters lists and guards reads), so
+  // caches must key it by authorization context: cacheScope "private".
+  StatelessOutbound(std::shared_ptr<Outbound> inner, bool cacheable, const json::object& server_info, std::int64_t ttl_ms,
+                    bool per_caller = false)
+      : inner_(std::move(inner)), cacheable_(cacheable), per_caller_(per_caller), server_info_(server_info), ttl_ms_(ttl_ms) {}
 
   void send(json::object message) override { inner_->send(std::move(message)); }
 
@@ -801,11 +1231,15 @@ class StatelessOutbound : public Outbound {
         if (!type) result.emplace("resultType", "complete");
         if (cacheable_ && complete) {
           result.emplace("ttlMs", ttl_ms_);  // emplace keeps a value the handler set
-          result.emplace("cacheScope", "public");
+          result.emplace("cacheScope", per_caller_ ? "private" : "public");
         }
-        json::value& meta = result["_meta"];
-        if (!meta.is_object()) meta = json::object{};
-        meta.get_object().emplace("io.modelcontextprotocol/serverInfo", server_info_);
+        // One lookup for _meta; a new one is built whole and moved in (same storage: no copy).
+        if (json::value* meta = result.if_contains("_meta"); meta && meta->is_object())
+          meta->get_object().emplace(kServerInfoKey, server_info_);
+        else if (meta)
+          *meta = json::object{{kServerInfoKey, server_info_}};
+        else
+          result.emplace("_meta", json::object{{kServerInfoKey, server_info_}});
       } else if (auto* e = response->if_contains("error"); e && e->is_object()) {
         auto& code = e->get_object()["code"];
         if (code == kResourceNotFound) code = static_cast<std::int32_t>(ErrorCode::invalid_params);
@@ -815,10 +1249,13 @@ class StatelessOutbound : public Outbound {
   }
 
   bool close_stream(std::chrono::milliseconds retry) override { return inner_->close_stream(retry); }
+  void refuse(const jsonrpc::Id& id, const policy::Decision& d) override { inner_->refuse(id, d); }
 
  private:
+  static constexpr std::string_view kServerInfoKey = "io.modelcontextprotocol/serverInfo";
   std::shared_ptr<Outbound> inner_;
   bool cacheable_;
+  bool per_caller_;
   const json::object& server_info_;  // owned by the server, which outlives every request
   std::int64_t ttl_ms_;
 };
@@ -937,7 +1374,8 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
   });
 }
 
-void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out) {
+void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out,
+                    std::shared_ptr<const auth::Principal> caller) {
   session->touch();
   auto& impl = *impl_;
 
@@ -973,24 +1411,50 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
   // The era is chosen per request: a 2026-07-28 envelope, or the session's negotiated revision.
   Envelope env;
-  if (has_envelope(req.params)) {
-    if (auto err = check_envelope(req.params, std::nullopt)) return reply_error(*out, req.id, err->code, err->message, err->data);
-    const auto& meta = *meta_of(req.params);
+  if (const json::object* envelope = meta_of(req.params); envelope && envelope->contains(kMetaVersion)) {  // has_envelope
+    // The HTTP transport has checked the envelope (against its header too) and the method already;
+    // everything else (stdio) is checked here.
+    const bool checked = session->envelope_checked();
+    if (!checked)
+      if (auto err = check_envelope(req.params, std::nullopt)) return reply_error(*out, req.id, err->code, err->message, err->data);
+    const auto& meta = *envelope;
     env.protocol_version = std::string(meta.at(kMetaVersion).get_string());
     env.stateless = true;
     env.client_capabilities = meta.at(kMetaCapabilities).get_object();
     const auto* level = meta.if_contains(kMetaLogLevel);
     env.logging = level != nullptr;
     if (level) env.log_level = parse_log_level(level->get_string());
-    if (!stateless_method_available(m)) return method_not_found();
+    if (!checked && !stateless_method_available(m)) return method_not_found();
     out = std::make_shared<StatelessOutbound>(std::move(out), cacheable(m), impl.server_info,
-                                              static_cast<std::int64_t>(impl.options.cache_ttl.count()));
+                                              static_cast<std::int64_t>(impl.options.cache_ttl.count()),
+                                              impl.authorizing() && m != "server/discover");
   } else {
     if (m == "server/discover" || m == "subscriptions/listen") return method_not_found();
     auto st = session->snapshot();
     env.protocol_version = st.protocol_version;
     env.client_capabilities = st.client_capabilities;
     env.log_level = st.log_level;
+  }
+
+  // Just-in-time authorization: every request is decided before it runs. In a session the caller is
+  // the one bound to it (the transport presents each request's token first).
+  if (!caller && !env.stateless) caller = session->principal();
+  std::unique_ptr<policy::PolicyEngine::Caller> who;
+  if (impl.authorizing()) who = impl.prepare(caller);
+  const Session* audited_session = env.stateless ? nullptr : session.get();
+  // True when allowed; otherwise the request is refused (before anything was sent for it).
+  auto allowed = [&](const policy::Action& a) {
+    if (!who) return true;
+    policy::Decision d = impl.decide(*who, a, audited_session);
+    if (d.listed() && (d.allowed() || a.phase == policy::Phase::discovery)) return true;
+    out->refuse(req.id, d);
+    return false;
+  };
+  static const std::set<std::string, std::less<>> kPrimitiveMethods{
+      "tools/call", "resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/get", "completion/complete"};
+  if (who && !kPrimitiveMethods.contains(m)) {
+    policy::Action a{policy::Kind::method, policy::Phase::invocation, m, m, {}, nullptr, nullptr};
+    if (!allowed(a)) return;
   }
 
   // Arguments of an input-required retry (2026-07-28): earlier answers sealed in requestState plus new ones.
@@ -1035,6 +1499,8 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       if (!impl.options.info.title.empty()) server_info["title"] = impl.options.info.title;
       json::object result{{"protocolVersion", version}, {"capabilities", capabilities()}, {"serverInfo", server_info}};
       if (!impl.options.instructions.empty()) result["instructions"] = impl.options.instructions;
+      if (impl.authorizing() && !session->with_rights([](Session::Rights& r) { return r.views_known; }))
+        impl.refresh_views(*session);
       return out->complete(jsonrpc::result_response(req.id, std::move(result)));
     }
     if (m == "ping") return out->complete(jsonrpc::result_response(req.id, json::object{}));
@@ -1093,6 +1559,8 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       l->stop = stop.get_token();
       l->holder = session;
       l->out = out;
+      l->caller = caller;
+      if (who) l->views = impl.views(*who);
       // The acknowledgement is the first message of the stream; only then can notifications follow.
       out->send(json::object{{"jsonrpc", "2.0"},
                              {"method", "notifications/subscriptions/acknowledged"},
@@ -1103,6 +1571,20 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       return;
     }
 
+    if (who) {
+      if (m == "tools/list")
+        return out->complete(jsonrpc::result_response(
+            req.id, filtered_page(reg->tools, "tools", "tools", p, page, impl, *who, audited_session, m)));
+      if (m == "resources/list")
+        return out->complete(jsonrpc::result_response(
+            req.id, filtered_page(reg->resources, "resources", "resources", p, page, impl, *who, audited_session, m)));
+      if (m == "resources/templates/list")
+        return out->complete(jsonrpc::result_response(
+            req.id, filtered_page(reg->templates, "templates", "resourceTemplates", p, page, impl, *who, audited_session, m)));
+      if (m == "prompts/list")
+        return out->complete(jsonrpc::result_response(
+            req.id, filtered_page(reg->prompts, "prompts", "prompts", p, page, impl, *who, audited_session, m)));
+    }
     if (m == "tools/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page)));
     if (m == "resources/list")
       return out->complete(jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page)));
@@ -1121,10 +1603,16 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
     if (m == "resources/subscribe" || m == "resources/unsubscribe") {
       std::string uri = required_string(p, "uri");
-      bool known = reg->resource_index.contains(uri);
-      for (const auto& t : reg->templates) known = known || t.matcher.match(uri).has_value();
-      if (!known)
+      const ResourceEntry* direct = nullptr;
+      const TemplateEntry* via = nullptr;
+      if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) direct = &reg->resources[it->second];
+      for (const auto& t : reg->templates)
+        if (!direct && !via && t.matcher.match(uri)) via = &t;
+      if (!direct && !via)
         return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+      if (!allowed({policy::Kind::resource, policy::Phase::invocation, m, uri, via ? std::string_view(via->tmpl.uri_template) : std::string_view(),
+                    nullptr, direct ? &direct->resource.access : &via->tmpl.access}))
+        return;
       session->with_state([&](Session::State& st) {
         if (m == "resources/subscribe") st.subscriptions.insert(uri);
         else st.subscriptions.erase(uri);
@@ -1142,6 +1630,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         if (a->is_object()) args = a->get_object();
       }
       const ToolEntry& entry = reg->tools[it->second];
+      if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, &entry.tool.access})) return;
       if (auto problem = check_arguments(entry.tool.input_schema, args))
         return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
       if (entry.async) {
@@ -1180,6 +1669,18 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
     if (m == "resources/read") {
       std::string uri = required_string(p, "uri");
+      if (who) {
+        const ResourceEntry* direct = nullptr;
+        const TemplateEntry* via = nullptr;
+        if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) direct = &reg->resources[it->second];
+        for (const auto& t : reg->templates)
+          if (!direct && !via && t.matcher.match(uri)) via = &t;
+        if (!direct && !via) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+        if (!allowed({policy::Kind::resource, policy::Phase::invocation, m, uri,
+                      via ? std::string_view(via->tmpl.uri_template) : std::string_view(), nullptr,
+                      direct ? &direct->resource.access : &via->tmpl.access}))
+          return;
+      }
       auto mrtr = mrtr_for(uri, nullptr);
       if (!mrtr) return;
       if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) {
@@ -1222,6 +1723,8 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
           args.emplace(std::string(k), std::string(v.get_string()));
         }
       }
+      if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, raw_args.if_object(), &entry.prompt.access}))
+        return;
       for (const auto& a : entry.prompt.arguments)
         if (a.required && !args.contains(a.name)) return invalid_params("missing required argument '" + a.name + "'");
       auto mrtr = mrtr_for(name, raw_args);
@@ -1252,13 +1755,23 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       Completer completer;
       if (type == "ref/prompt") {
         std::string name = required_string(ref->get_object(), "name");
-        if (!reg->prompt_index.contains(name)) return invalid_params("unknown prompt '" + name + "'");
+        auto pi = reg->prompt_index.find(name);
+        if (pi == reg->prompt_index.end()) return invalid_params("unknown prompt '" + name + "'");
+        // Completing a prompt's arguments is seeing the prompt: decided as its listing is.
+        if (!allowed({policy::Kind::prompt, policy::Phase::discovery, m, name, {}, nullptr, &reg->prompts[pi->second].prompt.access}))
+          return;
         if (auto c = reg->prompt_completers.find(name); c != reg->prompt_completers.end()) completer = c->second;
       } else if (type == "ref/resource") {
         std::string uri = required_string(ref->get_object(), "uri");
-        bool found = false;
-        for (const auto& t : reg->templates) found = found || t.tmpl.uri_template == uri;
-        if (!found && !reg->resource_index.contains(uri)) return invalid_params("unknown resource template '" + uri + "'");
+        const TemplateEntry* tmpl = nullptr;
+        for (const auto& t : reg->templates)
+          if (t.tmpl.uri_template == uri) tmpl = &t;
+        auto ri = reg->resource_index.find(uri);
+        if (!tmpl && ri == reg->resource_index.end()) return invalid_params("unknown resource template '" + uri + "'");
+        if (tmpl ? !allowed({policy::Kind::resource_template, policy::Phase::discovery, m, uri, {}, nullptr, &tmpl->tmpl.access})
+                 : !allowed({policy::Kind::resource, policy::Phase::discovery, m, uri, {}, nullptr,
+                             &reg->resources[ri->second].resource.access}))
+          return;
         if (auto c = reg->template_completers.find(uri); c != reg->template_completers.end()) completer = c->second;
       } else {
         return invalid_params("ref.type must be ref/prompt or ref/resource");

@@ -15,9 +15,11 @@
 #include <thread>
 
 #include "jitgate/auth/request_guard.hpp"
+#include "jitgate/auth/www_authenticate.hpp"
 #include "jitgate/jsonrpc/message.hpp"
 #include "jitgate/mcp/revision.hpp"
 #include "jitgate/mcp/server.hpp"
+#include "jitgate/observe/metrics.hpp"
 #include "transport/http_rules.hpp"
 
 namespace jitgate::transport {
@@ -93,6 +95,10 @@ class HttpSessionLink : public mcp::SessionLink {
   std::shared_ptr<SseStream> standalone();
   // Messages that arrived while no stream could take them, handed to the next stream that opens.
   std::vector<json::object> take_pending();
+  bool has_pending() {
+    std::lock_guard lock(mu_);
+    return !pending_.empty();
+  }
   void close_all();
 
  private:
@@ -112,6 +118,7 @@ struct Shared;  // server-wide transport state
 // completes before the next request is read. All work runs on the connection's strand.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
+  using Caller = std::shared_ptr<const auth::Principal>;
   Connection(tcp::socket&& socket, std::shared_ptr<Shared> shared);
   void start();
 
@@ -137,7 +144,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reads one byte while a response is pending or streaming, to learn when the client leaves.
   void start_probe();
   void on_probe(beast::error_code ec, std::size_t n);
-  void handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version);
+  // `envelope`: the lone message's params carry a 2026-07-28 envelope (dispatch_post has looked).
+  void handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version, bool envelope, Caller caller);
   void fail(beast::error_code ec, std::string_view what);
 
   // Request routing (on the strand).
@@ -150,15 +158,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     unsigned status;
     std::string challenge, error, description;
   };
+  struct Verdict {
+    std::optional<Refusal> refusal;
+    Caller caller;  // who sent the request (null: anonymous)
+  };
   // The guard's verdict over every request of the body (reads only the request: safe off the strand).
   // `quick`: only decisions that need no verification work; nullopt then means "check off-thread".
-  std::optional<std::optional<Refusal>> decide(const jsonrpc::DecodedBody& body, bool quick);
+  std::optional<Verdict> decide(const jsonrpc::DecodedBody& body, bool quick);
   void refuse(const Refusal& r);
   // Runs `next` once the request is authorized (on the strand), or answers with the challenge.
-  void with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void()> next);
-  void dispatch_post(jsonrpc::DecodedBody body);
-  void dispatch_get();
-  void dispatch_delete();
+  void with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void(Caller)> next);
+  // Presents the caller on its session (live upgrade, hijack protection); false when refused.
+  bool bind(const std::shared_ptr<mcp::Session>& session, const Caller& caller);
+  void dispatch_post(jsonrpc::DecodedBody body, Caller caller);
+  void dispatch_get(Caller caller);
+  void dispatch_delete(Caller caller);
   void handle_get();
   void handle_delete();
   std::shared_ptr<mcp::Session> session_for_request(bool& replied);
@@ -254,6 +268,48 @@ class Exchange : public mcp::Outbound {
   bool done() {
     std::lock_guard lock(mu_);
     return done_;
+  }
+
+  // A lone request the policy refused, before any byte of its answer: the HTTP challenge. Inside a
+  // batch, or once a stream is open, the status is no longer ours to choose: a JSON-RPC error.
+  void refuse(const jsonrpc::Id& id, const policy::Decision& d) override {
+    std::unique_lock lock(mu_);
+    const auth::RequestGuard* guard = conn_ ? conn_->shared_->options.guard.get() : nullptr;
+    if (done_ || batch_ || stream_ || !conn_ || !guard || !collected_.empty()) {
+      lock.unlock();
+      return mcp::Outbound::refuse(id, d);
+    }
+    done_ = true;
+    std::string url = guard->metadata().well_known_url();
+    std::string scope;
+    for (const auto& x : d.scopes) scope += (scope.empty() ? "" : " ") + x;
+    unsigned status = 403;
+    std::string challenge, error = "forbidden", description = "the policy does not allow this request";
+    if (d.remedy == policy::Remedy::authenticate) {
+      status = 401;
+      challenge = auth::to_header(auth::Challenge::missing_token(url, scope));
+      error = "invalid_token";
+      description = "authorization required";
+    } else if (d.remedy == policy::Remedy::step_up) {
+      description = "more scopes are needed";
+      challenge = auth::to_header(auth::Challenge::insufficient_scope(url, scope, description));
+      error = "insufficient_scope";
+    }
+    std::string body = json::serialize(json::object{{"error", error}, {"error_description", description}});
+    std::vector<std::string> h = headers_;
+    if (!challenge.empty()) h.push_back("WWW-Authenticate: " + challenge);
+    h.emplace_back("Content-Type: application/json");
+    std::string bytes = response_head(status, h, body.size(), true);
+    bytes += body;
+    conn_->send_response(std::move(bytes), true);
+    conn_.reset();
+  }
+
+  // Messages the session queued while it had no stream (a list_changed after an upgrade) go out
+  // first, on this response, which becomes an SSE stream for them.
+  void flush_pending() {
+    std::lock_guard lock(mu_);
+    if (!done_ && !stream_ && link_ && link_->has_pending()) open_stream_locked();
   }
 
   bool close_stream(std::chrono::milliseconds retry) override {
@@ -637,6 +693,10 @@ void Connection::handle() {
   std::string_view target = req_.target();
   std::string_view path = target.substr(0, target.find('?'));
   if (path == "/healthz") return reply(200, "{\"status\":\"ok\"}");
+  if (path == "/metrics" && opts.metrics) {
+    if (req_.method() != http::verb::get) return reply(405, "{\"error\":\"method not allowed\"}", {"Allow: GET"});
+    return reply(200, opts.metrics->render(), {}, std::string(observe::Registry::content_type));
+  }
   if (path != opts.path) return reply(404, "{\"error\":\"not found\"}");
 
   switch (req_.method()) {
@@ -681,10 +741,28 @@ void Connection::handle_post() {
   auto decoded = std::make_shared<jsonrpc::DecodedBody>(jsonrpc::decode(req_.body()));
   if (decoded->parse_error) return reply_rpc_error(400, nullptr, decoded->parse_error->code, decoded->parse_error->message);
   // The authorization decision comes before any session work and before any response byte.
-  with_authorization(decoded, [self = shared_from_this(), decoded] { self->dispatch_post(std::move(*decoded)); });
+  with_authorization(decoded, [self = shared_from_this(), decoded](Caller caller) {
+    self->dispatch_post(std::move(*decoded), std::move(caller));
+  });
 }
 
-void Connection::dispatch_post(jsonrpc::DecodedBody body) {
+bool Connection::bind(const std::shared_ptr<mcp::Session>& session, const Caller& caller) {
+  if (!shared_->options.guard) return true;
+  switch (shared_->server.bind_caller(session, caller)) {
+    case mcp::Binding::ok: return true;
+    case mcp::Binding::other_subject:
+      // Hijack protection: the session answers to the subject it is bound to, nobody else.
+      refuse(Refusal{403, {}, "forbidden", "this session belongs to another subject"});
+      return false;
+    case mcp::Binding::anonymous_on_bound:
+      refuse(Refusal{401, auth::to_header(auth::Challenge::missing_token(shared_->options.guard->metadata().well_known_url(), "")),
+                     "invalid_token", "this session is bound to a subject: send its token"});
+      return false;
+  }
+  return false;
+}
+
+void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
 
   // One endpoint, two generations: a 2026-07-28 envelope (or a version header that is not a
   // session revision) selects the stateless protocol for this request.
@@ -696,7 +774,7 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body) {
       if (const auto* n = std::get_if<jsonrpc::Notification>(m)) envelope = mcp::Server::has_envelope(n->params);
     }
   if (envelope || (!header_version.empty() && !mcp::is_supported_revision(header_version)))
-    return handle_stateless(std::move(body), header_version);
+    return handle_stateless(std::move(body), header_version, envelope, std::move(caller));
 
   // initialize opens a session; it must be sent alone.
   bool is_init = false;
@@ -718,10 +796,12 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body) {
     session = shared_->server.create_session();
     session->set_link(std::make_shared<HttpSessionLink>(shared_->options.stream_buffer_events));
     headers.push_back("Mcp-Session-Id: " + session->id());
+    if (!bind(session, caller)) return;  // a fresh session binds to any caller
   } else {
     bool replied = false;
     session = session_for_request(replied);
     if (replied) return;
+    if (!bind(session, caller)) return;
   }
 
   auto link = std::dynamic_pointer_cast<HttpSessionLink>(session->link());
@@ -745,13 +825,14 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body) {
   for (const auto& item : body.items) invalid += std::holds_alternative<jsonrpc::Invalid>(item);
 
   if (requests + invalid == 0) {
-    for (auto& item : body.items) shared_->server.handle(session, std::get<jsonrpc::Message>(std::move(item)), nullptr);
+    for (auto& item : body.items) shared_->server.handle(session, std::get<jsonrpc::Message>(std::move(item)), nullptr, caller);
     return reply(202);
   }
 
   bool prime = mcp::revision_primes_sse(version.empty() ? std::string(mcp::kLatestRevision) : version);
   auto exchange = std::make_shared<Exchange>(shared_from_this(), session, link, requests + invalid, body.batch, prime,
                                              std::move(headers), shared_->options.sse_retry);
+  if (!is_init) exchange->flush_pending();
   for (auto& item : body.items) {
     if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) {
       exchange->complete(jsonrpc::error_response(inv->id, inv->error));
@@ -759,7 +840,7 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body) {
     }
     auto& msg = std::get<jsonrpc::Message>(item);
     bool is_request = std::holds_alternative<jsonrpc::Request>(msg);
-    shared_->server.handle(session, std::move(msg), is_request ? exchange : nullptr);
+    shared_->server.handle(session, std::move(msg), is_request ? exchange : nullptr, caller);
   }
   if (is_init && session->snapshot().protocol_version.empty()) shared_->server.close_session(session->id());
 }
@@ -783,22 +864,23 @@ bool Connection::serve_resource_metadata(std::string_view path) {
   return true;
 }
 
-std::optional<std::optional<Connection::Refusal>> Connection::decide(const jsonrpc::DecodedBody& body, bool quick) {
+std::optional<Connection::Verdict> Connection::decide(const jsonrpc::DecodedBody& body, bool quick) {
   auto& guard = shared_->options.guard;
-  if (!guard) return std::optional<Refusal>{};
+  if (!guard) return Verdict{};
   // Tokens travel only in one Authorization header (RFC 6750 §2.1); never in the URL.
   std::string_view target = req_.target();
   auto q = target.find('?');
   if (q != std::string_view::npos && target.substr(q).find("access_token=") != std::string_view::npos)
-    return std::optional<Refusal>(Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"});
+    return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"}, nullptr};
   if (req_.count(http::field::authorization) > 1)
-    return std::optional<Refusal>(Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"});
+    return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"}, nullptr};
   std::string_view authorization = req_[http::field::authorization];
   auto check = [&](std::string_view method, std::string_view name) -> std::optional<auth::AccessDecision> {
     auth::AccessRequest r{method, name};
     return quick ? guard->check_quickly(authorization, r) : guard->check(authorization, r);
   };
   bool any = false;
+  Caller caller;
   for (const auto& item : body.items) {
     const auto* m = std::get_if<jsonrpc::Message>(&item);
     const auto* r = m ? std::get_if<jsonrpc::Request>(m) : nullptr;
@@ -811,44 +893,50 @@ std::optional<std::optional<Connection::Refusal>> Connection::decide(const jsonr
     }
     auto d = check(r->method, name);
     if (!d) return std::nullopt;
-    if (!d->allowed) return Refusal{d->status, d->www_authenticate, d->error, d->description};
+    if (!d->allowed) return Verdict{Refusal{d->status, d->www_authenticate, d->error, d->description}, nullptr};
+    caller = d->principal;
   }
   if (!any) {
     // Notifications, responses, GET and DELETE: a token, when present, must still be valid.
     auto d = check("", "");
     if (!d) return std::nullopt;
-    if (!d->allowed) return Refusal{d->status, d->www_authenticate, d->error, d->description};
+    if (!d->allowed) return Verdict{Refusal{d->status, d->www_authenticate, d->error, d->description}, nullptr};
+    caller = d->principal;
   }
-  return std::optional<Refusal>{};
+  return Verdict{std::nullopt, std::move(caller)};
 }
 
 void Connection::refuse(const Refusal& r) {
+  if (auto& m = shared_->options.metrics)
+    m->counter("jitgate_challenges_total", "Refused calls, by HTTP status and challenge",
+               {{"status", std::to_string(r.status)}, {"kind", r.error}})
+        .inc();
   json::object b{{"error", r.error}, {"error_description", r.description}};
   std::vector<std::string> h;
   if (!r.challenge.empty()) h.push_back("WWW-Authenticate: " + r.challenge);
   reply(r.status, json::serialize(b), std::move(h));
 }
 
-void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void()> next) {
-  if (!shared_->options.guard) return next();
+void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void(Caller)> next) {
+  if (!shared_->options.guard) return next(nullptr);
   // Most requests carry no token or one already verified: decided here, in one pass.
   if (auto verdict = decide(*body, /*quick=*/true); verdict || !shared_->auth_pool) {
     if (!verdict) verdict = decide(*body, false);
-    if (*verdict) return refuse(**verdict);
-    return next();
+    if (verdict->refusal) return refuse(*verdict->refusal);
+    return next(std::move(verdict->caller));
   }
   // Verifying may reach the authorization server (keys, introspection): not on an I/O thread.
   asio::post(*shared_->auth_pool, [self = shared_from_this(), body, next = std::move(next)]() mutable {
-    auto refusal = *self->decide(*body, false);
-    asio::post(self->stream_.get_executor(), [self, refusal = std::move(refusal), next = std::move(next)] {
+    auto verdict = *self->decide(*body, false);
+    asio::post(self->stream_.get_executor(), [self, verdict = std::move(verdict), next = std::move(next)]() mutable {
       if (!self->alive_) return;
-      if (refusal) return self->refuse(*refusal);
-      next();
+      if (verdict.refusal) return self->refuse(*verdict.refusal);
+      next(std::move(verdict.caller));
     });
   });
 }
 
-void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version) {
+void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version, bool envelope, Caller caller) {
   auto fail = [&](unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string msg,
                   std::optional<json::value> data = std::nullopt) {
     reply(status, json::serialize(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(msg), std::move(data)})));
@@ -863,7 +951,7 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
 
   auto& request = std::get<jsonrpc::Request>(msg);
   const auto& id = request.id;
-  if (!mcp::Server::has_envelope(request.params) && !header_version.empty() && !mcp::is_stateless_revision(header_version)) {
+  if (!envelope && !header_version.empty() && !mcp::is_stateless_revision(header_version)) {
     json::array supported;
     for (auto v : mcp::all_revisions()) supported.push_back(json::string(v));
     return fail(400, id, -32022, "Unsupported protocol version",
@@ -890,19 +978,21 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
   if (!shared_->server.stateless_method_available(request.method))
     return fail(404, id, -32601, "Method not found: " + request.method);
 
-  // No session: an unregistered holder carries the call so that a closed stream can cancel it.
+  // No session: an unregistered holder carries the call so that a closed stream can cancel it. It
+  // tells Server::handle that the envelope and the method were checked above.
   auto holder = std::make_shared<mcp::Session>(std::string());
+  holder->mark_envelope_checked();
   auto exchange = std::make_shared<Exchange>(shared_from_this(), holder, nullptr, 1, false, false,
                                              std::vector<std::string>{}, shared_->options.sse_retry, true);
-  shared_->server.handle(holder, std::move(msg), exchange);
+  shared_->server.handle(holder, std::move(msg), exchange, std::move(caller));
   if (!exchange->done()) cancel_on_disconnect(holder);
 }
 
 void Connection::handle_get() {
-  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()] { self->dispatch_get(); });
+  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()](Caller c) { self->dispatch_get(std::move(c)); });
 }
 
-void Connection::dispatch_get() {
+void Connection::dispatch_get(Caller caller) {
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
     return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no GET stream", std::nullopt})),
                  {"Allow: POST"});
@@ -911,6 +1001,7 @@ void Connection::dispatch_get() {
   bool replied = false;
   auto session = session_for_request(replied);
   if (replied) return;
+  if (!bind(session, caller)) return;
   auto link = std::dynamic_pointer_cast<HttpSessionLink>(session->link());
   if (!link) return reply_rpc_error(404, nullptr, -32001, "Session not found");
   session->touch();
@@ -944,16 +1035,17 @@ void Connection::dispatch_get() {
 }
 
 void Connection::handle_delete() {
-  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()] { self->dispatch_delete(); });
+  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()](Caller c) { self->dispatch_delete(std::move(c)); });
 }
 
-void Connection::dispatch_delete() {
+void Connection::dispatch_delete(Caller caller) {
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
     return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no sessions", std::nullopt})),
                  {"Allow: POST"});
   bool replied = false;
   auto session = session_for_request(replied);
   if (replied) return;
+  if (!bind(session, caller)) return;
   if (auto link = std::dynamic_pointer_cast<HttpSessionLink>(session->link())) link->close_all();
   shared_->server.close_session(session->id());
   reply(200);
@@ -970,6 +1062,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::shared_ptr<Shared> shared;
   tcp::acceptor acceptor{ioc};
   asio::steady_timer sweeper{ioc};
+  asio::steady_timer ticker{ioc};
+  asio::signal_set hangups{ioc};
   asio::steady_timer grace{ioc};
   asio::signal_set signals{ioc};
   std::vector<std::thread> threads;
@@ -1008,6 +1102,26 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     });
   }
 
+  void tick() {
+    ticker.expires_after(shared->options.tick);
+    ticker.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->shared->stopping) return;
+      auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      if (self->shared->options.guard) self->shared->server.expire_rights(now);
+      if (self->shared->options.on_tick) self->shared->options.on_tick();
+      self->tick();
+    });
+  }
+
+  void wait_hangup() {
+    hangups.async_wait([self = shared_from_this()](beast::error_code ec, int) {
+      if (ec || self->shared->stopping) return;
+      log_line("SIGHUP");
+      if (self->shared->options.on_hangup) self->shared->options.on_hangup();
+      self->wait_hangup();
+    });
+  }
+
   void expire() {
     // Sessions being expired lose their streams too; the link closes them.
     std::size_t n = shared->server.expire_idle_sessions(shared->options.session_idle_timeout);
@@ -1028,7 +1142,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       beast::error_code ignored;
       self->acceptor.close(ignored);
       self->sweeper.cancel();
+      self->ticker.cancel();
       self->signals.cancel();
+      self->hangups.cancel();
       // Streams end with their final messages (listen results, closed session streams); idle
       // connections close now, busy ones get a grace period to write what they have.
       self->shared->server.close_all_sessions();
@@ -1067,6 +1183,7 @@ std::uint16_t HttpServer::listen() {
   impl_->port = impl_->acceptor.local_endpoint().port();
   impl_->accept();
   impl_->sweep();
+  impl_->tick();
   return impl_->port;
 }
 
@@ -1085,6 +1202,10 @@ void HttpServer::run(bool handle_signals) {
       log_line("signal " + std::to_string(sig) + ": shutting down");
       impl->shutdown();
     });
+    if (impl_->shared->options.on_hangup) {
+      impl_->hangups.add(SIGHUP);
+      impl_->wait_hangup();
+    }
   }
   for (unsigned i = 1; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
   impl_->ioc.run();

@@ -15,8 +15,19 @@
 #include "jitgate/jsonrpc/message.hpp"
 #include "jitgate/mcp/session.hpp"
 #include "jitgate/mcp/types.hpp"
+#include "jitgate/policy/engine.hpp"
+#include "jitgate/policy/policy.hpp"
+
+namespace jitgate::observe {
+class AuditSink;
+class Registry;
+}  // namespace jitgate::observe
 
 namespace jitgate::mcp {
+
+// JSON-RPC error for a request the policy refused, where the transport has no better way to say it
+// (stdio, an element of a batch). data.reason: authentication_required, insufficient_scope or forbidden.
+inline constexpr std::int32_t kAccessDenied = -32003;
 
 // The channel back to the client for one incoming request. Implemented by transports.
 class Outbound {
@@ -29,6 +40,9 @@ class Outbound {
   // Closes the stream carrying this request so the client reconnects later (SSE polling).
   // Returns false when the transport cannot do that.
   virtual bool close_stream(std::chrono::milliseconds /*retry*/) { return false; }
+  // The policy refused the request, before anything else was sent for it. HTTP answers 401 or 403
+  // with the challenge the decision's remedy calls for; the default is a JSON-RPC error.
+  virtual void refuse(const jsonrpc::Id& id, const policy::Decision& decision);
 };
 
 class Server;
@@ -136,7 +150,15 @@ struct ServerOptions {
   std::string request_state_key;
   std::chrono::seconds request_state_lifetime{600};
   std::size_t max_listeners = 10'000;  // open subscriptions/listen streams
+  // Just-in-time authorization: every call and every list entry is decided by this engine (unset:
+  // everything is allowed). Decisions are written to `audit` and counted in `metrics` when set.
+  std::shared_ptr<policy::PolicyEngine> policy;
+  std::shared_ptr<observe::AuditSink> audit;
+  std::shared_ptr<observe::Registry> metrics;
 };
+
+// Outcome of presenting a caller on a session (Server::bind_caller).
+enum class Binding { ok, other_subject, anonymous_on_bound };
 
 class Server {
  public:
@@ -191,7 +213,21 @@ class Server {
   // notifications and responses from the client complete nothing. A request whose params carry a
   // 2026-07-28 envelope (_meta protocolVersion) is served statelessly; `session` then only holds its
   // call for cancellation.
-  void handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out);
+  // `caller` is who sent it (null: anonymous); in a session it must have been bound first.
+  void handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out,
+              std::shared_ptr<const auth::Principal> caller = nullptr);
+
+  // Live sessions (revisions up to 2025-11-25). Presents the caller of a request on its session: an
+  // anonymous session is bound to the first subject that shows a token and upgraded in place; the
+  // same subject's newer token replaces the rights; another subject, or no token on a bound
+  // session, is refused. When the rights change what a list family shows, the session is sent
+  // that family's list_changed.
+  Binding bind_caller(const std::shared_ptr<Session>& session, std::shared_ptr<const auth::Principal> caller);
+  // Sessions whose token expired fall back to anonymous rights (still bound to their subject) and
+  // are told what left their lists. Run from a timer; returns how many sessions changed.
+  std::size_t expire_rights(std::int64_t now_seconds);
+  // Re-evaluates every session and listen stream against the policy (done on every policy swap).
+  void reevaluate_all();
 
   // 2026-07-28 helpers for transports.
   static bool has_envelope(const json::value& params);
@@ -207,6 +243,8 @@ class Server {
 
   const ServerOptions& options() const;
   json::object capabilities() const;
+  // What is registered, for policy validation.
+  policy::Inventory inventory() const;
   // Waits for blocking handlers to finish (used at shutdown).
   void join();
 

@@ -2,6 +2,7 @@
 // requests the server sent to the client. Transports own the wire; this owns the state.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/json/object.hpp>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <stop_token>
 #include <string>
 
+#include "jitgate/auth/principal.hpp"
 #include "jitgate/jsonrpc/message.hpp"
 #include "jitgate/mcp/types.hpp"
 
@@ -73,6 +75,26 @@ class Session {
   bool resolve_outgoing(const std::string& id, ClientReply reply);
   void drop_outgoing(const std::string& id);
 
+  // Who the session belongs to. An anonymous session is bound to the first subject that sends a
+  // token on it, and to that subject only from then on; `principal` holds the latest rights (null
+  // once they expired), `views` a fingerprint of what each list family shows with them.
+  struct Rights {
+    std::string bound;  // issuer + "\n" + subject; empty while anonymous
+    std::shared_ptr<const auth::Principal> principal;
+    std::array<std::uint64_t, 4> views{};  // tools, resources, resource templates, prompts
+    bool views_known = false;
+    std::uint64_t version = 0;  // bumped by every refresh, so a stale one does not overwrite a newer
+  };
+  template <typename F>
+  auto with_rights(F&& f) {
+    std::lock_guard lock(mu_);
+    return f(rights_);
+  }
+  std::shared_ptr<const auth::Principal> principal() const {
+    std::lock_guard lock(mu_);
+    return rights_.principal;
+  }
+
   void set_link(std::shared_ptr<SessionLink> link);
   std::shared_ptr<SessionLink> link() const;
 
@@ -85,16 +107,26 @@ class Session {
   void close();
   bool closed() const { return closed_.load(); }
 
+  // 2026-07-28 over HTTP: an unregistered holder whose requests the transport has already checked
+  // (Server::check_envelope with the MCP-Protocol-Version header, and Server::stateless_method_available)
+  // before passing them to Server::handle, which then does not check them a second time. Set once,
+  // before the holder is shared. Every other session (stdio, session revisions) is checked by
+  // Server::handle itself.
+  void mark_envelope_checked() { envelope_checked_ = true; }
+  bool envelope_checked() const { return envelope_checked_; }
+
  private:
   const std::string id_;
   mutable std::mutex mu_;
   State state_;
+  Rights rights_;
   std::map<std::string, std::stop_source> calls_;
   std::map<std::string, ClientReplyHandler> outgoing_;
   std::uint64_t next_outgoing_ = 1;
   std::shared_ptr<SessionLink> link_;
   std::atomic<Clock::rep> last_active_;
   std::atomic<bool> closed_{false};
+  bool envelope_checked_ = false;
 };
 
 }  // namespace jitgate::mcp

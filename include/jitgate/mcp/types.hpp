@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "jitgate/policy/requirement.hpp"
+
 namespace jitgate::mcp {
 
 namespace json = boost::json;
@@ -33,6 +35,7 @@ struct Tool {
   std::optional<json::object> output_schema;
   json::object annotations;  // ToolAnnotations: readOnlyHint, destructiveHint, ...
   json::object meta;
+  policy::Requirement access;  // what calling it needs; a policy file can tighten it
 };
 
 struct ToolResult {
@@ -58,6 +61,7 @@ struct Resource {
   std::optional<std::int64_t> size;
   json::object annotations;
   json::object meta;
+  policy::Requirement access;
 };
 
 struct ResourceTemplate {
@@ -67,6 +71,7 @@ struct ResourceTemplate {
   std::string description;
   std::string mime_type;
   json::object annotations;
+  policy::Requirement access;  // reading URIs it serves, and completing it
 };
 
 struct ResourceContents {
@@ -88,6 +93,7 @@ struct Prompt {
   std::string title;
   std::string description;
   std::vector<PromptArgument> arguments;
+  policy::Requirement access;
 };
 
 struct PromptResult {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,9 @@ class Server;
 }
 namespace jitgate::auth {
 class RequestGuard;
+}
+namespace jitgate::observe {
+class Registry;
 }
 
 namespace jitgate::transport {
@@ -37,6 +41,14 @@ struct HttpOptions {
   // Authorization: when set, every request is checked before any response byte and the Protected
   // Resource Metadata is served at its well-known URLs. Unset: no authorization (the default).
   std::shared_ptr<auth::RequestGuard> guard;
+  // Prometheus metrics served at /metrics (text format) when set.
+  std::shared_ptr<observe::Registry> metrics;
+  // Every tick: sessions whose token expired are told what left their lists (with a guard), then
+  // `on_tick` runs (a policy file watch, for instance). On an I/O thread: keep it short.
+  std::chrono::milliseconds tick{1000};
+  std::function<void()> on_tick;
+  // SIGHUP while run() handles signals (a policy reload, for instance).
+  std::function<void()> on_hangup;
 };
 
 class HttpServer {
