@@ -3,11 +3,13 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -68,6 +70,10 @@ struct Rule {
   std::vector<ArgCondition> when;
   std::vector<Pattern> targets[5];  // by Kind
   std::string where;                // file:line:column of the rule
+  // Set by Compiled::resolve() when the subject names roles, claims or client ids: where a prepared
+  // caller remembers whether they hold.
+  static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+  std::uint32_t identity_slot = kNoSlot;
 };
 
 struct Tier {
@@ -78,30 +84,76 @@ struct Tier {
   bool used = false;
 };
 
+// Hashes std::string keys and finds them by std::string_view without building a string.
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+
+// Patterns with wildcards, bucketed by their literal head (the text before the first wildcard, or
+// before the first `{` of a URI template). A name can only match a pattern whose head it starts
+// with, so a lookup probes one bucket per distinct head length instead of trying every pattern.
+class WildIndex {
+ public:
+  struct Entry {
+    const Pattern* pattern;
+    std::uint32_t rule;
+  };
+  void emplace_back(const Pattern* p, std::uint32_t rule) {
+    std::size_t len = p->type == Pattern::Type::uri_template ? p->text.find('{') : p->text.find_first_of("*?");
+    if (len == std::string::npos) len = p->text.size();
+    by_head_[p->text.substr(0, len)].push_back(static_cast<std::uint32_t>(all_.size()));
+    all_.push_back({p, rule});
+    auto at = std::lower_bound(head_lengths_.begin(), head_lengths_.end(), len);
+    if (at == head_lengths_.end() || *at != len) head_lengths_.insert(at, len);
+  }
+  // Calls f(entry) for every pattern whose head `name` starts with (a superset of the matches).
+  template <class F>
+  void for_each_candidate(std::string_view name, F&& f) const {
+    if (all_.empty()) return;
+    for (std::size_t len : head_lengths_) {
+      if (len > name.size()) break;
+      if (auto it = by_head_.find(name.substr(0, len)); it != by_head_.end())
+        for (std::uint32_t k : it->second) f(all_[k]);
+    }
+  }
+  const std::vector<Entry>& all() const { return all_; }
+
+ private:
+  std::vector<Entry> all_;                         // in insertion order
+  NameMap<std::vector<std::uint32_t>> by_head_;    // head -> positions in all_
+  std::vector<std::size_t> head_lengths_;          // distinct, ascending
+};
+
 struct Compiled {
   std::string source;
   Locked locked = Locked::hide;
   std::vector<Rule> rules;
   std::unordered_map<std::string, Tier> tiers;
   // Interned scope and role names; implied[s] lists every scope s implies, itself included.
-  std::unordered_map<std::string, ScopeId> scope_ids;
+  NameMap<ScopeId> scope_ids;
   std::vector<std::string> scope_names;
   std::vector<std::vector<ScopeId>> implied;
-  std::unordered_map<std::string, ScopeId> role_ids;
+  NameMap<ScopeId> role_ids;
   std::vector<std::string> role_names;
-  // Targets by kind: exact names to rule indexes, and patterns to scan. Indexes ascend.
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
+  // Targets by kind: exact names to rule indexes, and patterns by literal head. Indexes ascend.
   struct Index {
-    std::unordered_map<std::string, std::vector<std::uint32_t>, NameHash, std::equal_to<>> exact;
-    std::vector<std::pair<const Pattern*, std::uint32_t>> wild;
+    NameMap<std::vector<std::uint32_t>> exact;
+    WildIndex wild;
+    // Set by resolve(): each exact name's list also holds the rules whose patterns match that name,
+    // so a listed name is decided from one lookup.
+    bool exact_has_wild = false;
   };
   Index index[5];
+  std::uint32_t identity_slots = 0;  // rules with an identity_slot
+  // Folds the pattern matches of every exact name into its list and numbers the identity slots;
+  // Policy does it once, when built.
+  void resolve();
 
   std::optional<ScopeId> scope(std::string_view s) const {
-    auto it = scope_ids.find(std::string(s));
+    auto it = scope_ids.find(s);
     return it == scope_ids.end() ? std::nullopt : std::optional<ScopeId>(it->second);
   }
 };

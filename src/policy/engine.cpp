@@ -1,9 +1,12 @@
 // Evaluating a compiled policy: deny wins, default deny, and for a deny the smallest scope set that
 // would turn it into an allow.
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <boost/json.hpp>
 #include <fstream>
+#include <memory>
+#include <type_traits>
 
 #include "jitgate/policy/policy.hpp"
 #include "policy/compiled.hpp"
@@ -33,6 +36,22 @@ std::string_view to_string(Outcome o) {
 }
 
 bool glob_match(std::string_view p, std::string_view t) {
+  // The head before the first star and the tail after the last one have fixed lengths: they must
+  // match the two ends of the text, and only what lies between needs the general matcher.
+  auto fixed = [](std::string_view pat, std::string_view txt) {  // equal lengths
+    for (std::size_t i = 0; i < pat.size(); ++i)
+      if (pat[i] != '?' && pat[i] != txt[i]) return false;
+    return true;
+  };
+  std::size_t first = p.find('*');
+  if (first == std::string_view::npos) return p.size() == t.size() && fixed(p, t);
+  std::size_t last = p.rfind('*');
+  std::size_t tail = p.size() - last - 1;
+  if (t.size() < first + tail) return false;
+  if (!fixed(p.substr(last + 1), t.substr(t.size() - tail)) || !fixed(p.substr(0, first), t.substr(0, first))) return false;
+  if (first == last) return true;  // one star takes whatever lies between
+  p = p.substr(first, last + 1 - first);
+  t = t.substr(first, t.size() - first - tail);
   // Iterative matcher with one backtrack point: linear for patterns with a single star, and never
   // exponential.
   std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
@@ -143,13 +162,19 @@ void set(Bits& b, ScopeId id) {
   b[id / 64] |= std::uint64_t{1} << (id % 64);
 }
 
-// A caller as one policy sees it: the closure of its scopes under the hierarchy, and its roles.
+// A caller as one policy sees it: the closure of its scopes under the hierarchy, its roles, and
+// what it has learnt about the rules' roles, claims and client ids (they do not change within a
+// request: a list asks about the same rules for every entry).
 struct Prepared {
   Bits scopes, roles;
+  // By Rule::identity_slot: 0 not known yet, 1 does not hold, 2 holds (for the caller signed in).
+  // Relaxed atomics: a caller shared by threads only ever stores the same answer.
+  std::unique_ptr<std::atomic<std::uint8_t>[]> identity;
 };
 
 Prepared prepare_for(const Compiled& c, const auth::Principal& p) {
   Prepared out;
+  if (c.identity_slots) out.identity = std::make_unique<std::atomic<std::uint8_t>[]>(c.identity_slots);
   for (const auto& s : p.scopes)
     if (auto it = c.scope_ids.find(s); it != c.scope_ids.end())
       for (ScopeId implied : c.implied[it->second]) set(out.scopes, implied);
@@ -158,12 +183,58 @@ Prepared prepare_for(const Compiled& c, const auth::Principal& p) {
   return out;
 }
 
-bool subject_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p) {
-  bool anon = p.anonymous();
-  if (s.anonymous && !anon) return false;
-  if ((s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
-  for (ScopeId id : s.scopes)
-    if (!has(pc.scopes, id)) return false;
+// A small vector that lives on the stack up to N elements, its buffer left uninitialised (T
+// trivially copyable and destructible).
+template <class T, std::size_t N>
+class SmallVec {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+
+ public:
+  SmallVec() {}
+  SmallVec(const SmallVec& o) { *this = o; }
+  SmallVec& operator=(const SmallVec& o) {
+    if (this == &o) return *this;
+    n_ = o.n_;
+    spilled_ = o.spilled_;
+    if (spilled_) heap_ = o.heap_;
+    else std::uninitialized_copy(o.buf_, o.buf_ + o.n_, buf_);
+    return *this;
+  }
+  void push_back(const T& v) {
+    if (!spilled_ && n_ < N) {
+      std::construct_at(buf_ + n_++, v);
+      return;
+    }
+    if (!spilled_) {
+      heap_.assign(buf_, buf_ + n_);
+      spilled_ = true;
+    }
+    heap_.push_back(v);
+    ++n_;
+  }
+  T* begin() { return spilled_ ? heap_.data() : buf_; }
+  T* end() { return begin() + n_; }
+  const T* begin() const { return spilled_ ? heap_.data() : buf_; }
+  const T* end() const { return begin() + n_; }
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const T& operator[](std::size_t k) const { return begin()[k]; }
+  void truncate(std::size_t n) {
+    n_ = n;
+    if (spilled_) heap_.resize(n);
+  }
+
+ private:
+  union {
+    T buf_[N];
+  };
+  std::vector<T> heap_;
+  std::size_t n_ = 0;
+  bool spilled_ = false;
+};
+
+// Roles, client ids and claims: what no new token of the same caller can change.
+bool identity_holds(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p, bool anon) {
   for (const auto& group : s.roles)
     if (std::none_of(group.begin(), group.end(), [&](ScopeId r) { return has(pc.roles, r); })) return false;
   for (const auto& group : s.client_ids)
@@ -176,15 +247,49 @@ bool subject_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal&
   return true;
 }
 
-// Everything but the scopes: what no new token of the same caller can change.
+// identity_holds(r.subject, pc, p, false), remembered per prepared caller.
+bool signed_in_identity(const Rule& r, const Prepared& pc, const auth::Principal& p) {
+  if (r.identity_slot == Rule::kNoSlot || !pc.identity) return identity_holds(r.subject, pc, p, false);
+  auto& memo = pc.identity[r.identity_slot];
+  std::uint8_t v = memo.load(std::memory_order_relaxed);
+  if (v == 0) {
+    v = identity_holds(r.subject, pc, p, false) ? 2 : 1;
+    memo.store(v, std::memory_order_relaxed);
+  }
+  return v == 2;
+}
+
+// subject_ok(r.subject, pc, p) for a rule, with `has_scope` standing for the caller's scopes and
+// `anon` for whether it is signed in.
+template <class HasScope>
+bool rule_subject_holds(const Rule& r, const Prepared& pc, const auth::Principal& p, bool anon, HasScope&& has_scope) {
+  const SubjectSpec& s = r.subject;
+  if (s.anonymous && !anon) return false;
+  if ((s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
+  for (ScopeId id : s.scopes)
+    if (!has_scope(id)) return false;
+  return anon ? identity_holds(s, pc, p, true) : signed_in_identity(r, pc, p);
+}
+
+bool rule_subject_ok(const Rule& r, const Prepared& pc, const auth::Principal& p) {
+  return rule_subject_holds(r, pc, p, p.anonymous(), [&](ScopeId id) { return has(pc.scopes, id); });
+}
+
+bool subject_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p) {
+  bool anon = p.anonymous();
+  if (s.anonymous && !anon) return false;
+  if ((s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
+  for (ScopeId id : s.scopes)
+    if (!has(pc.scopes, id)) return false;
+  return identity_holds(s, pc, p, anon);
+}
+
+// Everything but the scopes.
 bool identity_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p) {
-  SubjectSpec copy;
-  copy.anonymous = s.anonymous;
-  copy.authenticated = s.authenticated;
-  copy.roles = s.roles;
-  copy.claims = s.claims;
-  copy.client_ids = s.client_ids;
-  return subject_ok(copy, pc, p);
+  bool anon = p.anonymous();
+  if (s.anonymous && !anon) return false;
+  if ((s.authenticated || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
+  return identity_holds(s, pc, p, anon);
 }
 
 bool conditions_hold(const Rule& r, const json::object* args) {
@@ -201,7 +306,7 @@ bool conditions_hold(const Rule& r, const json::object* args) {
   return true;
 }
 
-bool has_scope(const Compiled& c, const Prepared& pc, const auth::Principal& p, const std::string& s) {
+bool has_scope(const Compiled& c, const Prepared& pc, const auth::Principal& p, std::string_view s) {
   if (auto id = c.scope(s)) return has(pc.scopes, *id);
   return p.scopes.contains(s);
 }
@@ -221,46 +326,72 @@ bool declared_ok(const Compiled& c, const Prepared& pc, const auth::Principal& p
   return true;
 }
 
-// Rule indexes whose targets name the action, ascending, without duplicates.
+// Rule indexes whose targets name the action, ascending, without duplicates. A single resolved
+// index list (the common case) is used where it lies, not copied.
 struct Candidates {
-  std::uint32_t inline_[16];
-  std::vector<std::uint32_t> more;
-  std::size_t n = 0;
+  SmallVec<std::uint32_t, 16> own;
+  const std::uint32_t* ext = nullptr;
+  std::size_t ext_n = 0;
+  bool sorted = false;  // ext is in use, or own is already sorted and unique
+
   void push(std::uint32_t i) {
-    if (n < 16) inline_[n] = i;
-    else more.push_back(i);
-    ++n;
+    if (ext) {
+      for (std::size_t k = 0; k < ext_n; ++k) own.push_back(ext[k]);
+      ext = nullptr;
+    }
+    sorted = false;
+    own.push_back(i);
   }
-  std::uint32_t operator[](std::size_t k) const { return k < 16 ? inline_[k] : more[k - 16]; }
+  void adopt(const std::vector<std::uint32_t>& v) {  // v ascending, without duplicates
+    if (!ext && own.empty()) {
+      ext = v.data();
+      ext_n = v.size();
+      sorted = true;
+    } else {
+      for (auto i : v) push(i);
+    }
+  }
+  std::size_t size() const { return ext ? ext_n : own.size(); }
+  std::uint32_t operator[](std::size_t k) const { return ext ? ext[k] : own[k]; }
   void finish() {
-    if (n <= 1) return;
-    std::vector<std::uint32_t> all(inline_, inline_ + std::min<std::size_t>(n, 16));
-    all.insert(all.end(), more.begin(), more.end());
-    std::sort(all.begin(), all.end());
-    all.erase(std::unique(all.begin(), all.end()), all.end());
-    n = 0;
-    more.clear();
-    for (auto i : all) push(i);
+    if (sorted || own.size() <= 1) return;
+    std::sort(own.begin(), own.end());
+    own.truncate(static_cast<std::size_t>(std::unique(own.begin(), own.end()) - own.begin()));
   }
 };
 
 void collect(const Compiled& c, Kind kind, std::string_view name, Candidates& out) {
   const auto& idx = c.index[static_cast<int>(kind)];
-  if (auto it = idx.exact.find(name); it != idx.exact.end())
+  if (auto it = idx.exact.find(name); it != idx.exact.end()) {
+    if (idx.exact_has_wild) return out.adopt(it->second);
     for (auto i : it->second) out.push(i);
-  for (const auto& [pat, i] : idx.wild)
-    if (pat->matches(name)) out.push(i);
+  }
+  idx.wild.for_each_candidate(name, [&](const WildIndex::Entry& e) {
+    if (e.pattern->matches(name)) out.push(e.rule);
+  });
 }
 
-std::vector<std::string> reduce(const Compiled& c, std::vector<std::string> scopes) {
+// A scope named by a rule, a tier or a declaration; declarations may name scopes the policy does not.
+struct ScopeRef {
+  std::string_view name;
+  std::optional<ScopeId> id;
+};
+using Scopes = SmallVec<ScopeRef, 8>;
+using Names = SmallVec<std::string_view, 8>;
+
+Names reduce(const Compiled& c, const Scopes& scopes) {
   // Drop a scope that another scope of the set implies (a broader grant covers it).
-  std::vector<std::string> out;
+  Names out;
+  if (scopes.size() <= 1) {
+    for (const auto& s : scopes) out.push_back(s.name);
+    return out;
+  }
   for (std::size_t i = 0; i < scopes.size(); ++i) {
-    auto si = c.scope(scopes[i]);
+    auto si = scopes[i].id;
     bool covered = false;
     for (std::size_t j = 0; j < scopes.size() && !covered && si; ++j) {
       if (i == j) continue;
-      auto sj = c.scope(scopes[j]);
+      auto sj = scopes[j].id;
       if (!sj) continue;
       const auto& imp = c.implied[*sj];
       bool j_implies_i = std::find(imp.begin(), imp.end(), *si) != imp.end();
@@ -268,68 +399,77 @@ std::vector<std::string> reduce(const Compiled& c, std::vector<std::string> scop
       bool equivalent = std::find(back.begin(), back.end(), *sj) != back.end();
       covered = j_implies_i && (!equivalent || j < i);
     }
-    if (!covered && std::find(out.begin(), out.end(), scopes[i]) == out.end()) out.push_back(scopes[i]);
+    if (!covered && std::find(out.begin(), out.end(), scopes[i].name) == out.end()) out.push_back(scopes[i].name);
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
+std::vector<std::string> strings_of(const Names& names) { return {names.begin(), names.end()}; }
+
+// Views into the policy and the declaration, turned into strings once the best is known.
 struct Hint {
   bool found = false;
   std::tuple<int, std::size_t, std::size_t, std::uint32_t> score;
-  std::vector<std::string> required, missing;
-  std::string tier;
+  Names required, missing;
+  std::string_view tier;
 };
 
 // The cheapest allow rule this caller could meet with more scopes, checked against every deny rule.
 void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, const Candidates& cand,
               const SubjectSpec* subject, const Rule* rule, const Requirement* declared, std::uint32_t order, Hint& best) {
   bool anon = p.anonymous();
-  SubjectSpec need;  // the rule's and the declaration's requirements together
-  if (subject) need = *subject;
-  std::vector<std::string> required;
-  for (ScopeId s : need.scopes) required.push_back(c.scope_names[s]);
-  std::string tier = rule ? rule->tier : std::string();
+  // The rule's and the declaration's requirements together: the rule's subject and the declared tier's.
+  const SubjectSpec* ts = nullptr;
+  Scopes required;
+  if (subject)
+    for (ScopeId s : subject->scopes) required.push_back({c.scope_names[s], s});
+  std::string_view tier = rule ? std::string_view(rule->tier) : std::string_view();
   if (declared) {
     if (!declared->tier.empty()) {
       auto it = c.tiers.find(declared->tier);
       if (it == c.tiers.end()) return;
-      const auto& ts = it->second.subject;
-      for (ScopeId s : ts.scopes) required.push_back(c.scope_names[s]);
-      need.roles.insert(need.roles.end(), ts.roles.begin(), ts.roles.end());
-      need.claims.insert(need.claims.end(), ts.claims.begin(), ts.claims.end());
-      need.client_ids.insert(need.client_ids.end(), ts.client_ids.begin(), ts.client_ids.end());
-      need.authenticated = need.authenticated || ts.authenticated;
-      need.anonymous = need.anonymous || ts.anonymous;
+      ts = &it->second.subject;
+      for (ScopeId s : ts->scopes) required.push_back({c.scope_names[s], s});
       if (tier.empty()) tier = declared->tier;
     }
-    for (const auto& s : declared->scopes) required.push_back(s);
+    for (const auto& s : declared->scopes) required.push_back({s, c.scope(s)});
     if (!declared->roles.empty() && !anon &&
         std::none_of(declared->roles.begin(), declared->roles.end(), [&](const std::string& r) { return p.roles.contains(r); }))
       return;
   }
-  if (need.anonymous) return;  // a rule for anonymous callers only: nothing to step up to
-  if (!anon && !identity_ok(need, pc, p)) return;
+  // A rule for anonymous callers only: nothing to step up to.
+  if ((subject && subject->anonymous) || (ts && ts->anonymous)) return;
+  // The subject is the rule's when there is a rule; for a signed-in caller, and a subject not for
+  // anonymous callers only, its identity_ok() is the remembered one.
+  if (!anon && ((rule && !signed_in_identity(*rule, pc, p)) || (ts && !identity_ok(*ts, pc, p)))) return;
   if (rule && a.phase == Phase::invocation && !conditions_hold(*rule, a.arguments)) return;
-  std::vector<std::string> missing;
+  Scopes missing;
   for (const auto& s : required)
-    if (anon || !has_scope(c, pc, p, s)) missing.push_back(s);
+    if (anon || !(s.id ? has(pc.scopes, *s.id) : p.scopes.contains(s.name))) missing.push_back(s);
   if (!anon && missing.empty()) return;
-  // The caller with those scopes must not then be denied.
-  auth::Principal future = p;
-  if (anon) future.subject = "\x01";  // any signed-in caller
-  for (const auto& s : missing) future.scopes.insert(s);
-  Prepared fp = prepare_for(c, future);
-  for (std::size_t k = 0; k < cand.n; ++k) {
+  // The caller with those scopes (signed in, if it was not) must not then be denied.
+  auto future_has = [&](ScopeId id) {
+    if (has(pc.scopes, id)) return true;
+    for (const auto& m : missing)
+      if (m.id && std::find(c.implied[*m.id].begin(), c.implied[*m.id].end(), id) != c.implied[*m.id].end()) return true;
+    return false;
+  };
+  for (std::size_t k = 0; k < cand.size(); ++k) {
     const Rule& d = c.rules[cand[k]];
-    if (!d.deny || !subject_ok(d.subject, fp, future)) continue;
+    if (!d.deny || !rule_subject_holds(d, pc, p, false, future_has)) continue;
     if (d.when.empty() || (a.phase == Phase::invocation && conditions_hold(d, a.arguments))) return;
   }
-  auto req = reduce(c, required);
-  auto mis = reduce(c, missing);
-  std::tuple<int, std::size_t, std::size_t, std::uint32_t> score{need.identity_free() ? 0 : 1, mis.size(), req.size(), order};
+  Names req = reduce(c, required);
+  Names mis = reduce(c, missing);
+  bool identity_free = (!subject || subject->identity_free()) && (!ts || ts->identity_free());
+  std::tuple<int, std::size_t, std::size_t, std::uint32_t> score{identity_free ? 0 : 1, mis.size(), req.size(), order};
   if (best.found && !(score < best.score)) return;
-  best = Hint{true, score, std::move(req), std::move(mis), std::move(tier)};
+  best.found = true;
+  best.score = score;
+  best.required = req;
+  best.missing = mis;
+  best.tier = tier;
 }
 
 Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a) {
@@ -338,7 +478,7 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   if (a.kind == Kind::resource && !a.via_template.empty()) collect(c, Kind::resource_template, a.via_template, cand);
   cand.finish();
   Decision d;
-  if (a.kind == Kind::method && cand.n == 0) {
+  if (a.kind == Kind::method && cand.size() == 0) {
     // Protocol methods no rule names (initialize, ping, the list methods, ...) stay open; the
     // entries of lists are decided one by one.
     d.outcome = Outcome::allow;
@@ -349,10 +489,10 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   bool file_allows = false, deny_conditional = false, allow_conditional = false;
   const Rule* allow = nullptr;
   bool declared_holds = declared && declared_ok(c, pc, p, *declared);
-  for (std::size_t k = 0; k < cand.n; ++k) {
+  for (std::size_t k = 0; k < cand.size(); ++k) {
     const Rule& r = c.rules[cand[k]];
     if (!r.deny) file_allows = true;
-    if (!subject_ok(r.subject, pc, p)) continue;
+    if (!rule_subject_ok(r, pc, p)) continue;
     if (r.deny) {
       if (r.when.empty() || (a.phase == Phase::invocation && conditions_hold(r, a.arguments))) {
         d.outcome = Outcome::deny;
@@ -389,16 +529,16 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   d.outcome = Outcome::deny;
   d.rule = "default";
   Hint best;
-  for (std::size_t k = 0; k < cand.n; ++k) {
+  for (std::size_t k = 0; k < cand.size(); ++k) {
     const Rule& r = c.rules[cand[k]];
     if (!r.deny) consider(c, pc, p, a, cand, &r.subject, &r, declared, cand[k], best);
   }
   if (implicit) consider(c, pc, p, a, cand, nullptr, nullptr, declared, static_cast<std::uint32_t>(c.rules.size()), best);
   if (best.found) {
     d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::step_up;
-    d.scopes = std::move(best.required);
-    d.missing = std::move(best.missing);
-    d.tier = std::move(best.tier);
+    d.scopes = strings_of(best.required);
+    d.missing = strings_of(best.missing);
+    d.tier = best.tier;
   } else {
     d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
   }
@@ -455,7 +595,24 @@ bool Pattern::matches(std::string_view s) const {
   return false;
 }
 
-Policy::Policy(std::unique_ptr<Compiled> c) : c_(std::move(c)) {}
+void Compiled::resolve() {
+  for (auto& r : rules)
+    if (!r.subject.identity_free() && r.identity_slot == Rule::kNoSlot) r.identity_slot = identity_slots++;
+  for (auto& idx : index) {
+    if (idx.exact_has_wild) continue;
+    for (auto& [name, rules] : idx.exact) {
+      std::string_view n = name;
+      idx.wild.for_each_candidate(n, [&](const WildIndex::Entry& e) {
+        if (e.pattern->matches(n)) rules.push_back(e.rule);
+      });
+      std::sort(rules.begin(), rules.end());
+      rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
+    }
+    idx.exact_has_wild = true;
+  }
+}
+
+Policy::Policy(std::unique_ptr<Compiled> c) : c_(std::move(c)) { c_->resolve(); }
 Policy::~Policy() = default;
 Locked Policy::locked() const { return c_->locked; }
 std::size_t Policy::rule_count() const { return c_->rules.size(); }
