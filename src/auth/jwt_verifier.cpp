@@ -261,7 +261,7 @@ Verification JwtVerifier::verify(std::string_view token) {
   std::int64_t skew = options_.clock_skew.count();
   auto exp = numeric_date(*claims, "exp");
   if (!exp) return fail("token has no expiry");
-  if (now > *exp + skew) return fail("token expired");
+  if (now >= *exp + skew) return fail("token expired");  // RFC 7519: not on or after exp
   if (auto nbf = numeric_date(*claims, "nbf"); nbf && now + skew < *nbf) return fail("token not yet valid");
   if (auto iat = numeric_date(*claims, "iat"); iat && now + skew < *iat) return fail("token issued in the future");
   const auto* sub = claims->if_contains("sub");

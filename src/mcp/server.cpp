@@ -321,7 +321,7 @@ policy::Action discovery_action(const PromptEntry& e) {
 // Whether a list shows an entry the caller may not use: only with `locked: advertise`, and only
 // when a token could unlock it (signing in, or more scopes). Roles and claims are never hinted at.
 bool advertisable(const policy::Decision& d, policy::Locked mode) {
-  return !d.listed() && mode == policy::Locked::advertise && d.remedy != policy::Remedy::none;
+  return !d.listed() && mode == policy::Locked::advertise && d.unlockable;
 }
 
 // A locked entry as listed: _meta names its tier and scopes, and tools carry SEP-1488 securitySchemes.
@@ -473,6 +473,9 @@ struct Server::Impl {
   policy::Decision decide(const policy::PolicyEngine::Caller& who, const policy::Action& a, const Session* session) const {
     auto t0 = std::chrono::steady_clock::now();
     policy::Decision d = policy->decide(who, a);
+    // Protocol methods no rule names (ping, initialize, the list methods) are not decisions worth
+    // a line or a counter: the entries of lists are.
+    if (a.kind == policy::Kind::method && d.allowed() && d.rule == "unrestricted-method") return d;
     if (auto& m = options.metrics) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       decision_seconds->observe(secs);

@@ -440,6 +440,11 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
   }
   // A rule for anonymous callers only: nothing to step up to.
   if ((subject && subject->anonymous) || (ts && ts->anonymous)) return;
+  // An anonymous caller is told only of what any token with the right scopes unlocks, never of
+  // rules that depend on who the caller is (roles, claims, client ids).
+  bool identity_free = (!subject || subject->identity_free()) && (!ts || ts->identity_free()) &&
+                       (!declared || declared->roles.empty());
+  if (anon && !identity_free) return;
   // The subject is the rule's when there is a rule; for a signed-in caller, and a subject not for
   // anonymous callers only, its identity_ok() is the remembered one.
   if (!anon && ((rule && !signed_in_identity(*rule, pc, p)) || (ts && !identity_ok(*ts, pc, p)))) return;
@@ -462,7 +467,6 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
   }
   Names req = reduce(c, required);
   Names mis = reduce(c, missing);
-  bool identity_free = (!subject || subject->identity_free()) && (!ts || ts->identity_free());
   std::tuple<int, std::size_t, std::size_t, std::uint32_t> score{identity_free ? 0 : 1, mis.size(), req.size(), order};
   if (best.found && !(score < best.score)) return;
   best.found = true;
@@ -535,6 +539,7 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   }
   if (implicit) consider(c, pc, p, a, cand, nullptr, nullptr, declared, static_cast<std::uint32_t>(c.rules.size()), best);
   if (best.found) {
+    d.unlockable = true;
     d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::step_up;
     d.scopes = strings_of(best.required);
     d.missing = strings_of(best.missing);

@@ -246,6 +246,7 @@ class Exchange : public mcp::Outbound {
       else collected_.push_back(std::move(*response));
     }
     if (--outstanding_ > 0) return;
+    if (!stream_ && flush_pending_ && link_ && link_->has_pending()) open_stream_locked();
     done_ = true;
     if (stream_) {
       stream_->finish();
@@ -306,10 +307,11 @@ class Exchange : public mcp::Outbound {
   }
 
   // Messages the session queued while it had no stream (a list_changed after an upgrade) go out
-  // first, on this response, which becomes an SSE stream for them.
+  // on this response, which becomes an SSE stream for them when it completes. Not earlier: a
+  // refusal must still be able to choose its status.
   void flush_pending() {
     std::lock_guard lock(mu_);
-    if (!done_ && !stream_ && link_ && link_->has_pending()) open_stream_locked();
+    flush_pending_ = true;
   }
 
   bool close_stream(std::chrono::milliseconds retry) override {
@@ -367,6 +369,7 @@ class Exchange : public mcp::Outbound {
   std::vector<json::object> collected_;
   std::shared_ptr<SseStream> stream_;
   bool done_ = false;
+  bool flush_pending_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------

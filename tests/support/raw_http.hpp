@@ -1,6 +1,7 @@
 // A blocking HTTP/1.1 client over a plain socket, for sending exactly the bytes a test wants.
 #pragma once
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -34,7 +35,8 @@ struct RawResponse {
 
 class RawClient {
  public:
-  explicit RawClient(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5)) : socket_(ioc_) {
+  explicit RawClient(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5))
+      : socket_(ioc_), timeout_(timeout) {
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
     timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
     setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -62,12 +64,18 @@ class RawClient {
     return p.get();
   }
 
-  // Reads raw bytes until `needle` shows up (or the timeout / EOF). Returns everything read.
+  // Reads raw bytes until `needle` shows up (or the timeout / EOF). Returns everything read. The
+  // timeout is the client's, counted from the call (asio's blocking reads ignore SO_RCVTIMEO).
   std::string read_until_contains(const std::string& needle) {
     std::string all(static_cast<const char*>(buf_.data().data()), buf_.size());
     buf_.consume(buf_.size());
     char tmp[4096];
+    auto deadline = std::chrono::steady_clock::now() + timeout_;
     while (all.find(needle) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd pfd{socket_.native_handle(), POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
       boost::system::error_code ec;
       std::size_t n = socket_.read_some(asio::buffer(tmp), ec);
       if (ec) break;
@@ -92,6 +100,7 @@ class RawClient {
  private:
   asio::io_context ioc_;
   asio::ip::tcp::socket socket_;
+  std::chrono::milliseconds timeout_;
   boost::beast::flat_buffer buf_;
 };
 

@@ -47,6 +47,7 @@ struct Decision {
   std::string tier;                  // with a remedy: the tier of the rule that would allow, if it names one
   std::vector<std::string> scopes;   // with a remedy: every scope that rule needs (one challenge names all)
   std::vector<std::string> missing;  // the part of `scopes` the caller lacks
+  bool unlockable = false;           // a token with `scopes` (signing in, when anonymous) would allow it
   // Shadow policy: evaluated and logged beside the enforced one, never enforced.
   std::optional<Outcome> shadow;
   std::string shadow_rule;
