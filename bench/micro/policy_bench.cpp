@@ -154,8 +154,10 @@ void BM_DecideStepUp(benchmark::State& state) {
   state.SetLabel(s.step_up + " missing " + missing);
 }
 
-// (c) A tools/list: one prepared caller, a discovery decision per tool, 1,000 tools.
-void BM_FilterTools(benchmark::State& state) {
+// (c) A tools/list: one prepared caller, a discovery decision per tool, 1,000 tools. With
+// `locked: hide` (the default) the server asks for outcomes only (explain = false); with
+// `locked: advertise` it needs the scopes of every locked entry (BM_FilterToolsAdvertise).
+void filter_tools(benchmark::State& state, bool explain) {
   Setup& s = setup(static_cast<int>(state.range(0)));
   std::size_t listed = 0;
   for (auto _ : state) {
@@ -163,6 +165,7 @@ void BM_FilterTools(benchmark::State& state) {
     listed = 0;
     for (const auto& t : s.tools) {
       Action a{Kind::tool, Phase::discovery, "tools/list", t, {}, nullptr, nullptr};
+      a.explain = explain;
       listed += s.engine->decide(*caller, a).listed();
     }
     benchmark::DoNotOptimize(listed);
@@ -170,6 +173,8 @@ void BM_FilterTools(benchmark::State& state) {
   state.counters["listed"] = static_cast<double>(listed);
   state.SetItemsProcessed(state.iterations() * kTools);
 }
+void BM_FilterTools(benchmark::State& state) { filter_tools(state, false); }
+void BM_FilterToolsAdvertise(benchmark::State& state) { filter_tools(state, true); }
 
 // (d) prepare() alone: scope closure and role set of one caller.
 void BM_Prepare(benchmark::State& state) {
@@ -185,5 +190,6 @@ void BM_Prepare(benchmark::State& state) {
 BENCHMARK(BM_DecideAllowed)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_DecideStepUp)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_FilterTools)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FilterToolsAdvertise)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Prepare)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK_MAIN();

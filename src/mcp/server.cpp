@@ -359,6 +359,7 @@ std::uint64_t view_of(const Entries& entries, const policy::PolicyEngine& engine
   std::uint64_t h = 1469598103934665603ull;
   for (const auto& e : entries) {
     auto a = discovery_action(e);
+    a.explain = mode == policy::Locked::advertise;
     auto d = engine.decide(who, a);
     if (d.listed()) {
       fnv(h, a.name);
@@ -1179,7 +1180,9 @@ json::value filtered_page(const Entries& entries, std::string_view family, std::
   items.reserve(std::min(page_size, entries.size() - offset));
   std::size_t i = offset, hidden = 0, next = entries.size();
   for (; i < entries.size(); ++i) {
-    auto d = impl.policy->decide(who, discovery_action(entries[i]));
+    auto a = discovery_action(entries[i]);
+    a.explain = mode == policy::Locked::advertise;  // hidden entries need no scope hint
+    auto d = impl.policy->decide(who, a);
     bool show = d.listed(), locked = !show && advertisable(d, mode);
     if (!show && !locked) {
       ++hidden;

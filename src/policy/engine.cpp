@@ -532,6 +532,10 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   }
   d.outcome = Outcome::deny;
   d.rule = "default";
+  if (!a.explain) {
+    d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
+    return d;
+  }
   Hint best;
   for (std::size_t k = 0; k < cand.size(); ++k) {
     const Rule& r = c.rules[cand[k]];

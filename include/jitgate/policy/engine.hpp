@@ -31,6 +31,9 @@ struct Action {
   std::string_view via_template;  // a resource URI that only a registered template serves: that template
   const boost::json::object* arguments = nullptr;  // invocation of a tool or prompt
   const Requirement* declared = nullptr;           // what the primitive declared when it was registered
+  // False when the caller only needs the outcome (a list that hides locked entries): a deny then
+  // skips working out which scopes would turn it into an allow.
+  bool explain = true;
 };
 
 enum class Outcome : std::uint8_t { allow, deny, conditional };
