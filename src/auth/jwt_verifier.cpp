@@ -1,3 +1,4 @@
+#include <array>
 #include "jitgate/auth/jwt_verifier.hpp"
 
 #include <cjose/cjose.h>
@@ -78,9 +79,17 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
   while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
   while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
   if (t.empty()) return std::nullopt;
+  // RFC 6750 b64token characters, by table: this runs on every request.
+  static constexpr auto kAllowed = [] {
+    std::array<bool, 256> a{};
+    for (int c = '0'; c <= '9'; ++c) a[static_cast<std::size_t>(c)] = true;
+    for (int c = 'a'; c <= 'z'; ++c) a[static_cast<std::size_t>(c)] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) a[static_cast<std::size_t>(c)] = true;
+    for (char c : std::string_view("-._~+/=")) a[static_cast<unsigned char>(c)] = true;
+    return a;
+  }();
   for (char c : t)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("-._~+/=").find(c) != std::string_view::npos))
-      return std::nullopt;
+    if (!kAllowed[static_cast<unsigned char>(c)]) return std::nullopt;
   return t;
 }
 
@@ -267,23 +276,29 @@ Verification JwtVerifier::verify(std::string_view token) {
   const auto* sub = claims->if_contains("sub");
   if (!sub || !sub->is_string() || sub->get_string().empty()) return fail("token has no subject");
 
+  // `iss` equals options_.issuer and `exp` is a number here, so the mapping sets both as before.
+  Principal p = principal_from_claims(std::move(*claims), options_.role_claims);
+  p.token_hash = token_hash(token);
+  return p;
+}
+
+Principal principal_from_claims(json::object claims, const std::vector<std::string>& role_claims) {
   Principal p;
-  p.issuer = options_.issuer;
-  p.subject = std::string(sub->get_string());
+  if (const auto* iss = claims.if_contains("iss"); iss && iss->is_string()) p.issuer = std::string(iss->get_string());
+  if (const auto* sub = claims.if_contains("sub"); sub && sub->is_string()) p.subject = std::string(sub->get_string());
   for (const char* c : {"client_id", "azp"})
-    if (const auto* v = claims->if_contains(c); v && v->is_string() && p.client_id.empty()) p.client_id = std::string(v->get_string());
-  p.scopes = scopes_from_claims(*claims);
-  for (const auto& path : options_.role_claims) {
-    const auto* v = claim_path(*claims, path);
+    if (const auto* v = claims.if_contains(c); v && v->is_string() && p.client_id.empty()) p.client_id = std::string(v->get_string());
+  p.scopes = scopes_from_claims(claims);
+  for (const auto& path : role_claims) {
+    const auto* v = claim_path(claims, path);
     if (!v) continue;
     if (v->is_string()) p.roles.emplace(v->get_string());
     if (v->is_array())
       for (const auto& r : v->get_array())
         if (r.is_string()) p.roles.emplace(r.get_string());
   }
-  p.expires_at = *exp;
-  p.token_hash = token_hash(token);
-  p.claims = std::move(*claims);
+  p.expires_at = numeric_date(claims, "exp");
+  p.claims = std::move(claims);
   return p;
 }
 

@@ -90,4 +90,10 @@ class JwtVerifier : public TokenVerifier {
 // Scopes from a claim set: the `scope` string (space-separated) and the `scp` array (or string).
 std::set<std::string, std::less<>> scopes_from_claims(const boost::json::object& claims);
 
+// The Principal a verified claim set stands for: issuer (`iss`), subject (`sub`; none means
+// anonymous), client id (`client_id`, else `azp`), scopes, roles from the dotted `role_claims`
+// paths (a string or an array of strings each), expiry (`exp`) and the claims themselves. It checks
+// nothing: the verifier calls it once a token passed, `jitgate policy explain` on claims as given.
+Principal principal_from_claims(boost::json::object claims, const std::vector<std::string>& role_claims);
+
 }  // namespace jitgate::auth
