@@ -37,7 +37,7 @@ process.on('exit', () => {
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 // Spawns a process and resolves with its first stdout line (or rejects on early exit / timeout).
-async function spawnUntilFirstLine(cmd, args, { env, name, timeoutMs = 15000 } = {}) {
+export async function spawnUntilFirstLine(cmd, args, { env, name, timeoutMs = 15000 } = {}) {
   if (SETPRIV) [cmd, args] = [SETPRIV, ['--pdeathsig', 'TERM', '--', cmd, ...args]];
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(child);
@@ -132,7 +132,8 @@ export const RS_SCOPES = {
 };
 
 // Builds the YAML config. JSON is YAML, so every value is emitted with JSON.stringify.
-export function authConfigYaml({ resource, issuer, introspection, jwt = { algorithms: ['ES256', 'RS256'] }, jwks, extra = {} }) {
+// `requiredScopes: null` leaves required_scopes out (a --policy decides instead).
+export function authConfigYaml({ resource, issuer, introspection, jwt = { algorithms: ['ES256', 'RS256'] }, jwks, extra = {}, requiredScopes = RS_SCOPES }) {
   const j = JSON.stringify;
   const lines = [
     `resource: ${j(resource)}`,
@@ -149,14 +150,17 @@ export function authConfigYaml({ resource, issuer, introspection, jwt = { algori
   const jw = { min_ttl: 1, max_ttl: 60, refetch_interval: 0, max_stale: 3600, ...jwks };
   lines.push(`jwks: ${j(jw)}`);
   for (const [k, v] of Object.entries(extra)) lines.push(`${k}: ${j(v)}`);
-  lines.push('required_scopes:');
-  for (const [k, v] of Object.entries(RS_SCOPES)) lines.push(`  ${j(k)}: ${j(v)}`);
+  if (requiredScopes) {
+    lines.push('required_scopes:');
+    for (const [k, v] of Object.entries(requiredScopes)) lines.push(`  ${j(k)}: ${j(v)}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
 // Starts jitgate on a pre-picked port with the config built from `opts` (see authConfigYaml).
+// `args`: extra command-line arguments (e.g. --policy FILE --audit FILE).
 // Returns { url, base, resource, prmUrl, stop, stderr }.
-export async function startJitgate(opts) {
+export async function startJitgate({ args = [], ...opts } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'jitgate-oauth-'));
   // The port may be taken between close and bind by someone else: retry a few times.
   let lastErr;
@@ -167,7 +171,7 @@ export async function startJitgate(opts) {
     const file = join(dir, 'auth.yaml');
     writeFileSync(file, authConfigYaml({ resource, ...opts }));
     try {
-      const p = await spawnUntilFirstLine(SERVER, ['--port', String(port), '--auth-config', file], { name: `jitgate:${port}` });
+      const p = await spawnUntilFirstLine(SERVER, ['--port', String(port), '--auth-config', file, ...args], { name: `jitgate:${port}` });
       if (p.line.trim() !== resource) {
         await p.stop();
         throw new Error(`jitgate printed ${JSON.stringify(p.line)}, expected ${resource}`);

@@ -5,6 +5,8 @@
 #   jwt.test.mjs            JWT bearer checks on raw HTTP, challenges, PRM, key rotation
 #   introspection.test.mjs  opaque tokens via RFC 7662 (basic and post), JWKS outage
 #   sdk-oauth.test.mjs      official TS SDK client: discovery, DCR, code + PKCE, step-up
+#   jit.test.mjs            just-in-time authorization with --policy/--audit: one SDK session
+#                           upgraded, stepped up, expired, reloaded, hijack refused; audit, metrics
 #
 #   tests/integration/oauth/run.sh [extra node --test args...]
 #
@@ -47,7 +49,8 @@ FILES=(
     "$HERE/jwt.test.mjs"
     "$HERE/introspection.test.mjs"
     "$HERE/sdk-oauth.test.mjs"
+    "$HERE/jit.test.mjs"
 )
 
 # Files run in parallel (one authorization server and its own jitgates each); 30 s cap per test.
-exec "$NODE" --test --test-concurrency=3 --test-timeout=30000 "$@" "${FILES[@]}"
+exec "$NODE" --test --test-concurrency=4 --test-timeout=30000 "$@" "${FILES[@]}"
