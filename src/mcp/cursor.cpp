@@ -39,13 +39,13 @@ std::string encode_cursor(std::string_view family, std::size_t offset, std::stri
   return base64_encode("v2:" + std::string(family) + ":" + std::string(binding) + ":" + std::to_string(offset));
 }
 
-std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor, std::string_view binding) {
-  if (binding.empty()) return decode_cursor(family, cursor);
+namespace {
+
+// The offset of a cursor whose decoded text is `prefix` followed by a decimal number.
+std::optional<std::size_t> offset_after(std::string_view cursor, const std::string& prefix) {
   if (cursor.size() > 256) return std::nullopt;
   auto plain = base64_decode(cursor);
-  if (!plain) return std::nullopt;
-  std::string prefix = "v2:" + std::string(family) + ":" + std::string(binding) + ":";
-  if (plain->rfind(prefix, 0) != 0) return std::nullopt;
+  if (!plain || plain->rfind(prefix, 0) != 0) return std::nullopt;
   std::string_view num = std::string_view(*plain).substr(prefix.size());
   std::size_t offset = 0;
   auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), offset);
@@ -53,17 +53,15 @@ std::optional<std::size_t> decode_cursor(std::string_view family, std::string_vi
   return offset;
 }
 
+}  // namespace
+
+std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor, std::string_view binding) {
+  if (binding.empty()) return decode_cursor(family, cursor);
+  return offset_after(cursor, "v2:" + std::string(family) + ":" + std::string(binding) + ":");
+}
+
 std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor) {
-  if (cursor.size() > 256) return std::nullopt;
-  auto plain = base64_decode(cursor);
-  if (!plain) return std::nullopt;
-  std::string prefix = "v1:" + std::string(family) + ":";
-  if (plain->rfind(prefix, 0) != 0) return std::nullopt;
-  std::string_view num = std::string_view(*plain).substr(prefix.size());
-  std::size_t offset = 0;
-  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), offset);
-  if (ec != std::errc() || p != num.data() + num.size() || num.empty()) return std::nullopt;
-  return offset;
+  return offset_after(cursor, "v1:" + std::string(family) + ":");
 }
 
 }  // namespace jitgate::mcp

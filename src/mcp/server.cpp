@@ -958,6 +958,16 @@ Binding Server::bind_caller(const std::shared_ptr<Session>& session, std::shared
     std::string key = caller->issuer + "\n" + caller->subject;
     if (!r.bound.empty() && r.bound != key) return Binding::other_subject;
     r.bound = std::move(key);
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (caller->expires_at && *caller->expires_at <= now) {
+      // Inside the verifier's clock skew but past exp: the expiry timer has taken these rights away
+      // (or is about to); the same token must not hand them back, or the lists would flap.
+      if (r.principal == caller) {
+        r.principal = nullptr;
+        changed = true;
+      }
+      return Binding::ok;
+    }
     if (r.principal != caller) {  // the verified-token cache shares one Principal per token
       r.principal = caller;
       changed = true;
@@ -1444,7 +1454,9 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
   // Just-in-time authorization: every request is decided before it runs. In a session the caller is
   // the one bound to it (the transport presents each request's token first).
-  if (!caller && !env.stateless) caller = session->principal();
+  // In a session the rights are the session's: the transport has just bound the request's token to
+  // it, and a token past its expiry (still inside the verifier's clock skew) grants nothing.
+  if (!env.stateless) caller = session->principal();
   std::unique_ptr<policy::PolicyEngine::Caller> who;
   if (impl.authorizing()) who = impl.prepare(caller);
   const Session* audited_session = env.stateless ? nullptr : session.get();

@@ -402,3 +402,33 @@ TEST_F(HttpJit, AuditAndMetricsRecordDecisionsWithoutTokens) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(HttpJit, ATokenPastItsExpiryGrantsTheSessionNothing) {
+  // Verifiers accept a token a little past exp (clock skew); the session's rights end at exp all
+  // the same, or the expiry timer and the next request would take turns.
+  auto session = server_->create_session();
+  auto p = std::make_shared<auth::Principal>();
+  p->issuer = "https://as.example.com";
+  p->subject = "alice";
+  p->scopes = {"notes:read"};
+  p->expires_at = now_s() + 300;
+  EXPECT_EQ(server_->bind_caller(session, p), mcp::Binding::ok);
+  EXPECT_EQ(session->principal(), p);
+  auto stale = std::make_shared<auth::Principal>(*p);
+  stale->expires_at = now_s() - 1;
+  EXPECT_EQ(server_->bind_caller(session, stale), mcp::Binding::ok);
+  EXPECT_EQ(session->principal(), p);  // the live token's rights stay
+  EXPECT_EQ(server_->expire_rights(now_s() + 301), 1u);
+  EXPECT_EQ(session->principal(), nullptr);
+  EXPECT_EQ(server_->bind_caller(session, stale), mcp::Binding::ok);
+  EXPECT_EQ(session->principal(), nullptr);  // and an expired one does not bring them back
+  auto other = std::make_shared<auth::Principal>(*p);
+  other->subject = "mallory";
+  EXPECT_EQ(server_->bind_caller(session, other), mcp::Binding::other_subject);
+  EXPECT_EQ(server_->bind_caller(session, nullptr), mcp::Binding::anonymous_on_bound);
+  server_->close_session(session->id());
+}
+
+}  // namespace
