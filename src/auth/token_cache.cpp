@@ -18,7 +18,7 @@ Verification CachingVerifier::verify(std::string_view token) {
     std::lock_guard lock(shard.mu);
     auto it = shard.entries.find(h);
     if (it != shard.entries.end() && it->second.token == token) {
-      if (t <= it->second.valid_until) return *it->second.principal;
+      if (t < it->second.valid_until) return *it->second.principal;  // exp is exclusive (RFC 7519)
       shard.entries.erase(it);
     }
   }
@@ -40,7 +40,7 @@ std::shared_ptr<const Principal> CachingVerifier::remembered(std::string_view to
   std::int64_t t = now();
   std::lock_guard lock(shard.mu);
   auto it = shard.entries.find(h);
-  if (it == shard.entries.end() || it->second.token != token || t > it->second.valid_until) return nullptr;
+  if (it == shard.entries.end() || it->second.token != token || t >= it->second.valid_until) return nullptr;
   return it->second.principal;
 }
 
