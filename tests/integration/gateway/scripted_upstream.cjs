@@ -1,0 +1,63 @@
+// A tiny scripted MCP upstream over stdio for StdioUpstream's fault tests.
+// Flags: --garbage (noise on stdout before every answer), --hang-initialize.
+// Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
+// mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
+// notification first), stderr {bytes} (one long stderr line).
+'use strict';
+const readline = require('node:readline');
+const flags = new Set(process.argv.slice(2));
+const out = (msg) => {
+  if (flags.has('--garbage')) {
+    process.stdout.write('this is not json\n');
+    process.stdout.write('{"jsonrpc":"2.0","id":\n');
+    process.stdout.write('x'.repeat(200000) + '\n');
+    process.stdout.write('{"jsonrpc":"1.0","id":99999,"result":{}}\n');
+    process.stdout.write('{"jsonrpc":"2.0","id":99999,"result":{}}\n');
+  }
+  process.stdout.write(JSON.stringify(msg) + '\n');
+};
+const result = (id, r) => out({ jsonrpc: '2.0', id, result: r });
+const text = (t) => ({ content: [{ type: 'text', text: t }] });
+let nextId = 1;
+const waiting = new Map();
+process.stderr.write(`scripted upstream ${process.pid} up\n`);
+
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  if (!line.trim()) return;
+  const m = JSON.parse(line);
+  if (m.method === undefined) {  // an answer to one of our requests
+    const k = waiting.get(m.id);
+    if (k) { waiting.delete(m.id); k(m); }
+    return;
+  }
+  if (m.id === undefined) {
+    if (m.method === 'notifications/cancelled') process.stderr.write(`cancelled ${m.params.requestId}\n`);
+    return;
+  }
+  if (m.method === 'initialize') {
+    if (flags.has('--hang-initialize')) return;
+    return result(m.id, { protocolVersion: m.params.protocolVersion, capabilities: { tools: {} },
+                          serverInfo: { name: 'scripted', version: '1' } });
+  }
+  if (m.method === 'ping') return result(m.id, {});
+  if (m.method === 'tools/list') return result(m.id, { tools: [{ name: 'echo', inputSchema: { type: 'object' } }] });
+  if (m.method !== 'tools/call') return out({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
+  const args = m.params.arguments || {};
+  switch (m.params.name) {
+    case 'echo': return result(m.id, text(String(args.message)));
+    case 'env': return result(m.id, { structuredContent: { env: process.env, cwd: process.cwd() }, content: [] });
+    case 'sleep': return setTimeout(() => result(m.id, text('slept')), args.ms);
+    case 'hang': return;
+    case 'crash': process.stderr.write('crashing on purpose\n'); return process.exit(3);
+    case 'notify':
+      out({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: args.message } });
+      return result(m.id, text('notified'));
+    case 'ask': {
+      const id = 's' + nextId++;
+      waiting.set(id, (answer) => result(m.id, { structuredContent: answer, content: [] }));
+      return out({ jsonrpc: '2.0', id, method: 'roots/list' });
+    }
+    case 'stderr': process.stderr.write('e'.repeat(args.bytes) + '\nafter\n'); return result(m.id, text('ok'));
+    default: return out({ jsonrpc: '2.0', id: m.id, error: { code: -32602, message: 'unknown tool' } });
+  }
+});
