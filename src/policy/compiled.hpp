@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,6 +128,122 @@ class WildIndex {
   std::vector<std::size_t> head_lengths_;          // distinct, ascending
 };
 
+// A fast hash for short names (tool names, URIs): 8-byte words mixed by multiplication.
+[[gnu::always_inline]] inline std::uint64_t name_hash(std::string_view s) {
+  auto load8 = [](const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  };
+  auto load4 = [](const char* p) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    return std::uint64_t{w};
+  };
+  auto mix = [](std::uint64_t h, std::uint64_t w) {
+    h = (h ^ w) * 0x9fb21c651e98df25ull;
+    return h ^ (h >> 29);
+  };
+  const char* p = s.data();
+  std::size_t n = s.size();
+  std::uint64_t h = 0x243f6a8885a308d3ull ^ (n * 0x9e3779b97f4a7c15ull);
+  if (n >= 8) {
+    for (; n > 8; p += 8, n -= 8) h = mix(h, load8(p));
+    h = mix(h, load8(p + n - 8));  // the last word, overlapping the previous one
+  } else if (n >= 4) {
+    h = mix(h, load4(p) | (load4(p + n - 4) << 32));
+  } else if (n > 0) {
+    h = mix(h, std::uint64_t(std::uint8_t(p[0])) | std::uint64_t(std::uint8_t(p[n / 2])) << 8 |
+                   std::uint64_t(std::uint8_t(p[n - 1])) << 16);
+  }
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 32);
+}
+
+// What evaluating a rule's subject needs, packed (32 bytes) in one array by rule index, so a decision
+// reads neither the Rule nor the heap blocks of its vectors unless it needs arguments, roles,
+// claims or client ids for the first time. Built by Compiled::resolve().
+struct HotRule {
+  enum : std::uint8_t {
+    kDeny = 1,
+    kWhen = 2,       // has argument conditions
+    kAnonOnly = 4,   // subject.anonymous
+    kSignedIn = 8,   // subject.authenticated, or scopes, roles or client ids: never an anonymous caller
+    kIdentity = 16,  // !subject.identity_free(): roles, claims or client ids
+  };
+  std::uint32_t scopes_at = 0;  // subject.scopes in Compiled::hot_scopes
+  std::uint32_t scopes_n = 0;
+  std::uint32_t identity_slot = Rule::kNoSlot;
+  std::uint32_t id_at = 0;  // id and tier in Compiled::hot_text
+  std::uint32_t id_len = 0;
+  std::uint32_t tier_at = 0;
+  std::uint32_t tier_len = 0;
+  std::uint8_t flags = 0;
+};
+
+// Exact names to their resolved rule lists in one open-addressing table: the names and the lists
+// live in two contiguous arrays, and a lookup is one hash and usually one compare.
+class NameTable {
+ public:
+  struct Hit {
+    const std::uint32_t* rules;
+    std::uint32_t n;
+  };
+  template <class Map>
+  void build(const Map& exact) {
+    std::size_t cap = 8;
+    while (cap < exact.size() * 2) cap *= 2;
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    for (const auto& [name, rules] : exact) {
+      std::uint64_t h = name_hash(name);
+      std::size_t at = h & mask_;
+      while (slots_[at].name_at != kEmpty) at = (at + 1) & mask_;
+      slots_[at] = Slot{h, static_cast<std::uint32_t>(text_.size()), static_cast<std::uint32_t>(name.size()),
+                        static_cast<std::uint32_t>(rules_.size()), static_cast<std::uint32_t>(rules.size())};
+      text_ += name;
+      rules_.insert(rules_.end(), rules.begin(), rules.end());
+    }
+    built_ = true;
+  }
+  bool built() const { return built_; }
+  // False when the name is not listed.
+  bool find(std::string_view name, Hit& out) const {
+    std::uint64_t h = name_hash(name);
+    for (std::size_t at = h & mask_;; at = (at + 1) & mask_) {
+      const Slot& s = slots_[at];
+      if (s.name_at == kEmpty) return false;
+      if (s.hash == h && s.name_len == name.size() && same(text_.data() + s.name_at, name)) {
+        out = {rules_.data() + s.rules_at, s.rules_n};
+        return true;
+      }
+    }
+  }
+
+ private:
+  static constexpr std::uint32_t kEmpty = ~std::uint32_t{0};
+  // Equal text of equal length; names of 8 to 16 bytes in two overlapping 8-byte words.
+  static bool same(const char* stored, std::string_view name) {
+    std::size_t n = name.size();
+    if (n < 8 || n > 16) return std::memcmp(stored, name.data(), n) == 0;
+    std::uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, stored, 8);
+    std::memcpy(&b0, name.data(), 8);
+    std::memcpy(&a1, stored + n - 8, 8);
+    std::memcpy(&b1, name.data() + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::uint32_t name_at = kEmpty, name_len = 0, rules_at = 0, rules_n = 0;
+  };
+  std::vector<Slot> slots_;
+  std::string text_;
+  std::vector<std::uint32_t> rules_;
+  std::size_t mask_ = 0;
+  bool built_ = false;
+};
+
 struct Compiled {
   std::string source;
   Locked locked = Locked::hide;
@@ -145,9 +262,15 @@ struct Compiled {
     // Set by resolve(): each exact name's list also holds the rules whose patterns match that name,
     // so a listed name is decided from one lookup.
     bool exact_has_wild = false;
+    NameTable table;  // `exact` once resolved, for lookups
   };
   Index index[5];
   std::uint32_t identity_slots = 0;  // rules with an identity_slot
+  // By rule index (resolve()): the packed subject data of each rule, the scope ids they point
+  // into, and the rules' ids and tiers.
+  std::vector<HotRule> hot;
+  std::vector<ScopeId> hot_scopes;
+  std::string hot_text;
   // Folds the pattern matches of every exact name into its list and numbers the identity slots;
   // Policy does it once, when built.
   void resolve();

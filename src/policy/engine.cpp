@@ -201,10 +201,13 @@ class SmallVec {
     return *this;
   }
   void push_back(const T& v) {
-    if (!spilled_ && n_ < N) {
+    if (!spilled_ && n_ < N) [[likely]] {
       std::construct_at(buf_ + n_++, v);
       return;
     }
+    spill(v);
+  }
+  [[gnu::noinline]] void spill(const T& v) {
     if (!spilled_) {
       heap_.assign(buf_, buf_ + n_);
       spilled_ = true;
@@ -271,8 +274,38 @@ bool rule_subject_holds(const Rule& r, const Prepared& pc, const auth::Principal
   return anon ? identity_holds(s, pc, p, true) : signed_in_identity(r, pc, p);
 }
 
-bool rule_subject_ok(const Rule& r, const Prepared& pc, const auth::Principal& p) {
-  return rule_subject_holds(r, pc, p, p.anonymous(), [&](ScopeId id) { return has(pc.scopes, id); });
+constexpr std::uint32_t kNoRule = ~std::uint32_t{0};
+
+std::string_view hot_id(const Compiled& c, const HotRule& h) { return {c.hot_text.data() + h.id_at, h.id_len}; }
+std::string_view hot_tier(const Compiled& c, const HotRule& h) { return {c.hot_text.data() + h.tier_at, h.tier_len}; }
+
+// signed_in_identity(c.rules[i], pc, p) from the packed rule: the Rule itself is read only the first
+// time a prepared caller meets it.
+bool hot_identity(const Compiled& c, std::uint32_t i, const HotRule& h, const Prepared& pc, const auth::Principal& p) {
+  if (!(h.flags & HotRule::kIdentity)) return true;  // no roles, claims or client ids to hold
+  if (h.identity_slot == Rule::kNoSlot || !pc.identity) return identity_holds(c.rules[i].subject, pc, p, false);
+  auto& memo = pc.identity[h.identity_slot];
+  std::uint8_t v = memo.load(std::memory_order_relaxed);
+  if (v == 0) {
+    v = identity_holds(c.rules[i].subject, pc, p, false) ? 2 : 1;
+    memo.store(v, std::memory_order_relaxed);
+  }
+  return v == 2;
+}
+
+// rule_subject_holds(c.rules[i], pc, p, anon, has_scope) from the packed rule.
+template <class HasScope>
+bool hot_subject_holds(const Compiled& c, std::uint32_t i, const Prepared& pc, const auth::Principal& p, bool anon,
+                       HasScope&& has_scope) {
+  const HotRule& h = c.hot[i];
+  if ((h.flags & HotRule::kAnonOnly) && !anon) return false;
+  if ((h.flags & HotRule::kSignedIn) && anon) return false;
+  const ScopeId* sc = c.hot_scopes.data() + h.scopes_at;
+  for (std::uint32_t k = 0; k < h.scopes_n; ++k)
+    if (!has_scope(sc[k])) return false;
+  if (!(h.flags & HotRule::kIdentity)) return true;
+  if (anon) return identity_holds(c.rules[i].subject, pc, p, true);
+  return hot_identity(c, i, h, pc, p);
 }
 
 bool subject_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p) {
@@ -342,13 +375,13 @@ struct Candidates {
     sorted = false;
     own.push_back(i);
   }
-  void adopt(const std::vector<std::uint32_t>& v) {  // v ascending, without duplicates
+  void adopt(const std::uint32_t* v, std::size_t n) {  // v ascending, without duplicates
     if (!ext && own.empty()) {
-      ext = v.data();
-      ext_n = v.size();
+      ext = v;
+      ext_n = n;
       sorted = true;
     } else {
-      for (auto i : v) push(i);
+      for (std::size_t k = 0; k < n; ++k) push(v[k]);
     }
   }
   std::size_t size() const { return ext ? ext_n : own.size(); }
@@ -358,12 +391,26 @@ struct Candidates {
     std::sort(own.begin(), own.end());
     own.truncate(static_cast<std::size_t>(std::unique(own.begin(), own.end()) - own.begin()));
   }
+  // The finished list, as one array.
+  struct View {
+    const std::uint32_t* at;
+    std::size_t n;
+    std::size_t size() const { return n; }
+    std::uint32_t operator[](std::size_t k) const { return at[k]; }
+  };
+  View view() const { return ext ? View{ext, ext_n} : View{own.begin(), own.size()}; }
 };
 
 void collect(const Compiled& c, Kind kind, std::string_view name, Candidates& out) {
   const auto& idx = c.index[static_cast<int>(kind)];
-  if (auto it = idx.exact.find(name); it != idx.exact.end()) {
-    if (idx.exact_has_wild) return out.adopt(it->second);
+  if (idx.table.built()) {
+    NameTable::Hit hit;
+    if (idx.table.find(name, hit)) {
+      if (idx.exact_has_wild) return out.adopt(hit.rules, hit.n);
+      for (std::uint32_t k = 0; k < hit.n; ++k) out.push(hit.rules[k]);
+    }
+  } else if (auto it = idx.exact.find(name); it != idx.exact.end()) {
+    if (idx.exact_has_wild) return out.adopt(it->second.data(), it->second.size());
     for (auto i : it->second) out.push(i);
   }
   idx.wild.for_each_candidate(name, [&](const WildIndex::Entry& e) {
@@ -379,13 +426,17 @@ struct ScopeRef {
 using Scopes = SmallVec<ScopeRef, 8>;
 using Names = SmallVec<std::string_view, 8>;
 
-Names reduce(const Compiled& c, const Scopes& scopes) {
+Names reduce_many(const Compiled& c, const Scopes& scopes);
+inline Names reduce(const Compiled& c, const Scopes& scopes) {
+  if (scopes.size() > 1) return reduce_many(c, scopes);
+  Names out;
+  if (!scopes.empty()) out.push_back(scopes[0].name);
+  return out;
+}
+
+Names reduce_many(const Compiled& c, const Scopes& scopes) {
   // Drop a scope that another scope of the set implies (a broader grant covers it).
   Names out;
-  if (scopes.size() <= 1) {
-    for (const auto& s : scopes) out.push_back(s.name);
-    return out;
-  }
   for (std::size_t i = 0; i < scopes.size(); ++i) {
     auto si = scopes[i].id;
     bool covered = false;
@@ -416,15 +467,26 @@ struct Hint {
 };
 
 // The cheapest allow rule this caller could meet with more scopes, checked against every deny rule.
-void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, const Candidates& cand,
-              const SubjectSpec* subject, const Rule* rule, const Requirement* declared, std::uint32_t order, Hint& best) {
+// `ri`: the allow rule (kNoRule: the declaration alone).
+void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, Candidates::View cand,
+              std::uint32_t ri, const Requirement* declared, std::uint32_t order, Hint& best) {
   bool anon = p.anonymous();
+  const HotRule* h = ri == kNoRule ? nullptr : &c.hot[ri];
+  // The rule's own reasons to give up (checked again below with the declaration's), before any
+  // scope list is built: most allow rules a caller cannot step up to fail here.
+  if (h) {
+    if (h->flags & HotRule::kAnonOnly) return;
+    if ((h->flags & HotRule::kIdentity) && (anon || !hot_identity(c, ri, *h, pc, p))) return;
+    if ((h->flags & HotRule::kWhen) && a.phase == Phase::invocation && !conditions_hold(c.rules[ri], a.arguments)) return;
+  }
   // The rule's and the declaration's requirements together: the rule's subject and the declared tier's.
   const SubjectSpec* ts = nullptr;
   Scopes required;
-  if (subject)
-    for (ScopeId s : subject->scopes) required.push_back({c.scope_names[s], s});
-  std::string_view tier = rule ? std::string_view(rule->tier) : std::string_view();
+  if (h) {
+    const ScopeId* sc = c.hot_scopes.data() + h->scopes_at;
+    for (std::uint32_t k = 0; k < h->scopes_n; ++k) required.push_back({c.scope_names[sc[k]], sc[k]});
+  }
+  std::string_view tier = h ? hot_tier(c, *h) : std::string_view();
   if (declared) {
     if (!declared->tier.empty()) {
       auto it = c.tiers.find(declared->tier);
@@ -439,16 +501,16 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
       return;
   }
   // A rule for anonymous callers only: nothing to step up to.
-  if ((subject && subject->anonymous) || (ts && ts->anonymous)) return;
+  if ((h && (h->flags & HotRule::kAnonOnly)) || (ts && ts->anonymous)) return;
   // An anonymous caller is told only of what any token with the right scopes unlocks, never of
   // rules that depend on who the caller is (roles, claims, client ids).
-  bool identity_free = (!subject || subject->identity_free()) && (!ts || ts->identity_free()) &&
+  bool identity_free = (!h || !(h->flags & HotRule::kIdentity)) && (!ts || ts->identity_free()) &&
                        (!declared || declared->roles.empty());
   if (anon && !identity_free) return;
   // The subject is the rule's when there is a rule; for a signed-in caller, and a subject not for
   // anonymous callers only, its identity_ok() is the remembered one.
-  if (!anon && ((rule && !signed_in_identity(*rule, pc, p)) || (ts && !identity_ok(*ts, pc, p)))) return;
-  if (rule && a.phase == Phase::invocation && !conditions_hold(*rule, a.arguments)) return;
+  if (!anon && ((h && !hot_identity(c, ri, *h, pc, p)) || (ts && !identity_ok(*ts, pc, p)))) return;
+  if (h && (h->flags & HotRule::kWhen) && a.phase == Phase::invocation && !conditions_hold(c.rules[ri], a.arguments)) return;
   Scopes missing;
   for (const auto& s : required)
     if (anon || !(s.id ? has(pc.scopes, *s.id) : p.scopes.contains(s.name))) missing.push_back(s);
@@ -461,9 +523,10 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
     return false;
   };
   for (std::size_t k = 0; k < cand.size(); ++k) {
-    const Rule& d = c.rules[cand[k]];
-    if (!d.deny || !rule_subject_holds(d, pc, p, false, future_has)) continue;
-    if (d.when.empty() || (a.phase == Phase::invocation && conditions_hold(d, a.arguments))) return;
+    std::uint32_t i = cand[k];
+    const HotRule& dh = c.hot[i];
+    if (!(dh.flags & HotRule::kDeny) || !hot_subject_holds(c, i, pc, p, false, future_has)) continue;
+    if (!(dh.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], a.arguments))) return;
   }
   Names req = reduce(c, required);
   Names mis = reduce(c, missing);
@@ -476,82 +539,72 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
   best.tier = tier;
 }
 
+// A decision built in place (its rule string constructed, not assigned).
+Decision decided(Outcome o, Remedy r, std::string_view rule) { return Decision{.outcome = o, .remedy = r, .rule = std::string(rule)}; }
+
 Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a) {
-  Candidates cand;
-  collect(c, a.kind, a.name, cand);
-  if (a.kind == Kind::resource && !a.via_template.empty()) collect(c, Kind::resource_template, a.via_template, cand);
-  cand.finish();
-  Decision d;
+  Candidates found;
+  collect(c, a.kind, a.name, found);
+  if (a.kind == Kind::resource && !a.via_template.empty()) collect(c, Kind::resource_template, a.via_template, found);
+  found.finish();
+  const Candidates::View cand = found.view();
   if (a.kind == Kind::method && cand.size() == 0) {
     // Protocol methods no rule names (initialize, ping, the list methods, ...) stay open; the
     // entries of lists are decided one by one.
-    d.outcome = Outcome::allow;
-    d.rule = "unrestricted-method";
-    return d;
+    return decided(Outcome::allow, Remedy::none, "unrestricted-method");
   }
   const Requirement* declared = a.declared && !a.declared->empty() ? a.declared : nullptr;
   bool file_allows = false, deny_conditional = false, allow_conditional = false;
-  const Rule* allow = nullptr;
+  bool anon = p.anonymous();
+  std::uint32_t allow = kNoRule, cond = kNoRule;  // cond: the rule a conditional outcome names
   bool declared_holds = declared && declared_ok(c, pc, p, *declared);
+  auto holds = [&](ScopeId id) { return has(pc.scopes, id); };
   for (std::size_t k = 0; k < cand.size(); ++k) {
-    const Rule& r = c.rules[cand[k]];
-    if (!r.deny) file_allows = true;
-    if (!rule_subject_ok(r, pc, p)) continue;
-    if (r.deny) {
-      if (r.when.empty() || (a.phase == Phase::invocation && conditions_hold(r, a.arguments))) {
-        d.outcome = Outcome::deny;
-        d.rule = r.id;
-        d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
-        return d;
-      }
+    std::uint32_t i = cand[k];
+    const HotRule& h = c.hot[i];
+    bool deny = h.flags & HotRule::kDeny;
+    if (!deny) file_allows = true;
+    if (!hot_subject_holds(c, i, pc, p, anon, holds)) continue;
+    bool unconditional =
+        !(h.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], a.arguments));
+    if (deny) {
+      if (unconditional) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, hot_id(c, h));
       if (a.phase == Phase::discovery) deny_conditional = true;
       continue;
     }
     if (declared && !declared_holds) continue;  // the file tightens a declaration, never loosens it
-    if (r.when.empty() || (a.phase == Phase::invocation && conditions_hold(r, a.arguments))) {
-      if (!allow) allow = &r;
+    if (unconditional) {
+      if (allow == kNoRule) allow = i;
     } else if (a.phase == Phase::discovery) {
       allow_conditional = true;
-      if (!allow && !deny_conditional) d.rule = r.id;
+      if (allow == kNoRule && !deny_conditional) cond = i;
     }
   }
   bool implicit = declared && !file_allows;
   if (implicit && declared_holds) {
-    d.outcome = deny_conditional ? Outcome::conditional : Outcome::allow;
-    d.rule = "declared";
-    return d;
+    return decided(deny_conditional ? Outcome::conditional : Outcome::allow, Remedy::none, "declared");
   }
-  if (allow) {
-    d.outcome = deny_conditional ? Outcome::conditional : Outcome::allow;
-    d.rule = allow->id;
-    return d;
+  if (allow != kNoRule) {
+    return decided(deny_conditional ? Outcome::conditional : Outcome::allow, Remedy::none, hot_id(c, c.hot[allow]));
   }
   if (allow_conditional) {
-    d.outcome = Outcome::conditional;
-    return d;
+    return decided(Outcome::conditional, Remedy::none, cond != kNoRule ? hot_id(c, c.hot[cond]) : std::string_view());
   }
-  d.outcome = Outcome::deny;
-  d.rule = "default";
-  if (!a.explain) {
-    d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
-    return d;
-  }
+  if (!a.explain) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
   Hint best;
   for (std::size_t k = 0; k < cand.size(); ++k) {
-    const Rule& r = c.rules[cand[k]];
-    if (!r.deny) consider(c, pc, p, a, cand, &r.subject, &r, declared, cand[k], best);
+    std::uint32_t i = cand[k];
+    if (!(c.hot[i].flags & HotRule::kDeny)) consider(c, pc, p, a, cand, i, declared, i, best);
   }
-  if (implicit) consider(c, pc, p, a, cand, nullptr, nullptr, declared, static_cast<std::uint32_t>(c.rules.size()), best);
-  if (best.found) {
-    d.unlockable = true;
-    d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::step_up;
-    d.scopes = strings_of(best.required);
-    d.missing = strings_of(best.missing);
-    d.tier = best.tier;
-  } else {
-    d.remedy = p.anonymous() ? Remedy::authenticate : Remedy::none;
-  }
-  return d;
+  if (implicit) consider(c, pc, p, a, cand, kNoRule, declared, static_cast<std::uint32_t>(c.rules.size()), best);
+  if (!best.found) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
+  return Decision{.outcome = Outcome::deny,
+                  .remedy = anon ? Remedy::authenticate : Remedy::step_up,
+                  .rule = std::string("default"),
+                  .tier = std::string(best.tier),
+                  .scopes = strings_of(best.required),
+                  .missing = strings_of(best.missing),
+                  .unlockable = true};
 }
 
 const auth::Principal& anonymous() {
@@ -618,6 +671,32 @@ void Compiled::resolve() {
       rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
     }
     idx.exact_has_wild = true;
+  }
+  for (auto& idx : index)
+    if (!idx.table.built()) idx.table.build(idx.exact);
+  hot.clear();
+  hot_scopes.clear();
+  hot_text.clear();
+  hot.reserve(rules.size());
+  for (const auto& r : rules) {
+    HotRule h;
+    const SubjectSpec& s = r.subject;
+    h.scopes_at = static_cast<std::uint32_t>(hot_scopes.size());
+    h.scopes_n = static_cast<std::uint32_t>(s.scopes.size());
+    hot_scopes.insert(hot_scopes.end(), s.scopes.begin(), s.scopes.end());
+    h.identity_slot = r.identity_slot;
+    h.id_at = static_cast<std::uint32_t>(hot_text.size());
+    h.id_len = static_cast<std::uint32_t>(r.id.size());
+    hot_text += r.id;
+    h.tier_at = static_cast<std::uint32_t>(hot_text.size());
+    h.tier_len = static_cast<std::uint32_t>(r.tier.size());
+    hot_text += r.tier;
+    if (r.deny) h.flags |= HotRule::kDeny;
+    if (!r.when.empty()) h.flags |= HotRule::kWhen;
+    if (s.anonymous) h.flags |= HotRule::kAnonOnly;
+    if (s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) h.flags |= HotRule::kSignedIn;
+    if (!s.identity_free()) h.flags |= HotRule::kIdentity;
+    hot.push_back(h);
   }
 }
 
