@@ -1,6 +1,7 @@
 #include "jitgate/jsonrpc/message.hpp"
 
 #include <boost/json.hpp>
+#include <type_traits>
 
 namespace jitgate::jsonrpc {
 
@@ -22,8 +23,13 @@ Invalid invalid(const json::value& id, std::string msg) {
 
 }  // namespace
 
-Decoded classify(const json::value& v) {
-  const auto* obj = v.if_object();
+namespace {
+
+// `V` const: params are copied; non-const (decode owns the parsed tree): params are moved out of it
+// instead of deep-copied (a 2026-07-28 request's _meta envelope, a call's arguments).
+template <typename V>
+Decoded classify_impl(V& v) {
+  auto* obj = v.if_object();
   if (!obj) return invalid(nullptr, "Invalid Request: a message must be a JSON object");
   const json::value* idp = obj->if_contains("id");
   json::value id = idp ? *idp : json::value(nullptr);
@@ -38,10 +44,11 @@ Decoded classify(const json::value& v) {
     if (obj->contains("result") || obj->contains("error"))
       return invalid(id, "Invalid Request: a request cannot carry result or error");
     json::value params = nullptr;
-    if (const auto* p = obj->if_contains("params")) {
+    if (auto* p = obj->if_contains("params")) {
       if (!p->is_object() && !p->is_array())
         return invalid(id, "Invalid Request: \"params\" must be an object or an array");
-      params = *p;
+      if constexpr (std::is_const_v<V>) params = *p;
+      else params = std::move(*p);
     }
     std::string m(method->get_string());
     if (idp) return Message{Request{*idp, std::move(m), std::move(params)}};
@@ -69,6 +76,10 @@ Decoded classify(const json::value& v) {
   return Message{std::move(r)};
 }
 
+}  // namespace
+
+Decoded classify(const json::value& v) { return classify_impl(v); }
+
 DecodedBody decode(std::string_view body, const Limits& limits) {
   DecodedBody out;
   json::parse_options opts;
@@ -89,10 +100,10 @@ DecodedBody decode(std::string_view body, const Limits& limits) {
       out.items.push_back(invalid(nullptr, "Invalid Request: batch too large"));
       return out;
     }
-    for (const auto& e : *arr) out.items.push_back(classify(e));
+    for (auto& e : *arr) out.items.push_back(classify_impl(e));
     return out;
   }
-  out.items.push_back(classify(v));
+  out.items.push_back(classify_impl(v));
   return out;
 }
 

@@ -388,6 +388,21 @@ std::string rights_binding(const policy::PolicyEngine& engine, const auth::Princ
   return out;
 }
 
+// The members a 2026-07-28 result gets when the handler set none of them (StatelessOutbound), in the
+// order it inserts them, serialized without the braces: `"resultType":"complete",...,"_meta":{...}`.
+std::string stateless_result_tail(bool cacheable, bool per_caller, const json::object& server_info,
+                                  std::chrono::milliseconds ttl) {
+  json::object o;
+  o.emplace("resultType", "complete");
+  if (cacheable) {
+    o.emplace("ttlMs", static_cast<std::int64_t>(ttl.count()));
+    o.emplace("cacheScope", per_caller ? "private" : "public");
+  }
+  o.emplace("_meta", json::object{{"io.modelcontextprotocol/serverInfo", server_info}});
+  std::string text = json::serialize(o);
+  return text.substr(1, text.size() - 2);
+}
+
 std::string_view list_changed_method(std::size_t family) {
   switch (family) {
     case kTools: return "notifications/tools/list_changed";
@@ -407,6 +422,9 @@ struct Server::Impl {
   std::function<void(Session&, const jsonrpc::Notification&)> on_notification;
   RequestStateSealer sealer;
   json::object server_info;  // _meta serverInfo of every 2026-07-28 result
+  // What StatelessOutbound adds to a result that has none of it, serialized once (see
+  // stateless_result_tail): index 0 not cacheable, 1 cacheable "public", 2 cacheable "private".
+  std::array<std::string, 3> stateless_tails;
 
   struct Shard {
     mutable std::mutex mu;
@@ -541,6 +559,9 @@ struct Server::Impl {
         pool(options.blocking_threads),
         sealer(options.request_state_key, options.request_state_lifetime),
         server_info{{"name", options.info.name}, {"version", options.info.version}},
+        stateless_tails{stateless_result_tail(false, false, server_info, options.cache_ttl),
+                        stateless_result_tail(true, false, server_info, options.cache_ttl),
+                        stateless_result_tail(true, true, server_info, options.cache_ttl)},
         policy(options.policy) {}
 
   Shard& shard_for(const std::string& id) { return shards[std::hash<std::string>{}(id) % kShards]; }
@@ -600,6 +621,22 @@ struct Server::Impl {
 
 // ---------------------------------------------------------------------------------------------
 // Outbound
+
+std::optional<std::string> Outbound::serialize_with_result_tail(const json::object& response, std::string_view tail) {
+  // "result" must be the last member (jsonrpc::result_response puts it there), so the text ends
+  // with the result's closing brace followed by the response's.
+  if (response.empty() || (response.end() - 1)->key() != "result" || !(response.end() - 1)->value().is_object())
+    return std::nullopt;
+  bool empty = (response.end() - 1)->value().get_object().empty();
+  std::string text = json::serialize(response);
+  if (text.size() < 2 || text.compare(text.size() - 2, 2, "}}") != 0) return std::nullopt;
+  text.resize(text.size() - 2);
+  text.reserve(text.size() + tail.size() + 3);
+  if (!empty && !tail.empty()) text += ',';
+  text += tail;
+  text += "}}";
+  return text;
+}
 
 void Outbound::refuse(const jsonrpc::Id& id, const policy::Decision& d) {
   std::string_view reason = d.remedy == policy::Remedy::authenticate ? "authentication_required"
@@ -1231,9 +1268,16 @@ class StatelessOutbound : public Outbound {
  public:
   // `per_caller`: the answer depends on the credential (a policy filters lists and guards reads), so
   // caches must key it by authorization context: cacheScope "private".
+  // `tail`: the decoration below, pre-serialized for these arguments (stateless_result_tail), spliced
+  // in by transports that can (Outbound::complete_with_result_tail); empty: always decorate.
   StatelessOutbound(std::shared_ptr<Outbound> inner, bool cacheable, const json::object& server_info, std::int64_t ttl_ms,
-                    bool per_caller = false)
-      : inner_(std::move(inner)), cacheable_(cacheable), per_caller_(per_caller), server_info_(server_info), ttl_ms_(ttl_ms) {}
+                    bool per_caller = false, std::string_view tail = {})
+      : inner_(std::move(inner)),
+        cacheable_(cacheable),
+        per_caller_(per_caller),
+        server_info_(server_info),
+        ttl_ms_(ttl_ms),
+        tail_(tail) {}
 
   void send(json::object message) override { inner_->send(std::move(message)); }
 
@@ -1241,6 +1285,12 @@ class StatelessOutbound : public Outbound {
     if (response) {
       if (auto* r = response->if_contains("result"); r && r->is_object()) {
         auto& result = r->get_object();
+        // The handler set none of the keys below: they are constant, so the transport splices
+        // their serialized text in instead (same members, same order as the decoration).
+        if (!tail_.empty() && !result.contains("resultType") && !result.contains("_meta") &&
+            (!cacheable_ || (!result.contains("ttlMs") && !result.contains("cacheScope"))) &&
+            inner_->complete_with_result_tail(*response, tail_))
+          return;
         result.reserve(result.size() + 4);  // one growth for the keys added below
         const json::value* type = result.if_contains("resultType");
         bool complete = !type || *type == "complete";
@@ -1274,6 +1324,7 @@ class StatelessOutbound : public Outbound {
   bool per_caller_;
   const json::object& server_info_;  // owned by the server, which outlives every request
   std::int64_t ttl_ms_;
+  std::string_view tail_;  // owned by the server too
 };
 
 // What an input-required round needs: the answers so far and what they are bound to.
@@ -1441,9 +1492,10 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     env.logging = level != nullptr;
     if (level) env.log_level = parse_log_level(level->get_string());
     if (!checked && !stateless_method_available(m)) return method_not_found();
-    out = std::make_shared<StatelessOutbound>(std::move(out), cacheable(m), impl.server_info,
-                                              static_cast<std::int64_t>(impl.options.cache_ttl.count()),
-                                              impl.authorizing() && m != "server/discover");
+    const bool cache = cacheable(m), per_caller = impl.authorizing() && m != "server/discover";
+    out = std::make_shared<StatelessOutbound>(std::move(out), cache, impl.server_info,
+                                              static_cast<std::int64_t>(impl.options.cache_ttl.count()), per_caller,
+                                              impl.stateless_tails[cache ? (per_caller ? 2 : 1) : 0]);
   } else {
     if (m == "server/discover" || m == "subscriptions/listen") return method_not_found();
     auto st = session->snapshot();

@@ -57,6 +57,7 @@ class SseStream : public std::enable_shared_from_this<SseStream> {
   bool standalone() const { return standalone_; }
 
   void append(const json::object& message);
+  void append_serialized(std::string_view message);  // `message` is one serialized JSON-RPC message
   void finish();
   // Attaches a connection and replays events after `after_seq`. False if another live connection holds it.
   bool attach(const std::shared_ptr<Connection>& conn, std::optional<std::uint64_t> after_seq);
@@ -245,17 +246,36 @@ class Exchange : public mcp::Outbound {
       if (stream_) stream_->append(*response);
       else collected_.push_back(std::move(*response));
     }
+    finish_locked();
+  }
+
+  // The response serialized with `tail` spliced into its result (2026-07-28 decoration): as
+  // `complete`, on the JSON answer or the SSE stream alike. Not inside a batch.
+  bool complete_with_result_tail(json::object& response, std::string_view tail) override {
+    std::lock_guard lock(mu_);
+    if (done_ || batch_ || outstanding_ != 1 || !collected_.empty() || serialized_) return false;
+    auto text = serialize_with_result_tail(response, tail);
+    if (!text) return false;
+    if (stream_) stream_->append_serialized(*text);
+    else serialized_ = std::move(*text);
+    finish_locked();
+    return true;
+  }
+
+ private:
+  void finish_locked() {
     if (--outstanding_ > 0) return;
     if (!stream_ && flush_pending_ && link_ && link_->has_pending()) open_stream_locked();
     done_ = true;
     if (stream_) {
       stream_->finish();
     } else if (conn_) {
-      if (collected_.empty()) {
+      if (collected_.empty() && !serialized_) {
         conn_->send_response(response_head(202, headers_, 0, true), true);
       } else {
-        std::string body = batch_ ? json::serialize(json::array(collected_.begin(), collected_.end()))
-                                  : json::serialize(collected_.front());
+        std::string body = serialized_ ? std::move(*serialized_)
+                           : batch_    ? json::serialize(json::array(collected_.begin(), collected_.end()))
+                                       : json::serialize(collected_.front());
         std::vector<std::string> h = headers_;
         h.emplace_back("Content-Type: application/json");
         std::string bytes = response_head(status_locked(), h, body.size(), true);
@@ -266,6 +286,7 @@ class Exchange : public mcp::Outbound {
     conn_.reset();
   }
 
+ public:
   bool done() {
     std::lock_guard lock(mu_);
     return done_;
@@ -354,6 +375,8 @@ class Exchange : public mcp::Outbound {
       for (auto& m : link_->take_pending()) stream_->append(m);
     for (auto& m : collected_) stream_->append(m);
     collected_.clear();
+    if (serialized_) stream_->append_serialized(*serialized_);
+    serialized_.reset();
   }
 
   const bool stateless_;
@@ -367,6 +390,7 @@ class Exchange : public mcp::Outbound {
   std::vector<std::string> headers_;
   std::chrono::milliseconds retry_;
   std::vector<json::object> collected_;
+  std::optional<std::string> serialized_;  // the response, when it came serialized (complete_with_result_tail)
   std::shared_ptr<SseStream> stream_;
   bool done_ = false;
   bool flush_pending_ = false;
@@ -375,11 +399,13 @@ class Exchange : public mcp::Outbound {
 // ---------------------------------------------------------------------------------------------
 // SseStream
 
-void SseStream::append(const json::object& message) {
+void SseStream::append(const json::object& message) { append_serialized(json::serialize(message)); }
+
+void SseStream::append_serialized(std::string_view message) {
   std::lock_guard lock(mu_);
   if (finished_) return;
   std::uint64_t seq = next_seq_++;
-  std::string event = sse_event(resumable_ ? format_event_id({id_, seq}) : std::string(), json::serialize(message));
+  std::string event = sse_event(resumable_ ? format_event_id({id_, seq}) : std::string(), message);
   if (auto c = conn_.lock(); c && c->alive()) c->sse_write(event);
   if (!resumable_) return;
   buffer_.emplace_back(seq, std::move(event));

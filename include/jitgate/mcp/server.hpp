@@ -43,6 +43,16 @@ class Outbound {
   // The policy refused the request, before anything else was sent for it. HTTP answers 401 or 403
   // with the challenge the decision's remedy calls for; the default is a JSON-RPC error.
   virtual void refuse(const jsonrpc::Id& id, const policy::Decision& decision);
+  // The final response (a JSON-RPC result whose "result" is an object) plus `tail`: members already
+  // serialized (`"k":v,...`, no braces) that go after the result's own members, as if inserted last.
+  // Saves building constant members into every result (2026-07-28 resultType, caching hints,
+  // serverInfo). Returns false, leaving `response` untouched, when the transport does not support it
+  // or the response has another shape; the caller then completes the usual way. When it returns
+  // true the response is done with (as by `complete`).
+  virtual bool complete_with_result_tail(json::object& /*response*/, std::string_view /*tail*/) { return false; }
+  // For transports implementing the above: `response` serialized with `tail` spliced in before the
+  // closing brace of "result", or nullopt unless "result" is the last member and an object.
+  static std::optional<std::string> serialize_with_result_tail(const json::object& response, std::string_view tail);
 };
 
 class Server;

@@ -231,4 +231,57 @@ TEST_F(StatelessDispatch, DiscoverResult) {
   EXPECT_EQ(r.at("_meta").at("io.modelcontextprotocol/serverInfo").at("name").as_string(), "jitgate");
 }
 
+// An Outbound that takes the pre-serialized decoration (as the HTTP transport does) and keeps the text.
+class TailCapture : public CaptureOutbound {
+ public:
+  bool complete_with_result_tail(json::object& response, std::string_view tail) override {
+    auto text = serialize_with_result_tail(response, tail);
+    if (!text) return false;
+    text_ = *text;
+    complete(json::parse(*text).as_object());
+    return true;
+  }
+  std::optional<std::string> text_;
+};
+
+TEST_F(StatelessDispatch, SplicedDecorationIsByteForByteTheBuiltOne) {
+  struct Case {
+    std::string method;
+    json::object params;
+    bool spliced;  // false: the handler set a key of the decoration, so it is built as before
+  };
+  std::vector<Case> cases{
+      {"tools/list", {}, true},
+      {"tools/call", {{"name", "chatty"}}, true},
+      {"resources/read", {{"uri", "mem://a"}}, true},
+      {"server/discover", {}, true},
+      {"tools/call", {{"name", "greet"}}, false},  // input required: resultType set by the dispatcher
+  };
+  int id = 100;
+  for (auto& c : cases) {
+    auto p = c.params;
+    p["_meta"] = meta();
+    auto built = call(c.method, p, id);
+    auto tail = std::make_shared<TailCapture>();
+    auto spliced = call(c.method, p, id++, tail);
+    EXPECT_EQ(tail->text_.has_value(), c.spliced) << c.method;
+    if (tail->text_) {
+      EXPECT_EQ(*tail->text_, json::serialize(built)) << c.method;
+    }
+    EXPECT_EQ(json::serialize(spliced), json::serialize(built)) << c.method;
+  }
+}
+
+TEST(OutboundTail, SplicesBeforeTheResultsClosingBrace) {
+  json::object r = jr::result_response(json::value(1), json::object{{"a", 1}});
+  EXPECT_EQ(Outbound::serialize_with_result_tail(r, R"("b":2)").value_or(""), R"({"jsonrpc":"2.0","id":1,"result":{"a":1,"b":2}})");
+  json::object empty = jr::result_response(json::value("x"), json::object{});
+  EXPECT_EQ(Outbound::serialize_with_result_tail(empty, R"("b":2)").value_or(""), R"({"jsonrpc":"2.0","id":"x","result":{"b":2}})");
+  json::object not_last{{"result", json::object{}}, {"id", 1}};
+  EXPECT_FALSE(Outbound::serialize_with_result_tail(not_last, R"("b":2)"));
+  json::object not_object = jr::result_response(json::value(1), json::array{});
+  EXPECT_FALSE(Outbound::serialize_with_result_tail(not_object, R"("b":2)"));
+  EXPECT_FALSE(Outbound::serialize_with_result_tail(jr::error_response(json::value(1), jr::Error{-1, "x", std::nullopt}), R"("b":2)"));
+}
+
 }  // namespace

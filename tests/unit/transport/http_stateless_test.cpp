@@ -207,6 +207,27 @@ TEST_F(Stateless, ClosingTheResponseStreamCancelsTheRequest) {
   EXPECT_EQ(cancelled_.load(), 2);
 }
 
+TEST_F(Stateless, ResultAfterANotificationEndsTheStreamDecorated) {
+  server_.add_tool(mcp::Tool{"noisy", "", "logs, then answers"}, [](const json::object&, mcp::RequestContext& ctx) {
+    ctx.log(mcp::LogLevel::warning, "w");
+    return mcp::ToolResult::text("done");
+  });
+  RawClient c(port_);
+  c.write(post(body("tools/call", R"("name":"noisy")",
+                    R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"info"})"),
+               headers("tools/call", "noisy")));
+  std::string all = c.read_until_contains("}}}}\n\n");
+  EXPECT_NE(all.find("text/event-stream"), std::string::npos);
+  auto at = all.find("data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\"");
+  ASSERT_NE(at, std::string::npos) << all;
+  auto end = all.find('\n', at);
+  auto r = json::parse(all.substr(at + 6, end - at - 6)).at("result").as_object();
+  EXPECT_EQ(r.at("content").at(0).at("text").as_string(), "done");
+  EXPECT_EQ(r.at("resultType").as_string(), "complete");
+  EXPECT_FALSE(r.contains("ttlMs"));
+  EXPECT_EQ(r.at("_meta").at("io.modelcontextprotocol/serverInfo").at("name").as_string(), "jitgate");
+}
+
 TEST_F(Stateless, KeepAliveWorksAfterAPendingResponse) {
   RawClient c(port_);
   for (int i = 0; i < 3; ++i) {
