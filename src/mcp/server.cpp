@@ -318,6 +318,33 @@ policy::Action discovery_action(const PromptEntry& e) {
   return {policy::Kind::prompt, policy::Phase::discovery, "prompts/list", e.prompt.name, {}, nullptr, &e.prompt.access};
 }
 
+// What serves a resource URI: a registered resource, else the first template that matches it.
+struct ResourceTarget {
+  const ResourceEntry* direct = nullptr;
+  const TemplateEntry* via = nullptr;
+  bool found() const { return direct || via; }
+  // The invocation action for reading (or subscribing to) the URI; valid while the registry is.
+  policy::Action action(std::string_view method, std::string_view uri) const {
+    return {policy::Kind::resource, policy::Phase::invocation, method, uri,
+            via ? std::string_view(via->tmpl.uri_template) : std::string_view(), nullptr,
+            direct ? &direct->resource.access : via ? &via->tmpl.access : nullptr};
+  }
+};
+
+ResourceTarget resolve_resource(const Registry& reg, const std::string& uri) {
+  ResourceTarget t;
+  if (auto it = reg.resource_index.find(uri); it != reg.resource_index.end()) {
+    t.direct = &reg.resources[it->second];
+    return t;
+  }
+  for (const auto& tmpl : reg.templates)
+    if (tmpl.matcher.match(uri)) {
+      t.via = &tmpl;
+      break;
+    }
+  return t;
+}
+
 // Whether a list shows an entry the caller may not use: only with `locked: advertise`, and only
 // when a token could unlock it (signing in, or more scopes). Roles and claims are never hinted at.
 bool advertisable(const policy::Decision& d, policy::Locked mode) {
@@ -955,17 +982,7 @@ void Server::notify_resource_updated(const std::string& uri) {
   // With a policy, only subscribers that may still read the resource hear about it.
   auto may_read = [&](const std::shared_ptr<const auth::Principal>& who) {
     if (!impl_->authorizing()) return true;
-    const policy::Requirement* declared = nullptr;
-    std::string_view via;
-    if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) declared = &reg->resources[it->second].resource.access;
-    else
-      for (const auto& t : reg->templates)
-        if (!declared && t.matcher.match(uri)) {
-          declared = &t.tmpl.access;
-          via = t.tmpl.uri_template;
-        }
-    policy::Action a{policy::Kind::resource, policy::Phase::invocation, "resources/read", uri, via, nullptr, declared};
-    return impl_->policy->decide(who, a).allowed();
+    return impl_->policy->decide(who, resolve_resource(*reg, uri).action("resources/read", uri)).allowed();
   };
   impl_->for_each_session([&](Session& s) {
     bool subscribed = s.with_state([&](Session::State& st) { return st.subscriptions.contains(uri); });
@@ -1673,16 +1690,10 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
     if (m == "resources/subscribe" || m == "resources/unsubscribe") {
       std::string uri = required_string(p, "uri");
-      const ResourceEntry* direct = nullptr;
-      const TemplateEntry* via = nullptr;
-      if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) direct = &reg->resources[it->second];
-      for (const auto& t : reg->templates)
-        if (!direct && !via && t.matcher.match(uri)) via = &t;
-      if (!direct && !via)
+      auto target = resolve_resource(*reg, uri);
+      if (!target.found())
         return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
-      if (!allowed({policy::Kind::resource, policy::Phase::invocation, m, uri, via ? std::string_view(via->tmpl.uri_template) : std::string_view(),
-                    nullptr, direct ? &direct->resource.access : &via->tmpl.access}))
-        return;
+      if (!allowed(target.action(m, uri))) return;
       session->with_state([&](Session::State& st) {
         if (m == "resources/subscribe") st.subscriptions.insert(uri);
         else st.subscriptions.erase(uri);
@@ -1740,16 +1751,9 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     if (m == "resources/read") {
       std::string uri = required_string(p, "uri");
       if (who) {
-        const ResourceEntry* direct = nullptr;
-        const TemplateEntry* via = nullptr;
-        if (auto it = reg->resource_index.find(uri); it != reg->resource_index.end()) direct = &reg->resources[it->second];
-        for (const auto& t : reg->templates)
-          if (!direct && !via && t.matcher.match(uri)) via = &t;
-        if (!direct && !via) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
-        if (!allowed({policy::Kind::resource, policy::Phase::invocation, m, uri,
-                      via ? std::string_view(via->tmpl.uri_template) : std::string_view(), nullptr,
-                      direct ? &direct->resource.access : &via->tmpl.access}))
-          return;
+        auto target = resolve_resource(*reg, uri);
+        if (!target.found()) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+        if (!allowed(target.action(m, uri))) return;
       }
       auto mrtr = mrtr_for(uri, nullptr);
       if (!mrtr) return;
