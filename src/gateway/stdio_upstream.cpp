@@ -82,17 +82,6 @@ std::optional<std::string> resolve_command(const std::string& command,
 
 }  // namespace
 
-std::string_view to_string(UpstreamState s) {
-  switch (s) {
-    case UpstreamState::starting: return "starting";
-    case UpstreamState::ready: return "ready";
-    case UpstreamState::restarting: return "restarting";
-    case UpstreamState::failed: return "failed";
-    case UpstreamState::stopped: return "stopped";
-  }
-  return "unknown";
-}
-
 struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   struct Pending {
     std::function<void(CallResult)> done;
@@ -191,9 +180,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
 
   // ---- caller side ----------------------------------------------------------------------
 
-  void request(std::string method, json::value params, std::function<void(CallResult)> done,
-               std::optional<milliseconds> timeout) {
+  CallId request(std::string method, json::value params, std::function<void(CallResult)> done,
+                 std::optional<milliseconds> timeout) {
     CallResult refused;
+    std::int64_t id = 0;
     {
       std::lock_guard lock(mu);
       if (state != UpstreamState::ready || pid < 0) {
@@ -204,7 +194,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
                               "upstream " + cfg.name + " has " +
                                   std::to_string(cfg.max_in_flight) + " calls in flight");
       } else {
-        std::int64_t id = next_id++;
+        id = next_id++;
         if (!enqueue_locked(jsonrpc::to_json(jsonrpc::Request{id, std::move(method), std::move(params)}))) {
           refused.error =
               fault(UpstreamError::overloaded, "upstream " + cfg.name + " write buffer is full");
@@ -216,9 +206,39 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     }
     if (refused.error) {
       if (done) done(std::move(refused));
-      return;
+      return 0;
     }
     wake();
+    return static_cast<CallId>(id);
+  }
+
+  bool cancel(CallId call, std::string_view reason) {
+    std::function<void(CallResult)> done;
+    {
+      std::lock_guard lock(mu);
+      auto it = pending.find(static_cast<std::int64_t>(call));
+      if (it == pending.end() || !it->second.counted) return false;
+      done = std::move(it->second.done);
+      --counted_in_flight;
+      pending.erase(it);
+      if (pid >= 0)
+        enqueue_locked(jsonrpc::to_json(jsonrpc::Notification{
+            "notifications/cancelled",
+            json::object{{"requestId", static_cast<std::int64_t>(call)}, {"reason", std::string(reason)}}}));
+    }
+    wake();
+    if (done)
+      done(CallResult{std::nullopt, fault(UpstreamError::cancelled, "call to upstream " + cfg.name + " cancelled")});
+    return true;
+  }
+
+  // The call a message from the child belongs to: the only one in flight, if there is one.
+  CallId only_call() const {
+    std::lock_guard lock(mu);
+    if (counted_in_flight != 1) return 0;
+    for (const auto& [id, p] : pending)
+      if (p.counted) return static_cast<CallId>(id);
+    return 0;
   }
 
   bool notify(std::string method, json::value params) {
@@ -570,7 +590,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       else if (auto* q = std::get_if<jsonrpc::Request>(&msg))
         on_upstream_request(*q);
       else if (handlers.on_notification)
-        handlers.on_notification(std::get<jsonrpc::Notification>(msg));
+        handlers.on_notification(std::get<jsonrpc::Notification>(msg), only_call());
     }
   }
 
@@ -615,7 +635,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     std::weak_ptr<Impl> self = weak_from_this();
     handlers.on_request(q, [self, gen, id = q.id](CallResult r) {
       if (auto impl = self.lock()) impl->answer(gen, id, std::move(r));
-    });
+    }, only_call());
   }
 
   void read_stderr() {
@@ -816,7 +836,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   }
 };
 
-StdioUpstream::StdioUpstream(StdioUpstreamConfig config, StdioUpstreamHandlers handlers)
+StdioUpstream::StdioUpstream(StdioUpstreamConfig config, UpstreamHandlers handlers)
     : impl_(std::make_shared<Impl>(std::move(config), std::move(handlers))) {}
 
 StdioUpstream::~StdioUpstream() { stop(); }
@@ -851,20 +871,14 @@ bool StdioUpstream::wait_ready(std::chrono::milliseconds timeout) const {
   return impl_->state == UpstreamState::ready;
 }
 
-void StdioUpstream::request(std::string method, json::value params,
-                            std::function<void(CallResult)> done,
-                            std::optional<std::chrono::milliseconds> timeout) {
-  impl_->request(std::move(method), std::move(params), std::move(done), timeout);
+const std::string& StdioUpstream::name() const { return impl_->cfg.name; }
+
+CallId StdioUpstream::request(std::string method, json::value params, std::function<void(CallResult)> done,
+                              std::optional<std::chrono::milliseconds> timeout) {
+  return impl_->request(std::move(method), std::move(params), std::move(done), timeout);
 }
 
-std::future<CallResult> StdioUpstream::request(std::string method, json::value params,
-                                               std::optional<std::chrono::milliseconds> timeout) {
-  auto promise = std::make_shared<std::promise<CallResult>>();
-  auto future = promise->get_future();
-  impl_->request(std::move(method), std::move(params),
-                 [promise](CallResult r) { promise->set_value(std::move(r)); }, timeout);
-  return future;
-}
+bool StdioUpstream::cancel(CallId call, std::string_view reason) { return impl_->cancel(call, reason); }
 
 bool StdioUpstream::notify(std::string method, json::value params) {
   return impl_->notify(std::move(method), std::move(params));

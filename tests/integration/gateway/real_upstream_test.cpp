@@ -51,11 +51,11 @@ TEST(RealUpstream, ServerEverythingOverStdio) {
   std::vector<std::string> notifications;
   std::atomic<int> roots_asked{0};
   gw::StdioUpstreamHandlers h;
-  h.on_notification = [&](const jitgate::jsonrpc::Notification& n) {
+  h.on_notification = [&](const jitgate::jsonrpc::Notification& n, gw::CallId) {
     std::lock_guard lock(mu);
     notifications.push_back(n.method + " " + jitgate::jsonrpc::serialize(n.params));
   };
-  h.on_request = [&](const jitgate::jsonrpc::Request& q, gw::Responder respond) {
+  h.on_request = [&](const jitgate::jsonrpc::Request& q, gw::Responder respond, gw::CallId) {
     if (q.method != "roots/list") {
       respond({std::nullopt, jitgate::jsonrpc::Error::make(jitgate::jsonrpc::ErrorCode::method_not_found, q.method)});
       return;

@@ -41,7 +41,7 @@ struct Recorder {
       std::lock_guard lock(mu);
       (src == gw::LogSource::child_stderr ? stderr_lines : logs).emplace_back(text);
     };
-    h.on_notification = [this](const jitgate::jsonrpc::Notification& n) {
+    h.on_notification = [this](const jitgate::jsonrpc::Notification& n, gw::CallId) {
       std::lock_guard lock(mu);
       notifications.push_back(n);
     };
@@ -329,7 +329,7 @@ TEST(StdioUpstream, ServerToClientRequestIsAnsweredByTheOwner) {
   Recorder rec;
   auto h = rec.handlers();
   std::atomic<int> asked{0};
-  h.on_request = [&](const jitgate::jsonrpc::Request& q, gw::Responder respond) {
+  h.on_request = [&](const jitgate::jsonrpc::Request& q, gw::Responder respond, gw::CallId) {
     ++asked;
     EXPECT_EQ(q.method, "roots/list");
     // Answered from another thread, later, as a real owner relaying downstream would.
@@ -420,4 +420,23 @@ TEST(StdioUpstream, StopKillsAChildThatIgnoresSigterm) {
   EXPECT_GE(took, 290ms);
   EXPECT_LT(took, 2s);
   EXPECT_EQ(::kill(pid, 0), -1);
+}
+
+TEST(StdioUpstream, CancelFailsTheCallAndTellsTheUpstream) {
+  Recorder rec;
+  gw::StdioUpstream up(scripted(), rec.handlers());
+  up.start();
+  ASSERT_TRUE(up.wait_ready(10s));
+  std::promise<gw::CallResult> p;
+  auto f = p.get_future();
+  gw::CallId id = up.request("tools/call", call("hang"), [&](gw::CallResult r) { p.set_value(std::move(r)); }, 20s);
+  ASSERT_NE(id, 0u);
+  EXPECT_TRUE(up.cancel(id, "client went away"));
+  auto r = get(std::move(f), 1s);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, static_cast<int>(gw::UpstreamError::cancelled));
+  EXPECT_TRUE(rec.wait_stderr("cancelled " + std::to_string(id)));
+  EXPECT_FALSE(up.cancel(id, "again"));  // no longer in flight
+  EXPECT_EQ(up.health().in_flight, 0u);
+  EXPECT_TRUE(get(up.request("tools/call", call("echo", {{"message", "x"}}))).ok());
 }
