@@ -116,28 +116,48 @@ std::string random_session_id() {
 
 namespace {
 
+// Every entry: what lists show, a digest of it (views notice changed entries, not only new names),
+// and for published entries their provider and forwarders.
+struct Published {
+  std::string owner;  // empty: registered with add_*
+  std::uint64_t digest = 0;
+  Forwarder forward, complete, subscribe;
+};
 struct ToolEntry {
   Tool tool;
   json::object listed;
   ToolHandler sync;
   AsyncToolHandler async;
+  Published pub;
 };
 struct ResourceEntry {
   Resource resource;
   json::object listed;
   ResourceReader reader;
+  Published pub;
 };
 struct TemplateEntry {
   ResourceTemplate tmpl;
   UriTemplate matcher;
   json::object listed;
   TemplateReader reader;
+  Published pub;
 };
 struct PromptEntry {
   Prompt prompt;
   json::object listed;
   PromptHandler handler;
+  Published pub;
 };
+
+std::uint64_t digest_of(const json::object& listed) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : json::serialize(listed)) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
 
 struct Registry {
   std::vector<ToolEntry> tools;
@@ -388,10 +408,13 @@ std::uint64_t view_of(const Entries& entries, const policy::PolicyEngine& engine
     auto a = discovery_action(e);
     a.explain = mode == policy::Locked::advertise;
     auto d = engine.decide(who, a);
+    std::string_view digest(reinterpret_cast<const char*>(&e.pub.digest), sizeof e.pub.digest);
     if (d.listed()) {
       fnv(h, a.name);
+      fnv(h, digest);
     } else if (advertisable(d, mode)) {
       fnv(h, a.name);
+      fnv(h, digest);
       fnv(h, "\x01locked");
       for (const auto& sc : d.scopes) fnv(h, sc);
     }
@@ -447,6 +470,7 @@ struct Server::Impl {
   boost::asio::thread_pool pool;
   std::atomic<std::size_t> queued{0};
   std::function<void(Session&, const jsonrpc::Notification&)> on_notification;
+  std::function<void(const std::string&)> on_closed;
   RequestStateSealer sealer;
   json::object server_info;  // _meta serverInfo of every 2026-07-28 result
   // What StatelessOutbound adds to a result that has none of it, serialized once (see
@@ -905,7 +929,8 @@ void Server::add_tool(Tool tool, ToolHandler handler) {
   impl_->mutate([&](Registry& r) {
     std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == tool.name; });
     json::object listed = list_entry(tool);
-    r.tools.push_back(ToolEntry{std::move(tool), std::move(listed), std::move(handler), {}});
+    std::uint64_t digest = digest_of(listed);
+    r.tools.push_back(ToolEntry{std::move(tool), std::move(listed), std::move(handler), {}, Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -913,7 +938,8 @@ void Server::add_tool_async(Tool tool, AsyncToolHandler handler) {
   impl_->mutate([&](Registry& r) {
     std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == tool.name; });
     json::object listed = list_entry(tool);
-    r.tools.push_back(ToolEntry{std::move(tool), std::move(listed), {}, std::move(handler)});
+    std::uint64_t digest = digest_of(listed);
+    r.tools.push_back(ToolEntry{std::move(tool), std::move(listed), {}, std::move(handler), Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -929,7 +955,8 @@ void Server::add_resource(Resource resource, ResourceReader reader) {
   impl_->mutate([&](Registry& r) {
     std::erase_if(r.resources, [&](const ResourceEntry& e) { return e.resource.uri == resource.uri; });
     json::object listed = list_entry(resource);
-    r.resources.push_back(ResourceEntry{std::move(resource), std::move(listed), std::move(reader)});
+    std::uint64_t digest = digest_of(listed);
+    r.resources.push_back(ResourceEntry{std::move(resource), std::move(listed), std::move(reader), Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -939,7 +966,9 @@ void Server::add_resource_template(ResourceTemplate tmpl, TemplateReader reader)
   impl_->mutate([&](Registry& r) {
     std::erase_if(r.templates, [&](const TemplateEntry& e) { return e.tmpl.uri_template == tmpl.uri_template; });
     json::object listed = list_entry(tmpl);
-    r.templates.push_back(TemplateEntry{std::move(tmpl), std::move(*matcher), std::move(listed), std::move(reader)});
+    std::uint64_t digest = digest_of(listed);
+    r.templates.push_back(
+        TemplateEntry{std::move(tmpl), std::move(*matcher), std::move(listed), std::move(reader), Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -947,7 +976,8 @@ void Server::add_prompt(Prompt prompt, PromptHandler handler) {
   impl_->mutate([&](Registry& r) {
     std::erase_if(r.prompts, [&](const PromptEntry& e) { return e.prompt.name == prompt.name; });
     json::object listed = list_entry(prompt);
-    r.prompts.push_back(PromptEntry{std::move(prompt), std::move(listed), std::move(handler)});
+    std::uint64_t digest = digest_of(listed);
+    r.prompts.push_back(PromptEntry{std::move(prompt), std::move(listed), std::move(handler), Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -958,6 +988,102 @@ void Server::set_prompt_completer(const std::string& prompt, Completer completer
 void Server::set_template_completer(const std::string& uri_template, Completer completer) {
   impl_->mutate([&](Registry& r) { r.template_completers[uri_template] = std::move(completer); });
 }
+
+namespace {
+
+std::string listed_string(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+// The (name, digest) pairs `owner` has in one family, sorted: equal before and after a publish
+// means nothing of that family changed.
+template <typename Entries, typename Key>
+std::vector<std::pair<std::string, std::uint64_t>> signature(const Entries& entries, const std::string& owner, Key key) {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (const auto& e : entries)
+    if (e.pub.owner == owner) out.emplace_back(key(e), e.pub.digest);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Published published(const std::string& owner, Catalog::Item& item) {
+  return Published{owner, digest_of(item.listed), std::move(item.serve), std::move(item.complete), std::move(item.subscribe)};
+}
+
+}  // namespace
+
+void Server::publish(const std::string& provider, Catalog catalog) {
+  if (provider.empty()) throw std::invalid_argument("publish: the provider needs a name");
+  std::array<bool, 4> changed{};
+  impl_->mutate([&](Registry& r) {
+    auto tool_key = [](const ToolEntry& e) { return e.tool.name; };
+    auto resource_key = [](const ResourceEntry& e) { return e.resource.uri; };
+    auto template_key = [](const TemplateEntry& e) { return e.tmpl.uri_template; };
+    auto prompt_key = [](const PromptEntry& e) { return e.prompt.name; };
+    auto before = std::make_tuple(signature(r.tools, provider, tool_key), signature(r.resources, provider, resource_key),
+                                  signature(r.templates, provider, template_key), signature(r.prompts, provider, prompt_key));
+    auto mine = [&](const auto& e) { return e.pub.owner == provider; };
+    std::erase_if(r.tools, mine);
+    std::erase_if(r.resources, mine);
+    std::erase_if(r.templates, mine);
+    std::erase_if(r.prompts, mine);
+    for (auto& item : catalog.tools) {
+      Tool t;
+      t.name = listed_string(item.listed, "name");
+      if (t.name.empty()) continue;
+      if (const auto* sc = item.listed.if_contains("inputSchema"); sc && sc->is_object()) t.input_schema = sc->get_object();
+      t.access = std::move(item.access);
+      std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == t.name; });
+      auto pub = published(provider, item);
+      r.tools.push_back(ToolEntry{std::move(t), std::move(item.listed), {}, {}, std::move(pub)});
+    }
+    for (auto& item : catalog.resources) {
+      Resource res;
+      res.uri = listed_string(item.listed, "uri");
+      if (res.uri.empty()) continue;
+      res.name = listed_string(item.listed, "name");
+      res.access = std::move(item.access);
+      std::erase_if(r.resources, [&](const ResourceEntry& e) { return e.resource.uri == res.uri; });
+      auto pub = published(provider, item);
+      r.resources.push_back(ResourceEntry{std::move(res), std::move(item.listed), {}, std::move(pub)});
+    }
+    for (auto& item : catalog.resource_templates) {
+      ResourceTemplate t;
+      t.uri_template = listed_string(item.listed, "uriTemplate");
+      auto matcher = UriTemplate::parse(t.uri_template);
+      if (!matcher) continue;  // the provider checks what it publishes; an unusable template is left out
+      t.name = listed_string(item.listed, "name");
+      t.access = std::move(item.access);
+      std::erase_if(r.templates, [&](const TemplateEntry& e) { return e.tmpl.uri_template == t.uri_template; });
+      auto pub = published(provider, item);
+      r.templates.push_back(TemplateEntry{std::move(t), std::move(*matcher), std::move(item.listed), {}, std::move(pub)});
+    }
+    for (auto& item : catalog.prompts) {
+      Prompt pr;
+      pr.name = listed_string(item.listed, "name");
+      if (pr.name.empty()) continue;
+      pr.access = std::move(item.access);
+      std::erase_if(r.prompts, [&](const PromptEntry& e) { return e.prompt.name == pr.name; });
+      auto pub = published(provider, item);
+      r.prompts.push_back(PromptEntry{std::move(pr), std::move(item.listed), {}, std::move(pub)});
+    }
+    changed = {std::get<0>(before) != signature(r.tools, provider, tool_key),
+               std::get<1>(before) != signature(r.resources, provider, resource_key),
+               std::get<2>(before) != signature(r.templates, provider, template_key),
+               std::get<3>(before) != signature(r.prompts, provider, prompt_key)};
+  });
+  if (impl_->authorizing()) {
+    // Per session, and only where what that caller sees moved.
+    if (changed[kTools] || changed[kResources] || changed[kTemplates] || changed[kPrompts]) reevaluate_all();
+    return;
+  }
+  if (changed[kTools]) notify_tools_changed();
+  if (changed[kResources] || changed[kTemplates]) notify_resources_changed();
+  if (changed[kPrompts]) notify_prompts_changed();
+}
+
+void Server::on_session_closed(std::function<void(const std::string&)> f) { impl_->on_closed = std::move(f); }
 
 void Server::on_client_notification(std::function<void(Session&, const jsonrpc::Notification&)> f) {
   impl_->on_notification = std::move(f);
@@ -1105,6 +1231,7 @@ bool Server::close_session(const std::string& id) {
     sh.sessions.erase(it);
   }
   s->close();
+  if (impl_->on_closed) impl_->on_closed(s->id());
   return true;
 }
 
@@ -1131,7 +1258,10 @@ std::size_t Server::expire_idle_sessions(std::chrono::steady_clock::duration idl
       }
     }
   }
-  for (auto& s : expired) s->close();
+  for (auto& s : expired) {
+    s->close();
+    if (impl_->on_closed) impl_->on_closed(s->id());
+  }
   impl_->live_listeners();  // drops listeners whose stream went away
   return expired.size();
 }
@@ -1144,7 +1274,10 @@ void Server::close_all_sessions() {
     for (auto& [id, s] : sh.sessions) all.push_back(std::move(s));
     sh.sessions.clear();
   }
-  for (auto& s : all) s->close();
+  for (auto& s : all) {
+    s->close();
+    if (impl_->on_closed) impl_->on_closed(s->id());
+  }
 }
 
 policy::Inventory Server::inventory() const {
@@ -1458,6 +1591,44 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
   });
 }
 
+// Hands a request to a published entry's forwarder, keeps it cancellable, and completes `out` with
+// what comes back. `then` runs before completing when the answer is a result.
+static void run_forward(Server& server, const std::shared_ptr<Session>& session, const jsonrpc::Request& req,
+                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward, json::object params,
+                        std::function<void()> then = {}) {
+  std::string key = jsonrpc::id_key(req.id);
+  std::stop_source stop;
+  if (!session->begin_call(key, stop)) {
+    reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
+                "Invalid Request: id is already in use by a request in progress");
+    return;
+  }
+  json::value token = nullptr;
+  if (const auto* mt = meta_of(req.params))
+    if (const auto* t = mt->if_contains("progressToken")) token = *t;
+  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(token), stop.get_token(), out, std::move(env));
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  auto done = [session, key, ctx, out, once, id = req.id, then = std::move(then)](ForwardReply r) {
+    if (once->exchange(true)) return;
+    session->end_call(key);
+    if (ctx->cancelled()) return out->complete(std::nullopt);
+    if (r.result) {
+      if (then) then();
+      return out->complete(jsonrpc::result_response(id, std::move(*r.result)));
+    }
+    out->complete(jsonrpc::error_response(
+        id, r.error.value_or(jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: no answer", std::nullopt})));
+  };
+  try {
+    forward(params, ctx, done);
+  } catch (const ProtocolError& e) {
+    done(ForwardReply{std::nullopt, jsonrpc::Error{e.code(), e.what(), e.data()}});
+  } catch (const std::exception& e) {
+    done(ForwardReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                                   std::string("Internal error: ") + e.what(), std::nullopt}});
+  }
+}
+
 void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out,
                     std::shared_ptr<const auth::Principal> caller) {
   session->touch();
@@ -1694,10 +1865,15 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       if (!target.found())
         return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
       if (!allowed(target.action(m, uri))) return;
-      session->with_state([&](Session::State& st) {
-        if (m == "resources/subscribe") st.subscriptions.insert(uri);
-        else st.subscriptions.erase(uri);
-      });
+      auto record = [session, uri, subscribe = m == "resources/subscribe"] {
+        session->with_state([&](Session::State& st) {
+          if (subscribe) st.subscriptions.insert(uri);
+          else st.subscriptions.erase(uri);
+        });
+      };
+      const Published& pub = target.direct ? target.direct->pub : target.via->pub;
+      if (pub.subscribe) return run_forward(*this, session, req, std::move(out), std::move(env), pub.subscribe, p, record);
+      record();
       return out->complete(jsonrpc::result_response(req.id, json::object{}));
     }
 
@@ -1712,6 +1888,8 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       const ToolEntry& entry = reg->tools[it->second];
       if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, &entry.tool.access})) return;
+      // A published tool's own server checks its arguments and answers as it would directly.
+      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward, p);
       if (auto problem = check_arguments(entry.tool.input_schema, args))
         return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
       if (entry.async) {
@@ -1754,6 +1932,10 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         auto target = resolve_resource(*reg, uri);
         if (!target.found()) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
         if (!allowed(target.action(m, uri))) return;
+      }
+      if (auto target = resolve_resource(*reg, uri); target.found()) {
+        const Published& pub = target.direct ? target.direct->pub : target.via->pub;
+        if (pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), pub.forward, p);
       }
       auto mrtr = mrtr_for(uri, nullptr);
       if (!mrtr) return;
@@ -1799,6 +1981,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, raw_args.if_object(), &entry.prompt.access}))
         return;
+      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward, p);
       for (const auto& a : entry.prompt.arguments)
         if (a.required && !args.contains(a.name)) return invalid_params("missing required argument '" + a.name + "'");
       auto mrtr = mrtr_for(name, raw_args);
@@ -1827,6 +2010,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
           for (const auto& [k, v] : a->get_object())
             if (v.is_string()) context.emplace(std::string(k), std::string(v.get_string()));
       Completer completer;
+      const Forwarder* forward = nullptr;
       if (type == "ref/prompt") {
         std::string name = required_string(ref->get_object(), "name");
         auto pi = reg->prompt_index.find(name);
@@ -1835,6 +2019,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         if (!allowed({policy::Kind::prompt, policy::Phase::discovery, m, name, {}, nullptr, &reg->prompts[pi->second].prompt.access}))
           return;
         if (auto c = reg->prompt_completers.find(name); c != reg->prompt_completers.end()) completer = c->second;
+        forward = &reg->prompts[pi->second].pub.complete;
       } else if (type == "ref/resource") {
         std::string uri = required_string(ref->get_object(), "uri");
         const TemplateEntry* tmpl = nullptr;
@@ -1847,9 +2032,11 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
                              &reg->resources[ri->second].resource.access}))
           return;
         if (auto c = reg->template_completers.find(uri); c != reg->template_completers.end()) completer = c->second;
+        forward = tmpl ? &tmpl->pub.complete : &reg->resources[ri->second].pub.complete;
       } else {
         return invalid_params("ref.type must be ref/prompt or ref/resource");
       }
+      if (forward && *forward) return run_forward(*this, session, req, std::move(out), std::move(env), *forward, p);
       return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), Mrtr{},
                           [completer, arg_name, value, context](RequestContext&) {
                             std::vector<std::string> values;

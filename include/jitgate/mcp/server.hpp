@@ -148,6 +148,32 @@ using PromptHandler = std::function<PromptResult(const StringMap& arguments, Req
 using Completer = std::function<std::vector<std::string>(const std::string& argument, const std::string& value,
                                                          const StringMap& context)>;
 
+// The answer to a forwarded request: a result object, or a JSON-RPC error.
+struct ForwardReply {
+  std::optional<json::object> result;
+  std::optional<jsonrpc::Error> error;
+};
+// Serves a request somewhere else (the gateway's upstream servers). Gets the request's params as
+// the client sent them, once the policy has allowed the request, and its context (cancellation,
+// progress, logging, server-to-client requests); runs on the calling (I/O) thread and must not
+// block; calls `done` once, from any thread.
+using Forwarder = std::function<void(const json::object& params, std::shared_ptr<RequestContext> ctx,
+                                     std::function<void(ForwardReply)> done)>;
+
+// Primitives a provider other than the add_* calls publishes (the gateway: what its upstream servers
+// list). Each item is listed as `listed` says (its "name", "uri" or "uriTemplate" names it) and
+// decided by the policy exactly as a local primitive with the same name and `access`.
+struct Catalog {
+  struct Item {
+    json::object listed;
+    policy::Requirement access;
+    Forwarder serve;      // tools/call, resources/read, prompts/get
+    Forwarder complete;   // completion/complete (prompts, resource templates); unset: no values
+    Forwarder subscribe;  // resources/subscribe and unsubscribe (resources, templates); unset: local only
+  };
+  std::vector<Item> tools, resources, resource_templates, prompts;
+};
+
 struct ServerOptions {
   Implementation info;
   std::string instructions;
@@ -200,6 +226,14 @@ class Server {
   void add_prompt(Prompt prompt, PromptHandler handler);
   void set_prompt_completer(const std::string& prompt, Completer completer);
   void set_template_completer(const std::string& uri_template, Completer completer);
+  // Replaces, atomically, everything `provider` published before with `catalog` (its items take
+  // precedence over local primitives of the same name). Sessions whose filtered view of a family
+  // changes (entries added, removed or changed, as each one's rights show them) are sent that
+  // family's list_changed; the others are not. Safe from any thread but an I/O thread of a
+  // transport (it re-evaluates every session).
+  void publish(const std::string& provider, Catalog catalog);
+  // Called with the id of every session that ends (DELETE, idle expiry, shutdown). Set before serving.
+  void on_session_closed(std::function<void(const std::string& session_id)> f);
   // Answers roots/list_changed and other client notifications the core does not consume.
   void on_client_notification(std::function<void(Session&, const jsonrpc::Notification&)> f);
 

@@ -1,0 +1,311 @@
+// Server::publish: primitives served by forwarders (the gateway's seam), listed verbatim, decided by
+// the same policy as local ones, and list_changed only where a session's view moved.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <mutex>
+
+#include "jitgate/mcp/revision.hpp"
+#include "jitgate/mcp/server.hpp"
+#include "jitgate/policy/policy.hpp"
+#include "support/capture.hpp"
+
+namespace json = boost::json;
+namespace jr = jitgate::jsonrpc;
+using namespace jitgate::mcp;
+using testsupport::CaptureOutbound;
+using namespace std::chrono_literals;
+
+namespace {
+
+class RecordingLink : public SessionLink {
+ public:
+  void deliver(json::object m) override {
+    std::lock_guard l(mu);
+    got.push_back(std::move(m));
+  }
+  std::vector<std::string> methods() {
+    std::lock_guard l(mu);
+    std::vector<std::string> out;
+    for (auto& m : got) out.emplace_back(m.at("method").as_string());
+    return out;
+  }
+  void clear() {
+    std::lock_guard l(mu);
+    got.clear();
+  }
+  std::mutex mu;
+  std::vector<json::object> got;
+};
+
+// A forwarder that answers with what it was given (so the test sees the params as forwarded).
+Forwarder echo_params() {
+  return [](const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+    done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", params}}, std::nullopt});
+  };
+}
+
+Catalog::Item tool_item(std::string name, std::string description = "d") {
+  Catalog::Item i;
+  i.listed = json::object{{"name", name},
+                          {"description", description},
+                          {"inputSchema", json::object{{"type", "object"}}},
+                          {"icons", json::array{json::object{{"src", "data:,x"}}}}};  // a field the core does not model
+  i.serve = echo_params();
+  return i;
+}
+
+struct Client {
+  std::shared_ptr<Session> session;
+  std::shared_ptr<RecordingLink> link = std::make_shared<RecordingLink>();
+};
+
+class Publish : public ::testing::Test {
+ protected:
+  explicit Publish(std::shared_ptr<jitgate::policy::PolicyEngine> engine = nullptr)
+      : server_(ServerOptions{.info = {"t", "1", ""}, .page_size = 2, .policy = std::move(engine)}) {}
+
+  Client connect(std::shared_ptr<const jitgate::auth::Principal> who = nullptr) {
+    Client c{server_.create_session()};
+    if (who) {
+      EXPECT_EQ(server_.bind_caller(c.session, who), Binding::ok);
+    }
+    auto r = call(c, "initialize",
+                  json::object{{"protocolVersion", std::string(kLatestRevision)},
+                               {"capabilities", json::object{}},
+                               {"clientInfo", json::object{{"name", "c"}, {"version", "1"}}}});
+    EXPECT_TRUE(r.contains("result")) << json::serialize(r);
+    server_.handle(c.session, jr::Notification{"notifications/initialized", nullptr}, nullptr);
+    c.session->set_link(c.link);
+    return c;
+  }
+
+  json::object call(Client& c, std::string method, json::value params = nullptr) {
+    auto out = std::make_shared<CaptureOutbound>();
+    server_.handle(c.session, jr::Request{next_id_++, std::move(method), std::move(params)}, out);
+    auto r = out->wait();
+    EXPECT_TRUE(r) << "no response";
+    return r.value_or(json::object{});
+  }
+
+  std::vector<std::string> tool_names(Client& c) {
+    std::vector<std::string> names;
+    json::value cursor = nullptr;
+    do {
+      json::object params;
+      if (!cursor.is_null()) params["cursor"] = cursor;
+      auto r = call(c, "tools/list", params);
+      for (auto& t : r.at("result").at("tools").as_array()) names.emplace_back(t.at("name").as_string());
+      const auto* next = r.at("result").as_object().if_contains("nextCursor");
+      cursor = next ? *next : json::value(nullptr);
+    } while (!cursor.is_null());
+    return names;
+  }
+
+  Server server_;
+  std::int64_t next_id_ = 1;
+};
+
+TEST_F(Publish, ListsPublishedEntriesVerbatimBesideLocalOnesAndForwardsCalls) {
+  server_.add_tool(Tool{"local", "", "a local tool"}, [](const json::object&, RequestContext&) { return ToolResult::text("l"); });
+  Catalog cat;
+  for (auto n : {"up_a", "up_b", "up_c"}) cat.tools.push_back(tool_item(n));
+  server_.publish("up", std::move(cat));
+  auto c = connect();
+  EXPECT_EQ(tool_names(c), (std::vector<std::string>{"local", "up_a", "up_b", "up_c"}));  // paged by 2
+  auto first = call(c, "tools/list");
+  EXPECT_TRUE(first.at("result").at("tools").at(1).as_object().contains("icons"));
+
+  auto r = call(c, "tools/call", json::object{{"name", "up_b"}, {"arguments", json::object{{"x", 1}}}});
+  ASSERT_TRUE(r.contains("result")) << json::serialize(r);
+  EXPECT_EQ(r.at("result").at("structuredContent").at("name"), "up_b");
+  EXPECT_EQ(r.at("result").at("structuredContent").at("arguments").at("x"), 1);
+  // Arguments are the upstream's to check: no local schema check for published tools.
+  auto unchecked = call(c, "tools/call", json::object{{"name", "up_a"}, {"arguments", "not an object"}});
+  EXPECT_EQ(unchecked.at("error").at("code"), -32602);  // the core still refuses malformed params
+}
+
+TEST_F(Publish, ForwardedErrorsAndThrowingForwardersBecomeJsonRpcErrors) {
+  Catalog cat;
+  auto failing = tool_item("fails");
+  failing.serve = [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+    done(ForwardReply{std::nullopt, jr::Error{-32010, "upstream up is restarting", json::object{{"upstream", "up"}}}});
+  };
+  auto throwing = tool_item("throws");
+  throwing.serve = [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)>) {
+    throw std::runtime_error("broken");
+  };
+  cat.tools.push_back(failing);
+  cat.tools.push_back(throwing);
+  server_.publish("up", std::move(cat));
+  auto c = connect();
+  auto r = call(c, "tools/call", json::object{{"name", "fails"}});
+  EXPECT_EQ(r.at("error").at("code"), -32010);
+  EXPECT_EQ(r.at("error").at("data").at("upstream"), "up");
+  auto t = call(c, "tools/call", json::object{{"name", "throws"}});
+  EXPECT_EQ(t.at("error").at("code"), -32603);
+  // The id is free again after each answer.
+  EXPECT_EQ(c.session->calls_in_flight(), 0u);
+}
+
+TEST_F(Publish, CancellationReachesTheForwarderAndSuppressesTheResponse) {
+  std::shared_ptr<RequestContext> held;
+  std::function<void(ForwardReply)> finish;
+  Catalog cat;
+  auto slow = tool_item("slow");
+  slow.serve = [&](const json::object&, std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done) {
+    held = ctx;
+    finish = done;
+  };
+  cat.tools.push_back(slow);
+  server_.publish("up", std::move(cat));
+  auto c = connect();
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{77, "tools/call", json::object{{"name", "slow"}}}, out);
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(held->cancelled());
+  server_.handle(c.session, jr::Notification{"notifications/cancelled", json::object{{"requestId", 77}}}, nullptr);
+  EXPECT_TRUE(held->cancelled());
+  finish(ForwardReply{json::object{}, std::nullopt});
+  EXPECT_FALSE(out->wait(1s).has_value());
+  EXPECT_TRUE(out->done());
+}
+
+TEST_F(Publish, RepublishingTellsSessionsOnlyWhenAFamilyChanged) {
+  Catalog cat;
+  cat.tools.push_back(tool_item("a"));
+  server_.publish("up", cat);
+  auto c = connect();
+  server_.publish("up", cat);  // the same again: nothing to say
+  EXPECT_TRUE(c.link->methods().empty());
+  Catalog changed;
+  changed.tools.push_back(tool_item("a", "new description"));
+  server_.publish("up", changed);
+  EXPECT_EQ(c.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
+  c.link->clear();
+  Catalog with_prompt = changed;
+  Catalog::Item p;
+  p.listed = json::object{{"name", "pr"}};
+  p.serve = echo_params();
+  with_prompt.prompts.push_back(p);
+  server_.publish("up", with_prompt);
+  EXPECT_EQ(c.link->methods(), (std::vector<std::string>{"notifications/prompts/list_changed"}));
+  c.link->clear();
+  server_.publish("other", Catalog{});  // another provider publishing nothing changes nothing
+  EXPECT_TRUE(c.link->methods().empty());
+  server_.publish("up", Catalog{});
+  EXPECT_EQ(c.link->methods(),
+            (std::vector<std::string>{"notifications/tools/list_changed", "notifications/prompts/list_changed"}));
+  EXPECT_TRUE(tool_names(c).empty());
+}
+
+TEST_F(Publish, ResourcesTemplatesPromptsAndCompletionAreForwarded) {
+  std::vector<std::string> subscribed;
+  Catalog cat;
+  Catalog::Item res;
+  res.listed = json::object{{"uri", "up+file:///a"}, {"name", "a"}};
+  res.serve = echo_params();
+  res.subscribe = [&](const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+    subscribed.emplace_back(params.at("uri").as_string());
+    done(ForwardReply{json::object{}, std::nullopt});
+  };
+  cat.resources.push_back(res);
+  Catalog::Item tmpl;
+  tmpl.listed = json::object{{"uriTemplate", "up+file:///dir/{name}"}, {"name", "dir"}};
+  tmpl.serve = echo_params();
+  tmpl.complete = [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+    done(ForwardReply{json::object{{"completion", json::object{{"values", json::array{"x"}}}}}, std::nullopt});
+  };
+  cat.resource_templates.push_back(tmpl);
+  Catalog::Item pr;
+  pr.listed = json::object{{"name", "greet"}, {"arguments", json::array{json::object{{"name", "who"}, {"required", true}}}}};
+  pr.serve = echo_params();
+  cat.prompts.push_back(pr);
+  server_.publish("up", std::move(cat));
+  auto c = connect();
+  auto init = call(c, "ping");
+  EXPECT_TRUE(init.contains("result"));
+  EXPECT_FALSE(server_.capabilities().contains("tools"));  // declared only when something of it is there
+  EXPECT_TRUE(server_.capabilities().contains("completions"));
+
+  auto read = call(c, "resources/read", json::object{{"uri", "up+file:///a"}});
+  EXPECT_EQ(read.at("result").at("structuredContent").at("uri"), "up+file:///a");
+  auto via = call(c, "resources/read", json::object{{"uri", "up+file:///dir/x"}});
+  EXPECT_EQ(via.at("result").at("structuredContent").at("uri"), "up+file:///dir/x");
+  auto missing = call(c, "resources/read", json::object{{"uri", "up+file:///elsewhere"}});
+  EXPECT_EQ(missing.at("error").at("code"), kResourceNotFound);
+
+  auto sub = call(c, "resources/subscribe", json::object{{"uri", "up+file:///a"}});
+  EXPECT_TRUE(sub.contains("result"));
+  EXPECT_EQ(subscribed, (std::vector<std::string>{"up+file:///a"}));
+  server_.notify_resource_updated("up+file:///a");
+  EXPECT_EQ(c.link->methods(), (std::vector<std::string>{"notifications/resources/updated"}));
+
+  auto got = call(c, "prompts/get", json::object{{"name", "greet"}, {"arguments", json::object{{"who", "w"}}}});
+  EXPECT_EQ(got.at("result").at("structuredContent").at("arguments").at("who"), "w");
+  auto done = call(c, "completion/complete",
+                   json::object{{"ref", json::object{{"type", "ref/resource"}, {"uri", "up+file:///dir/{name}"}}},
+                                {"argument", json::object{{"name", "name"}, {"value", ""}}}});
+  EXPECT_EQ(done.at("result").at("completion").at("values").at(0), "x");
+}
+
+TEST_F(Publish, ClosingASessionIsReported) {
+  std::vector<std::string> closed;
+  server_.on_session_closed([&](const std::string& id) { closed.push_back(id); });
+  auto c = connect();
+  std::string id = c.session->id();
+  EXPECT_TRUE(server_.close_session(id));
+  EXPECT_EQ(closed, (std::vector<std::string>{id}));
+}
+
+// With a policy: published entries are filtered and refused like local ones, and a publish tells
+// only the sessions whose own view changed.
+class PublishUnderPolicy : public Publish {
+ protected:
+  PublishUnderPolicy()
+      : Publish(std::make_shared<jitgate::policy::LocalPolicyEngine>(jitgate::policy::parse_policy(R"(
+version: 1
+tiers:
+  public: {}
+  signed_in: {authenticated: true}
+rules:
+  - {id: open, tier: public, tools: ["pub_*"]}
+  - {id: members, tier: signed_in, tools: ["mem_*"]}
+)"))) {}
+
+  static std::shared_ptr<const jitgate::auth::Principal> member() {
+    auto p = std::make_shared<jitgate::auth::Principal>();
+    p->issuer = "https://as.example";
+    p->subject = "alice";
+    return p;
+  }
+};
+
+TEST_F(PublishUnderPolicy, FiltersRefusesAndNotifiesOnlyAffectedSessions) {
+  Catalog cat;
+  cat.tools.push_back(tool_item("pub_a"));
+  server_.publish("up", cat);
+  auto anon = connect();
+  auto alice = connect(member());
+  EXPECT_EQ(tool_names(anon), (std::vector<std::string>{"pub_a"}));
+
+  cat.tools.push_back(tool_item("mem_b"));  // only signed-in callers see it
+  server_.publish("up", cat);
+  EXPECT_TRUE(anon.link->methods().empty());
+  EXPECT_EQ(alice.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
+  EXPECT_EQ(tool_names(anon), (std::vector<std::string>{"pub_a"}));
+  EXPECT_EQ(tool_names(alice), (std::vector<std::string>{"pub_a", "mem_b"}));
+
+  auto refused = call(anon, "tools/call", json::object{{"name", "mem_b"}});
+  EXPECT_EQ(refused.at("error").at("code"), kAccessDenied);
+  auto ok = call(alice, "tools/call", json::object{{"name", "mem_b"}});
+  EXPECT_TRUE(ok.contains("result")) << json::serialize(ok);
+
+  alice.link->clear();
+  cat.tools[0] = tool_item("pub_a", "changed");  // everyone sees pub_a: everyone hears of it
+  server_.publish("up", cat);
+  EXPECT_EQ(anon.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
+  EXPECT_EQ(alice.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
+}
+
+}  // namespace
