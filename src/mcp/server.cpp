@@ -1620,7 +1620,7 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
         id, r.error.value_or(jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: no answer", std::nullopt})));
   };
   try {
-    forward(params, ctx, done);
+    forward(req.method, params, ctx, done);
   } catch (const ProtocolError& e) {
     done(ForwardReply{std::nullopt, jsonrpc::Error{e.code(), e.what(), e.data()}});
   } catch (const std::exception& e) {

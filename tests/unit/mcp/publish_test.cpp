@@ -40,7 +40,7 @@ class RecordingLink : public SessionLink {
 
 // A forwarder that answers with what it was given (so the test sees the params as forwarded).
 Forwarder echo_params() {
-  return [](const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+  return [](std::string_view, const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
     done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", params}}, std::nullopt});
   };
 }
@@ -128,11 +128,11 @@ TEST_F(Publish, ListsPublishedEntriesVerbatimBesideLocalOnesAndForwardsCalls) {
 TEST_F(Publish, ForwardedErrorsAndThrowingForwardersBecomeJsonRpcErrors) {
   Catalog cat;
   auto failing = tool_item("fails");
-  failing.serve = [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+  failing.serve = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
     done(ForwardReply{std::nullopt, jr::Error{-32010, "upstream up is restarting", json::object{{"upstream", "up"}}}});
   };
   auto throwing = tool_item("throws");
-  throwing.serve = [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)>) {
+  throwing.serve = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)>) {
     throw std::runtime_error("broken");
   };
   cat.tools.push_back(failing);
@@ -153,7 +153,7 @@ TEST_F(Publish, CancellationReachesTheForwarderAndSuppressesTheResponse) {
   std::function<void(ForwardReply)> finish;
   Catalog cat;
   auto slow = tool_item("slow");
-  slow.serve = [&](const json::object&, std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done) {
+  slow.serve = [&](std::string_view, const json::object&, std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done) {
     held = ctx;
     finish = done;
   };
@@ -205,15 +205,16 @@ TEST_F(Publish, ResourcesTemplatesPromptsAndCompletionAreForwarded) {
   Catalog::Item res;
   res.listed = json::object{{"uri", "up+file:///a"}, {"name", "a"}};
   res.serve = echo_params();
-  res.subscribe = [&](const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
-    subscribed.emplace_back(params.at("uri").as_string());
+  res.subscribe = [&](std::string_view method, const json::object& params, std::shared_ptr<RequestContext>,
+                      std::function<void(ForwardReply)> done) {
+    subscribed.emplace_back(std::string(method) + " " + std::string(params.at("uri").as_string()));
     done(ForwardReply{json::object{}, std::nullopt});
   };
   cat.resources.push_back(res);
   Catalog::Item tmpl;
   tmpl.listed = json::object{{"uriTemplate", "up+file:///dir/{name}"}, {"name", "dir"}};
   tmpl.serve = echo_params();
-  tmpl.complete = [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+  tmpl.complete = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
     done(ForwardReply{json::object{{"completion", json::object{{"values", json::array{"x"}}}}}, std::nullopt});
   };
   cat.resource_templates.push_back(tmpl);
@@ -237,9 +238,11 @@ TEST_F(Publish, ResourcesTemplatesPromptsAndCompletionAreForwarded) {
 
   auto sub = call(c, "resources/subscribe", json::object{{"uri", "up+file:///a"}});
   EXPECT_TRUE(sub.contains("result"));
-  EXPECT_EQ(subscribed, (std::vector<std::string>{"up+file:///a"}));
+  EXPECT_EQ(subscribed, (std::vector<std::string>{"resources/subscribe up+file:///a"}));
   server_.notify_resource_updated("up+file:///a");
   EXPECT_EQ(c.link->methods(), (std::vector<std::string>{"notifications/resources/updated"}));
+  EXPECT_TRUE(call(c, "resources/unsubscribe", json::object{{"uri", "up+file:///a"}}).contains("result"));
+  EXPECT_EQ(subscribed.back(), "resources/unsubscribe up+file:///a");
 
   auto got = call(c, "prompts/get", json::object{{"name", "greet"}, {"arguments", json::object{{"who", "w"}}}});
   EXPECT_EQ(got.at("result").at("structuredContent").at("arguments").at("who"), "w");
