@@ -2,7 +2,8 @@
 // Flags: --garbage (noise on stdout before every answer), --hang-initialize.
 // Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
 // mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
-// notification first), stderr {bytes} (one long stderr line).
+// notification first), stderr {bytes} (one long stderr line), progress (two progress notifications
+// for the call's token), pid, grow (adds a tool named extra{n} and says tools/list_changed).
 'use strict';
 const readline = require('node:readline');
 const flags = new Set(process.argv.slice(2));
@@ -19,6 +20,7 @@ const out = (msg) => {
 const result = (id, r) => out({ jsonrpc: '2.0', id, result: r });
 const text = (t) => ({ content: [{ type: 'text', text: t }] });
 let nextId = 1;
+const extra = [];
 const waiting = new Map();
 process.stderr.write(`scripted upstream ${process.pid} up\n`);
 
@@ -40,7 +42,10 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
                           serverInfo: { name: 'scripted', version: '1' } });
   }
   if (m.method === 'ping') return result(m.id, {});
-  if (m.method === 'tools/list') return result(m.id, { tools: [{ name: 'echo', inputSchema: { type: 'object' } }] });
+  if (m.method === 'tools/list') {
+    return result(m.id, { tools: [{ name: 'echo', inputSchema: { type: 'object' } }, { name: 'hang', inputSchema: { type: 'object' } },
+                                  ...extra.map((name) => ({ name, inputSchema: { type: 'object' } }))] });
+  }
   if (m.method !== 'tools/call') return out({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
   const args = m.params.arguments || {};
   switch (m.params.name) {
@@ -57,6 +62,19 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       waiting.set(id, (answer) => result(m.id, { structuredContent: answer, content: [] }));
       return out({ jsonrpc: '2.0', id, method: 'roots/list' });
     }
+    case 'progress': {
+      const token = m.params._meta && m.params._meta.progressToken;
+      if (token !== undefined) {
+        out({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: 1, total: 2 } });
+        out({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: 2, total: 2, message: 'done' } });
+      }
+      return result(m.id, text('token ' + JSON.stringify(token === undefined ? null : token)));
+    }
+    case 'pid': return result(m.id, text(String(process.pid)));
+    case 'grow':
+      extra.push('extra' + extra.length);
+      out({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+      return result(m.id, text('grown'));
     case 'stderr': process.stderr.write('e'.repeat(args.bytes) + '\nafter\n'); return result(m.id, text('ok'));
     default: return out({ jsonrpc: '2.0', id: m.id, error: { code: -32602, message: 'unknown tool' } });
   }
