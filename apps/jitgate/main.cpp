@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 
+#include "demo_cli.hpp"
 #include "devauth_cli.hpp"
 #include "policy_cli.hpp"
 
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   int status = 0;
   jitgate::cli::add_policy_commands(app, status);
   jitgate::cli::add_devauth_commands(app, status);
+  jitgate::cli::add_demo_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

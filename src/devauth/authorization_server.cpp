@@ -196,7 +196,25 @@ void AuthorizationServer::sweep() {
 }
 
 Response AuthorizationServer::handle(const Request& r) {
+  Response res = route(r);
+  // Browser-based clients (the MCP Inspector) call metadata, JWKS, registration and token from
+  // another origin; none of these rely on cookies, so any origin may read them.
   std::string path = r.path();
+  if (path != "/authorize" && path != "/login" && path != "/consent" && path != "/") {
+    res.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    res.headers.emplace_back("Access-Control-Expose-Headers", "WWW-Authenticate");
+  }
+  return res;
+}
+
+Response AuthorizationServer::route(const Request& r) {
+  std::string path = r.path();
+  if (r.method == "OPTIONS")
+    return Response{204,
+                    {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                     {"Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version"},
+                     {"Access-Control-Max-Age", "600"}},
+                    {}};
   {
     std::lock_guard lock(mu_);
     sweep();

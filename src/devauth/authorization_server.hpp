@@ -32,6 +32,7 @@ class AuthorizationServer {
     unsigned status = 400;
   };
 
+  Response route(const Request& r);
   Response metadata(bool openid) const;
   Response authorize(const Request& r);
   Response login(const Request& r);
