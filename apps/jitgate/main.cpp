@@ -4,6 +4,8 @@
 #include <exception>
 #include <iostream>
 
+#include "demo_cli.hpp"
+#include "devauth_cli.hpp"
 #include "policy_cli.hpp"
 
 int main(int argc, char** argv) {
@@ -14,6 +16,8 @@ int main(int argc, char** argv) {
   app.footer("Exit status: 0 success, 1 the policy or a test case failed, 2 bad usage or an unreadable file.");
   int status = 0;
   jitgate::cli::add_policy_commands(app, status);
+  jitgate::cli::add_devauth_commands(app, status);
+  jitgate::cli::add_demo_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
