@@ -23,10 +23,14 @@ void Session::end_call(const std::string& id_key) {
 }
 
 bool Session::cancel_call(const std::string& id_key) {
-  std::lock_guard lock(mu_);
-  auto it = calls_.find(id_key);
-  if (it == calls_.end()) return false;
-  it->second.request_stop();
+  std::stop_source stop;  // a copy shares the state: stop callbacks run outside the lock (they may end the call)
+  {
+    std::lock_guard lock(mu_);
+    auto it = calls_.find(id_key);
+    if (it == calls_.end()) return false;
+    stop = it->second;
+  }
+  stop.request_stop();
   return true;
 }
 
@@ -74,12 +78,14 @@ void Session::close() {
   if (closed_.exchange(true)) return;
   std::map<std::string, ClientReplyHandler> pending;
   std::shared_ptr<SessionLink> link;
+  std::vector<std::stop_source> stops;
   {
     std::lock_guard lock(mu_);
-    for (auto& [k, s] : calls_) s.request_stop();
+    for (auto& [k, s] : calls_) stops.push_back(s);
     pending.swap(outgoing_);
     link = std::move(link_);
   }
+  for (auto& s : stops) s.request_stop();
   if (link) link->closed();
   for (auto& [id, h] : pending)
     h(ClientReply{std::nullopt, jsonrpc::Error{-32603, "session closed", std::nullopt}});

