@@ -7,6 +7,7 @@
 #include "demo_cli.hpp"
 #include "devauth_cli.hpp"
 #include "policy_cli.hpp"
+#include "serve_cli.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"jitgate: just-in-time authorization for MCP servers"};
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   jitgate::cli::add_policy_commands(app, status);
   jitgate::cli::add_devauth_commands(app, status);
   jitgate::cli::add_demo_command(app, status);
+  jitgate::cli::add_serve_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

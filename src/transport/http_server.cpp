@@ -721,7 +721,13 @@ void Connection::handle() {
 
   std::string_view target = req_.target();
   std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/healthz") return reply(200, "{\"status\":\"ok\"}");
+  if (path == "/healthz" || path == "/readyz") {
+    if (req_.method() != http::verb::get) return reply(405, "{\"error\":\"method not allowed\"}", {"Allow: GET"});
+    if (!opts.health) return reply(200, "{\"status\":\"ok\"}");
+    // Alive as long as it answers; ready when what it serves is (the gateway: every upstream).
+    auto [ready, detail] = opts.health();
+    return reply(path == "/readyz" && !ready ? 503 : 200, std::move(detail), {"Cache-Control: no-store"});
+  }
   if (path == "/metrics" && opts.metrics) {
     if (req_.method() != http::verb::get) return reply(405, "{\"error\":\"method not allowed\"}", {"Allow: GET"});
     return reply(200, opts.metrics->render(), {}, std::string(observe::Registry::content_type));

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jitgate::mcp {
@@ -43,6 +44,9 @@ struct HttpOptions {
   std::shared_ptr<auth::RequestGuard> guard;
   // Prometheus metrics served at /metrics (text format) when set.
   std::shared_ptr<observe::Registry> metrics;
+  // /healthz (always 200 while serving) and /readyz (200 when ready, else 503) answer with this
+  // report's JSON body; unset: both are 200 {"status":"ok"}.
+  std::function<std::pair<bool, std::string>()> health;
   // Every tick: sessions whose token expired are told what left their lists (with a guard), then
   // `on_tick` runs (a policy file watch, for instance). On an I/O thread: keep it short.
   std::chrono::milliseconds tick{1000};
