@@ -1,6 +1,40 @@
 #include "jitgate/auth/token_cache.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 namespace jitgate::auth {
+
+namespace {
+
+// The slot of a token: 8-byte words mixed by multiplication (a few instructions a word; tokens are
+// hundreds of bytes and looked up on every request). Not a security boundary: the stored token is
+// compared in full, the hash only picks the shard and the entry.
+std::size_t token_slot(std::string_view t) {
+  auto mix = [](std::uint64_t h, std::uint64_t w) {
+    h = (h ^ w) * 0x9fb21c651e98df25ull;
+    return h ^ (h >> 29);
+  };
+  const char* p = t.data();
+  std::size_t n = t.size();
+  std::uint64_t h = 0x243f6a8885a308d3ull ^ (n * 0x9e3779b97f4a7c15ull);
+  std::uint64_t w = 0;
+  if (n >= 8) {
+    for (; n > 8; p += 8, n -= 8) {
+      std::memcpy(&w, p, 8);
+      h = mix(h, w);
+    }
+    std::memcpy(&w, p + n - 8, 8);  // the last word, overlapping the previous one
+    h = mix(h, w);
+  } else if (n > 0) {
+    std::memcpy(&w, p, n);
+    h = mix(h, w);
+  }
+  h *= 0xff51afd7ed558ccdull;
+  return static_cast<std::size_t>(h ^ (h >> 32));
+}
+
+}  // namespace
 
 CachingVerifier::CachingVerifier(std::shared_ptr<TokenVerifier> inner, Options options)
     : inner_(std::move(inner)), options_(std::move(options)) {}
@@ -11,7 +45,7 @@ std::int64_t CachingVerifier::now() const {
 }
 
 Verification CachingVerifier::verify(std::string_view token) {
-  std::size_t h = std::hash<std::string_view>{}(token);
+  std::size_t h = token_slot(token);
   Shard& shard = shards_[h % shards_.size()];
   std::int64_t t = now();
   {
@@ -35,7 +69,7 @@ Verification CachingVerifier::verify(std::string_view token) {
 }
 
 std::shared_ptr<const Principal> CachingVerifier::remembered(std::string_view token) const {
-  std::size_t h = std::hash<std::string_view>{}(token);
+  std::size_t h = token_slot(token);
   const Shard& shard = shards_[h % shards_.size()];
   std::int64_t t = now();
   std::lock_guard lock(shard.mu);

@@ -875,6 +875,9 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
 }
 
 bool Connection::serve_resource_metadata(std::string_view path) {
+  // Both metadata paths start with the well-known prefix: most requests are told by it, without
+  // building the path-inserted one.
+  if (!path.starts_with("/.well-known/oauth-protected-resource")) return false;
   const auto& md = shared_->options.guard->metadata();
   if (path != md.well_known_path() && path != "/.well-known/oauth-protected-resource") return false;
   std::vector<std::string> cors{"Access-Control-Allow-Origin: *", "Access-Control-Allow-Methods: GET, OPTIONS",
