@@ -194,6 +194,37 @@ INSTANTIATE_TEST_SUITE_P(
              {}, {}}),
     [](const ::testing::TestParamInfo<Case>& i) { return "case" + std::to_string(i.index); });
 
+TEST(Engine, ArgumentConditionsOnSharedAndEscapedPointers) {
+  // Rules that test the same argument share one lookup per decision: each still decides by its own
+  // matcher, whatever the value's type, and escaped pointers name their own keys.
+  auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(R"(
+version: 1
+rules:
+  - {id: d1, effect: deny, tools: [t], when: [{arg: /a/b, prefix: x}]}
+  - {id: d2, effect: deny, tools: [t], when: [{arg: /a/b, equals: yz}]}
+  - {id: d3, effect: deny, tools: [t], when: [{arg: /c~1d, prefix: "no"}]}
+  - {id: d4, effect: deny, tools: [t], when: [{arg: /n, prefix: "12"}]}
+  - {id: d5, effect: deny, tools: [t], when: [{arg: /arr/1, prefix: bad}]}
+  - {id: d6, effect: deny, tools: [t], when: [{arg: /a/b, absent: true}, {arg: /c~1d, prefix: "x"}]}
+  - {id: ok, tools: [t]}
+)", "args.yaml"));
+  auto rule_for = [&](const char* args) {
+    json::object o = json::parse(args).as_object();
+    Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, &o, nullptr};
+    return engine->decide(who("alice"), a).rule;
+  };
+  EXPECT_EQ(rule_for(R"({"a":{"b":"xy"}})"), "d1");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"yz"}})"), "d2");
+  EXPECT_EQ(rule_for(R"({"a":{"b":["q","xz"]}})"), "d1");  // an array matches when an element does
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c/d":"nope"})"), "d3");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c":{"d":"nope"}})"), "ok");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"n":123})"), "d4");  // a number by its JSON spelling
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"arr":["ok","bad!"]})"), "d5");
+  EXPECT_EQ(rule_for(R"({"c/d":"xx"})"), "d6");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c/d":"xx"})"), "ok");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"n":5})"), "ok");
+}
+
 TEST(Engine, DeclaredRequirementActsAloneAndTheFileTightensIt) {
   auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(R"(
 version: 1
