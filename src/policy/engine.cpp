@@ -1,6 +1,7 @@
 // Evaluating a compiled policy: deny wins, default deny, and for a deny the smallest scope set that
 // would turn it into an allow.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <boost/json.hpp>
@@ -651,15 +652,18 @@ const auth::Principal& anonymous() {
   return kAnonymous;
 }
 
-class LocalCaller : public PolicyEngine::Caller {
+// A caller prepared against one enforced policy and its shadow. Immutable but for the identity
+// memo (relaxed atomics, see Prepared), so requests of the same principal share it.
+class PreparedCaller {
  public:
-  LocalCaller(std::shared_ptr<const auth::Principal> who, std::shared_ptr<const Policy> enforced,
-              std::shared_ptr<const Policy> shadow)
+  PreparedCaller(std::shared_ptr<const auth::Principal> who, std::shared_ptr<const Policy> enforced,
+                 std::shared_ptr<const Policy> shadow)
       : who_(std::move(who)), enforced_(std::move(enforced)), shadow_(std::move(shadow)) {
     enforced_prep_ = prepare_for(enforced_->compiled(), principal());
     if (shadow_) shadow_prep_ = prepare_for(shadow_->compiled(), principal());
   }
-  const auth::Principal& principal() const override { return who_ ? *who_ : anonymous(); }
+  const auth::Principal& principal() const { return who_ ? *who_ : anonymous(); }
+  const auth::Principal* key() const { return who_.get(); }
 
   Decision decide(const Action& a) const {
     Decision d = evaluate(enforced_->compiled(), enforced_prep_, principal(), a);
@@ -676,6 +680,18 @@ class LocalCaller : public PolicyEngine::Caller {
   std::shared_ptr<const Policy> enforced_, shadow_;
   Prepared enforced_prep_, shadow_prep_;
 };
+
+class LocalCaller : public PolicyEngine::Caller {
+ public:
+  explicit LocalCaller(std::shared_ptr<const PreparedCaller> p) : p_(std::move(p)) {}
+  const auth::Principal& principal() const override { return p_->principal(); }
+  Decision decide(const Action& a) const { return p_->decide(a); }
+
+ private:
+  std::shared_ptr<const PreparedCaller> p_;
+};
+
+std::atomic<std::uint64_t> engine_serials{0};
 
 }  // namespace
 
@@ -770,7 +786,9 @@ std::vector<Diagnostic> Policy::check(const Inventory& inv) const {
 }
 
 LocalPolicyEngine::LocalPolicyEngine(std::shared_ptr<const Policy> enforced, std::shared_ptr<const Policy> shadow)
-    : enforced_(std::move(enforced)), shadow_(std::move(shadow)) {}
+    : enforced_(std::move(enforced)),
+      shadow_(std::move(shadow)),
+      serial_(engine_serials.fetch_add(1, std::memory_order_relaxed) + 1) {}
 
 std::shared_ptr<LocalPolicyEngine> LocalPolicyEngine::from_files(const std::string& path, const std::string& shadow_path) {
   auto e = std::make_shared<LocalPolicyEngine>(load_policy(path), shadow_path.empty() ? nullptr : load_policy(shadow_path));
@@ -783,7 +801,24 @@ std::shared_ptr<LocalPolicyEngine> LocalPolicyEngine::from_files(const std::stri
 }
 
 std::unique_ptr<PolicyEngine::Caller> LocalPolicyEngine::prepare(std::shared_ptr<const auth::Principal> who) const {
-  return std::make_unique<LocalCaller>(std::move(who), current(), shadow());
+  // A keep-alive session sends the same token again and again, and the verified-token cache hands
+  // out one Principal per token: each thread remembers the callers it prepared last, by engine,
+  // generation and Principal (which the remembered caller keeps alive, so its address is not
+  // reused). A reload bumps the generation, so a remembered caller never outlives its policy's turn.
+  struct Slot {
+    std::uint64_t engine = 0, generation = 0;  // engine 0: empty
+    std::shared_ptr<const PreparedCaller> caller;
+  };
+  static thread_local std::array<Slot, 4> slots;
+  static thread_local std::size_t next = 0;
+  std::uint64_t gen = generation();
+  for (const auto& s : slots)
+    if (s.engine == serial_ && s.generation == gen && s.caller->key() == who.get())
+      return std::make_unique<LocalCaller>(s.caller);
+  auto c = std::make_shared<const PreparedCaller>(std::move(who), current(), shadow());
+  Slot& s = slots[next++ % slots.size()];
+  s = Slot{serial_, gen, c};
+  return std::make_unique<LocalCaller>(std::move(c));
 }
 
 Decision LocalPolicyEngine::decide(const Caller& who, const Action& what) const {

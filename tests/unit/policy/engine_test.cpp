@@ -309,6 +309,30 @@ TEST(Engine, ReplaceBumpsGenerationAndTellsListeners) {
   EXPECT_EQ(engine->decide(nullptr, a).outcome, Outcome::allow);
 }
 
+TEST(Engine, PreparedCallersAreKeptApartByEnginePrincipalAndGeneration) {
+  // Callers are remembered per thread for the repeat requests of one token: never across engines,
+  // principals or a reload.
+  auto ops = std::make_shared<LocalPolicyEngine>(parse_policy("version: 1\nrules:\n  - {id: ops, roles: [ops], tools: [t]}\n", "a.yaml"));
+  auto open = std::make_shared<LocalPolicyEngine>(parse_policy("version: 1\nrules:\n  - {id: open, tools: [t]}\n", "b.yaml"));
+  auto alice = who("alice", {}, {"ops"});
+  auto bob = who("bob");
+  Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, nullptr, nullptr};
+  for (int round = 0; round < 6; ++round) {
+    EXPECT_EQ(ops->decide(alice, a).rule, "ops");
+    EXPECT_EQ(ops->decide(bob, a).rule, "default");
+    EXPECT_EQ(ops->decide(nullptr, a).rule, "default");
+    EXPECT_EQ(open->decide(bob, a).rule, "open");
+    EXPECT_EQ(open->decide(alice, a).rule, "open");
+    EXPECT_EQ(&ops->prepare(alice)->principal(), alice.get());
+    EXPECT_TRUE(ops->prepare(nullptr)->principal().anonymous());
+  }
+  ops->replace(parse_policy("version: 1\nrules:\n  - {id: bob-only, claims: {sub: bob}, tools: [t]}\n", "c.yaml"));
+  EXPECT_EQ(ops->decide(alice, a).rule, "default");
+  auto bob2 = who("bob", {}, {}, json::object{{"sub", "bob"}});
+  EXPECT_EQ(ops->decide(bob2, a).rule, "bob-only");
+  EXPECT_EQ(ops->decide(bob, a).rule, "default");
+}
+
 TEST(Engine, ReloadKeepsTheOldPolicyWhenTheFileBreaks) {
   std::string path = ::testing::TempDir() + "reload_policy.yaml";
   { std::ofstream(path) << "version: 1\nrules:\n  - id: open\n    tools: [t]\n"; }
