@@ -16,6 +16,8 @@
 #   --authorization V send "Authorization: V" with every request
 #   --label TEXT      name the table's rows TEXT instead of the workload
 #
+# CALLGRIND_ARGS: extra valgrind options (e.g. "--cache-sim=yes" to count
+# simulated cache misses; the dumps in --keep then hold them).
 # The servers listen on PORT_BASE+1, +2, ... (one per workload; PORT_BASE
 # defaults to 18900). bench/auth-callgrind.sh runs the token configurations.
 #
@@ -87,7 +89,7 @@ for wl in $WORKLOADS; do
   PORT=$((PORT + 1))
   URL="http://127.0.0.1:$PORT/mcp"
   # shellcheck disable=SC2086
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$wl.%p" \
+  valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$OUT/callgrind.$wl.%p" \
     "$BIN" --bench --port "$PORT" --threads 1 $CONF_ARGS > "$TMP/$wl.stdout" 2> "$TMP/$wl.stderr" &
   VG_PID=$!
   for _ in $(seq 1 300); do grep -qF "$URL" "$TMP/$wl.stdout" 2>/dev/null && break; sleep 0.1; done
