@@ -11,6 +11,15 @@
 #   --warmup N        requests sent before counting starts (default 200)
 #   --keep DIR        keep the callgrind output files in DIR (for
 #                     callgrind_annotate); default: a temp dir, removed
+#   --conf-args ARGS  extra arguments for the server, word-split (e.g.
+#                     "--auth-config FILE --policy FILE")
+#   --authorization V send "Authorization: V" with every request
+#   --label TEXT      name the table's rows TEXT instead of the workload
+#
+# CALLGRIND_ARGS: extra valgrind options (e.g. "--cache-sim=yes" to count
+# simulated cache misses; the dumps in --keep then hold them).
+# The servers listen on PORT_BASE+1, +2, ... (one per workload; PORT_BASE
+# defaults to 18900). bench/auth-callgrind.sh runs the token configurations.
 #
 # Method, per workload: start `valgrind --tool=callgrind <server> --bench
 # --port P --threads 1` (fresh process); for session workloads open a session
@@ -27,6 +36,9 @@ WORKLOADS="list list2026"
 N=2000
 WARM=200
 KEEP=""
+CONF_ARGS=""
+AUTHZ=""
+LABEL=""
 BIN=""
 PORT=${PORT_BASE:-18900}
 
@@ -37,6 +49,9 @@ while [ $# -gt 0 ]; do
     --requests) N=$2; shift 2 ;;
     --warmup) WARM=$2; shift 2 ;;
     --keep) KEEP=$2; shift 2 ;;
+    --conf-args) CONF_ARGS=$2; shift 2 ;;
+    --authorization) AUTHZ=$2; shift 2 ;;
+    --label) LABEL=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     --*) die "unknown option $1" ;;
     *) BIN=$1; shift ;;
@@ -73,12 +88,14 @@ for wl in $WORKLOADS; do
   body=$(body_of "$wl")
   PORT=$((PORT + 1))
   URL="http://127.0.0.1:$PORT/mcp"
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$wl.%p" \
-    "$BIN" --bench --port "$PORT" --threads 1 > "$TMP/$wl.stdout" 2> "$TMP/$wl.stderr" &
+  # shellcheck disable=SC2086
+  valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$OUT/callgrind.$wl.%p" \
+    "$BIN" --bench --port "$PORT" --threads 1 $CONF_ARGS > "$TMP/$wl.stdout" 2> "$TMP/$wl.stderr" &
   VG_PID=$!
   for _ in $(seq 1 300); do grep -qF "$URL" "$TMP/$wl.stdout" 2>/dev/null && break; sleep 0.1; done
   grep -qF "$URL" "$TMP/$wl.stdout" || die "server did not start: $(tail -5 "$TMP/$wl.stderr")"
   hdrs=(-H "$CT" -H "$AC")
+  [ -z "$AUTHZ" ] || hdrs+=(-H "Authorization: $AUTHZ")
   case $wl in
     call|list)
       curl -sS -D "$TMP/h" -o "$TMP/b" "${hdrs[@]}" --data-binary \
@@ -106,5 +123,5 @@ for wl in $WORKLOADS; do
   dump=$(ls -t "$OUT"/callgrind."$wl".*.1 2>/dev/null | head -1)
   [ -n "$dump" ] || die "$wl: no callgrind dump"
   total=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
-  printf '| %s | %d | %s | %s |\n' "$wl" "$N" "$total" "$(awk -v t="$total" -v n="$N" 'BEGIN{printf "%.0f", t/n}')"
+  printf '| %s | %d | %s | %s |\n' "${LABEL:-$wl}" "$N" "$total" "$(awk -v t="$total" -v n="$N" 'BEGIN{printf "%.0f", t/n}')"
 done

@@ -2,6 +2,8 @@
 
 #include "jitgate/auth/www_authenticate.hpp"
 
+#include <cstring>
+
 namespace jitgate::auth {
 
 namespace {
@@ -36,7 +38,19 @@ ScopeGuard::ScopeGuard(ResourceMetadata metadata, std::shared_ptr<TokenVerifier>
 
 const std::set<std::string>* ScopeGuard::requirement(const AccessRequest& r) const {
   if (!r.name.empty()) {
-    std::string key = std::string(r.method) + ":" + std::string(r.name);
+    // "method:name", built on the stack when it is short (every request asks).
+    char buf[256];
+    std::string heap;
+    std::string_view key;
+    if (r.method.size() + 1 + r.name.size() <= sizeof buf) {
+      std::memcpy(buf, r.method.data(), r.method.size());
+      buf[r.method.size()] = ':';
+      std::memcpy(buf + r.method.size() + 1, r.name.data(), r.name.size());
+      key = std::string_view(buf, r.method.size() + 1 + r.name.size());
+    } else {
+      heap = std::string(r.method) + ":" + std::string(r.name);
+      key = heap;
+    }
     if (auto it = required_.find(key); it != required_.end()) return &it->second;
   }
   auto it = required_.find(r.method);

@@ -497,6 +497,8 @@ struct Server::Impl {
 
   observe::Histogram* decision_seconds = nullptr;
   std::mutex reevaluate_mu;  // looked up once: the bounds are copied per lookup
+  observe::CounterMemo decisions_total{"jitgate_policy_decisions_total",
+                                       "Policy decisions on calls, by deciding rule and outcome", "rule", "outcome"};
 
   bool authorizing() const { return policy != nullptr; }
 
@@ -549,9 +551,7 @@ struct Server::Impl {
     if (auto& m = options.metrics) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       decision_seconds->observe(secs);
-      m->counter("jitgate_policy_decisions_total", "Policy decisions on calls, by deciding rule and outcome",
-                 {{"rule", d.rule}, {"outcome", policy::to_string(d.outcome)}})
-          .inc();
+      decisions_total.get(*m, d.rule, policy::to_string(d.outcome)).inc();
       if (d.shadow && *d.shadow != d.outcome)
         m->counter("jitgate_policy_shadow_disagreements_total", "Calls the shadow policy decided differently",
                    {{"rule", d.shadow_rule}})
@@ -1135,9 +1135,16 @@ Binding Server::bind_caller(const std::shared_ptr<Session>& session, std::shared
   bool changed = false;
   Binding b = session->with_rights([&](Session::Rights& r) {
     if (anonymous) return r.bound.empty() ? Binding::ok : Binding::anonymous_on_bound;
-    std::string key = caller->issuer + "\n" + caller->subject;
-    if (!r.bound.empty() && r.bound != key) return Binding::other_subject;
-    r.bound = std::move(key);
+    // The key is issuer "\n" subject; a bound session is compared in place, not rebuilt per request.
+    const std::string& iss = caller->issuer;
+    const std::string& sub = caller->subject;
+    if (r.bound.empty()) {
+      r.bound.reserve(iss.size() + 1 + sub.size());
+      r.bound.append(iss).append(1, '\n').append(sub);
+    } else if (r.bound.size() != iss.size() + 1 + sub.size() || !r.bound.starts_with(iss) || r.bound[iss.size()] != '\n' ||
+               !r.bound.ends_with(sub)) {
+      return Binding::other_subject;
+    }
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (caller->expires_at && *caller->expires_at <= now) {
       // Inside the verifier's clock skew but past exp: the expiry timer has taken these rights away

@@ -1,6 +1,7 @@
 #include "jitgate/observe/metrics.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -322,6 +323,38 @@ std::string Registry::render() const {
     }
   }
   return out;
+}
+
+namespace {
+std::atomic<std::uint64_t> memo_serials{0};
+}  // namespace
+
+CounterMemo::CounterMemo(std::string name, std::string help, std::string label1, std::string label2)
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      label1_(std::move(label1)),
+      label2_(std::move(label2)),
+      serial_(memo_serials.fetch_add(1, std::memory_order_relaxed) + 1) {}
+
+Counter& CounterMemo::get(Registry& registry, std::string_view value1, std::string_view value2) const {
+  struct Slot {
+    std::uint64_t serial = 0;  // 0: empty
+    const Registry* registry = nullptr;
+    std::string value1, value2;
+    Counter* counter = nullptr;
+  };
+  static thread_local std::array<Slot, 4> slots;
+  static thread_local std::size_t next = 0;
+  for (auto& s : slots)
+    if (s.serial == serial_ && s.registry == &registry && s.value1 == value1 && s.value2 == value2) return *s.counter;
+  Counter& c = registry.counter(name_, help_, {{label1_, value1}, {label2_, value2}});
+  Slot& s = slots[next++ % slots.size()];
+  s.serial = serial_;
+  s.registry = &registry;
+  s.value1.assign(value1);
+  s.value2.assign(value2);
+  s.counter = &c;
+  return c;
 }
 
 }  // namespace jitgate::observe

@@ -41,6 +41,9 @@ struct ArgCondition {
   std::string pointer;  // RFC 6901 JSON pointer into the arguments
   bool absent = false;  // `absent: true`: the argument must not be there
   Matcher matcher;
+  // Set by Compiled::resolve(): conditions on the same pointer share a slot, so one decision looks
+  // each argument up once however many rules test it.
+  std::uint32_t slot = ~std::uint32_t{0};
 };
 
 using ScopeId = std::uint32_t;
@@ -266,6 +269,7 @@ struct Compiled {
   };
   Index index[5];
   std::uint32_t identity_slots = 0;  // rules with an identity_slot
+  std::uint32_t arg_slots = 0;       // distinct argument pointers (ArgCondition::slot)
   // By rule index (resolve()): the packed subject data of each rule, the scope ids they point
   // into, and the rules' ids and tiers.
   std::vector<HotRule> hot;

@@ -1,6 +1,7 @@
 // Evaluating a compiled policy: deny wins, default deny, and for a deny the smallest scope set that
 // would turn it into an allow.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <boost/json.hpp>
@@ -117,14 +118,19 @@ const json::value* find_pointer(const json::object& root, std::string_view ptr) 
   while (true) {
     std::size_t slash = ptr.find('/', i);
     std::string_view raw = ptr.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
-    std::string token;
-    for (std::size_t k = 0; k < raw.size(); ++k) {
-      if (raw[k] == '~' && k + 1 < raw.size()) {
-        token += raw[k + 1] == '1' ? '/' : '~';
-        ++k;
-      } else {
-        token += raw[k];
+    // A segment without escapes (nearly all) is its own token: no copy.
+    std::string unescaped;
+    std::string_view token = raw;
+    if (raw.find('~') != std::string_view::npos) {
+      for (std::size_t k = 0; k < raw.size(); ++k) {
+        if (raw[k] == '~' && k + 1 < raw.size()) {
+          unescaped += raw[k + 1] == '1' ? '/' : '~';
+          ++k;
+        } else {
+          unescaped += raw[k];
+        }
       }
+      token = unescaped;
     }
     if (obj) {
       cur = obj->if_contains(token);
@@ -325,16 +331,49 @@ bool identity_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal
   return identity_holds(s, pc, p, anon);
 }
 
-bool conditions_hold(const Rule& r, const json::object* args) {
-  static const json::object kNone;
-  const json::object& a = args ? *args : kNone;
+// The arguments of one decision: each distinct pointer is looked up once, the first time a rule
+// tests it (a policy's deny rules often test the same argument).
+class ArgView {
+ public:
+  ArgView(const Compiled& c, const json::object* args) : slots_(c.arg_slots), args_(args ? *args : none()) {}
+  const json::value* at(const ArgCondition& cond) const {
+    if (cond.slot >= slots_) return find_pointer(args_, cond.pointer);
+    if (found_.empty())
+      for (std::uint32_t k = 0; k < slots_; ++k) found_.push_back(unknown());
+    const json::value*& v = found_.begin()[cond.slot];
+    if (v == unknown()) v = find_pointer(args_, cond.pointer);
+    return v;
+  }
+
+ private:
+  static const json::object& none() {
+    static const json::object kNone;
+    return kNone;
+  }
+  static const json::value* unknown() {
+    static const json::value kUnknown;
+    return &kUnknown;
+  }
+  std::uint32_t slots_;
+  const json::object& args_;
+  mutable SmallVec<const json::value*, 16> found_;
+};
+
+bool conditions_hold(const Rule& r, const ArgView& args) {
   for (const auto& c : r.when) {
-    const json::value* v = find_pointer(a, c.pointer);
+    const json::value* v = args.at(c);
     if (c.absent) {
       if (v) return false;
       continue;
     }
-    if (!v || !c.matcher.matches(*v)) return false;
+    if (!v) return false;
+    // A string against a prefix (the common condition) is decided here; matches() does the same.
+    if (c.matcher.op == Matcher::Op::prefix && v->is_string()) {
+      std::string_view text = v->get_string();
+      if (!text.starts_with(c.matcher.text)) return false;
+      continue;
+    }
+    if (!c.matcher.matches(*v)) return false;
   }
   return true;
 }
@@ -468,8 +507,8 @@ struct Hint {
 
 // The cheapest allow rule this caller could meet with more scopes, checked against every deny rule.
 // `ri`: the allow rule (kNoRule: the declaration alone).
-void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, Candidates::View cand,
-              std::uint32_t ri, const Requirement* declared, std::uint32_t order, Hint& best) {
+void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, const ArgView& args,
+              Candidates::View cand, std::uint32_t ri, const Requirement* declared, std::uint32_t order, Hint& best) {
   bool anon = p.anonymous();
   const HotRule* h = ri == kNoRule ? nullptr : &c.hot[ri];
   // The rule's own reasons to give up (checked again below with the declaration's), before any
@@ -477,7 +516,7 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
   if (h) {
     if (h->flags & HotRule::kAnonOnly) return;
     if ((h->flags & HotRule::kIdentity) && (anon || !hot_identity(c, ri, *h, pc, p))) return;
-    if ((h->flags & HotRule::kWhen) && a.phase == Phase::invocation && !conditions_hold(c.rules[ri], a.arguments)) return;
+    if ((h->flags & HotRule::kWhen) && a.phase == Phase::invocation && !conditions_hold(c.rules[ri], args)) return;
   }
   // The rule's and the declaration's requirements together: the rule's subject and the declared tier's.
   const SubjectSpec* ts = nullptr;
@@ -510,7 +549,7 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
   // The subject is the rule's when there is a rule; for a signed-in caller, and a subject not for
   // anonymous callers only, its identity_ok() is the remembered one.
   if (!anon && ((h && !hot_identity(c, ri, *h, pc, p)) || (ts && !identity_ok(*ts, pc, p)))) return;
-  if (h && (h->flags & HotRule::kWhen) && a.phase == Phase::invocation && !conditions_hold(c.rules[ri], a.arguments)) return;
+  if (h && (h->flags & HotRule::kWhen) && a.phase == Phase::invocation && !conditions_hold(c.rules[ri], args)) return;
   Scopes missing;
   for (const auto& s : required)
     if (anon || !(s.id ? has(pc.scopes, *s.id) : p.scopes.contains(s.name))) missing.push_back(s);
@@ -526,7 +565,7 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
     std::uint32_t i = cand[k];
     const HotRule& dh = c.hot[i];
     if (!(dh.flags & HotRule::kDeny) || !hot_subject_holds(c, i, pc, p, false, future_has)) continue;
-    if (!(dh.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], a.arguments))) return;
+    if (!(dh.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args))) return;
   }
   Names req = reduce(c, required);
   Names mis = reduce(c, missing);
@@ -548,6 +587,7 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   if (a.kind == Kind::resource && !a.via_template.empty()) collect(c, Kind::resource_template, a.via_template, found);
   found.finish();
   const Candidates::View cand = found.view();
+  const ArgView args(c, a.arguments);
   if (a.kind == Kind::method && cand.size() == 0) {
     // Protocol methods no rule names (initialize, ping, the list methods, ...) stay open; the
     // entries of lists are decided one by one.
@@ -566,7 +606,7 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
     if (!deny) file_allows = true;
     if (!hot_subject_holds(c, i, pc, p, anon, holds)) continue;
     bool unconditional =
-        !(h.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], a.arguments));
+        !(h.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args));
     if (deny) {
       if (unconditional) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, hot_id(c, h));
       if (a.phase == Phase::discovery) deny_conditional = true;
@@ -594,9 +634,9 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   Hint best;
   for (std::size_t k = 0; k < cand.size(); ++k) {
     std::uint32_t i = cand[k];
-    if (!(c.hot[i].flags & HotRule::kDeny)) consider(c, pc, p, a, cand, i, declared, i, best);
+    if (!(c.hot[i].flags & HotRule::kDeny)) consider(c, pc, p, a, args, cand, i, declared, i, best);
   }
-  if (implicit) consider(c, pc, p, a, cand, kNoRule, declared, static_cast<std::uint32_t>(c.rules.size()), best);
+  if (implicit) consider(c, pc, p, a, args, cand, kNoRule, declared, static_cast<std::uint32_t>(c.rules.size()), best);
   if (!best.found) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
   return Decision{.outcome = Outcome::deny,
                   .remedy = anon ? Remedy::authenticate : Remedy::step_up,
@@ -612,15 +652,18 @@ const auth::Principal& anonymous() {
   return kAnonymous;
 }
 
-class LocalCaller : public PolicyEngine::Caller {
+// A caller prepared against one enforced policy and its shadow. Immutable but for the identity
+// memo (relaxed atomics, see Prepared), so requests of the same principal share it.
+class PreparedCaller {
  public:
-  LocalCaller(std::shared_ptr<const auth::Principal> who, std::shared_ptr<const Policy> enforced,
-              std::shared_ptr<const Policy> shadow)
+  PreparedCaller(std::shared_ptr<const auth::Principal> who, std::shared_ptr<const Policy> enforced,
+                 std::shared_ptr<const Policy> shadow)
       : who_(std::move(who)), enforced_(std::move(enforced)), shadow_(std::move(shadow)) {
     enforced_prep_ = prepare_for(enforced_->compiled(), principal());
     if (shadow_) shadow_prep_ = prepare_for(shadow_->compiled(), principal());
   }
-  const auth::Principal& principal() const override { return who_ ? *who_ : anonymous(); }
+  const auth::Principal& principal() const { return who_ ? *who_ : anonymous(); }
+  const auth::Principal* key() const { return who_.get(); }
 
   Decision decide(const Action& a) const {
     Decision d = evaluate(enforced_->compiled(), enforced_prep_, principal(), a);
@@ -637,6 +680,18 @@ class LocalCaller : public PolicyEngine::Caller {
   std::shared_ptr<const Policy> enforced_, shadow_;
   Prepared enforced_prep_, shadow_prep_;
 };
+
+class LocalCaller : public PolicyEngine::Caller {
+ public:
+  explicit LocalCaller(std::shared_ptr<const PreparedCaller> p) : p_(std::move(p)) {}
+  const auth::Principal& principal() const override { return p_->principal(); }
+  Decision decide(const Action& a) const { return p_->decide(a); }
+
+ private:
+  std::shared_ptr<const PreparedCaller> p_;
+};
+
+std::atomic<std::uint64_t> engine_serials{0};
 
 }  // namespace
 
@@ -658,6 +713,14 @@ bool Pattern::matches(std::string_view s) const {
 }
 
 void Compiled::resolve() {
+  arg_slots = 0;
+  NameMap<std::uint32_t> pointers;
+  for (auto& r : rules)
+    for (auto& w : r.when) {
+      auto [it, fresh] = pointers.try_emplace(w.pointer, arg_slots);
+      if (fresh) ++arg_slots;
+      w.slot = it->second;
+    }
   for (auto& r : rules)
     if (!r.subject.identity_free() && r.identity_slot == Rule::kNoSlot) r.identity_slot = identity_slots++;
   for (auto& idx : index) {
@@ -723,7 +786,9 @@ std::vector<Diagnostic> Policy::check(const Inventory& inv) const {
 }
 
 LocalPolicyEngine::LocalPolicyEngine(std::shared_ptr<const Policy> enforced, std::shared_ptr<const Policy> shadow)
-    : enforced_(std::move(enforced)), shadow_(std::move(shadow)) {}
+    : enforced_(std::move(enforced)),
+      shadow_(std::move(shadow)),
+      serial_(engine_serials.fetch_add(1, std::memory_order_relaxed) + 1) {}
 
 std::shared_ptr<LocalPolicyEngine> LocalPolicyEngine::from_files(const std::string& path, const std::string& shadow_path) {
   auto e = std::make_shared<LocalPolicyEngine>(load_policy(path), shadow_path.empty() ? nullptr : load_policy(shadow_path));
@@ -736,7 +801,24 @@ std::shared_ptr<LocalPolicyEngine> LocalPolicyEngine::from_files(const std::stri
 }
 
 std::unique_ptr<PolicyEngine::Caller> LocalPolicyEngine::prepare(std::shared_ptr<const auth::Principal> who) const {
-  return std::make_unique<LocalCaller>(std::move(who), current(), shadow());
+  // A keep-alive session sends the same token again and again, and the verified-token cache hands
+  // out one Principal per token: each thread remembers the callers it prepared last, by engine,
+  // generation and Principal (which the remembered caller keeps alive, so its address is not
+  // reused). A reload bumps the generation, so a remembered caller never outlives its policy's turn.
+  struct Slot {
+    std::uint64_t engine = 0, generation = 0;  // engine 0: empty
+    std::shared_ptr<const PreparedCaller> caller;
+  };
+  static thread_local std::array<Slot, 4> slots;
+  static thread_local std::size_t next = 0;
+  std::uint64_t gen = generation();
+  for (const auto& s : slots)
+    if (s.engine == serial_ && s.generation == gen && s.caller->key() == who.get())
+      return std::make_unique<LocalCaller>(s.caller);
+  auto c = std::make_shared<const PreparedCaller>(std::move(who), current(), shadow());
+  Slot& s = slots[next++ % slots.size()];
+  s = Slot{serial_, gen, c};
+  return std::make_unique<LocalCaller>(std::move(c));
 }
 
 Decision LocalPolicyEngine::decide(const Caller& who, const Action& what) const {

@@ -881,6 +881,9 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
 }
 
 bool Connection::serve_resource_metadata(std::string_view path) {
+  // Both metadata paths start with the well-known prefix: most requests are told by it, without
+  // building the path-inserted one.
+  if (!path.starts_with("/.well-known/oauth-protected-resource")) return false;
   const auto& md = shared_->options.guard->metadata();
   if (path != md.well_known_path() && path != "/.well-known/oauth-protected-resource") return false;
   std::vector<std::string> cors{"Access-Control-Allow-Origin: *", "Access-Control-Allow-Methods: GET, OPTIONS",
@@ -907,9 +910,13 @@ std::optional<Connection::Verdict> Connection::decide(const jsonrpc::DecodedBody
   auto q = target.find('?');
   if (q != std::string_view::npos && target.substr(q).find("access_token=") != std::string_view::npos)
     return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"}, nullptr};
-  if (req_.count(http::field::authorization) > 1)
+  // One pass over the few header fields (by their parsed field code) instead of two lookups by name.
+  std::size_t authorizations = 0;
+  std::string_view authorization;
+  for (const auto& f : req_)
+    if (f.name() == http::field::authorization && ++authorizations == 1) authorization = f.value();
+  if (authorizations > 1)
     return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"}, nullptr};
-  std::string_view authorization = req_[http::field::authorization];
   auto check = [&](std::string_view method, std::string_view name) -> std::optional<auth::AccessDecision> {
     auth::AccessRequest r{method, name};
     return quick ? guard->check_quickly(authorization, r) : guard->check(authorization, r);

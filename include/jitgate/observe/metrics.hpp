@@ -90,6 +90,20 @@ class Registry {
   std::unique_ptr<Impl> impl_;
 };
 
+// One counter family with two labels whose values a hot path learns per call (a decision's rule
+// and outcome): each thread remembers the last few children it looked up, so a repeat costs two
+// string compares instead of the registry's lookup. A miss is exactly Registry::counter (the same
+// family checks, at the same first use). Give a memo the one Registry that outlives it.
+class CounterMemo {
+ public:
+  CounterMemo(std::string name, std::string help, std::string label1, std::string label2);
+  Counter& get(Registry& registry, std::string_view value1, std::string_view value2) const;
+
+ private:
+  std::string name_, help_, label1_, label2_;
+  std::uint64_t serial_;  // this memo's key in the per-thread slots; never reused
+};
+
 // Request latency buckets from 1 µs to 1 s in 1-2.5-5 steps.
 inline const std::vector<double>& latency_buckets_seconds() {
   static const std::vector<double> buckets{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,

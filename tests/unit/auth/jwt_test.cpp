@@ -206,4 +206,29 @@ TEST(Bearer, HeaderParsing) {
   EXPECT_NE(token_hash("x"), token_hash("y"));
 }
 
+TEST(Bearer, EveryByteAtEveryPositionOfLongTokens) {
+  // The syntax check runs a block of 16 bytes at a time, the last block overlapping: each byte
+  // value at each position of tokens around the block sizes is judged as the RFC 6750 table does.
+  auto allowed = [](unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           std::string_view("-._~+/=").find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  for (std::size_t len : {1u, 15u, 16u, 17u, 31u, 32u, 33u, 47u, 434u}) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (int c = 0; c < 256; ++c) {
+        std::string t(len, 'A');
+        t[at] = static_cast<char>(c);
+        // Spaces at either end are trimmed, not part of the token.
+        if (c == ' ' && (at == 0 || at == len - 1)) continue;
+        std::string header = "Bearer " + t;
+        auto got = bearer_token(header);
+        ASSERT_EQ(got.has_value(), allowed(static_cast<unsigned char>(c))) << "len " << len << " at " << at << " byte " << c;
+        if (got) {
+          EXPECT_EQ(*got, t);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace

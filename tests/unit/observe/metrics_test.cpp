@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 using namespace jitgate::observe;
@@ -68,6 +70,32 @@ TEST(Metrics, LabelValuesAreKeptApart) {
   EXPECT_EQ(reg.counter("c", "", {{"x", "a,b"}, {"y", ""}}).value(), 1u);
   EXPECT_EQ(reg.counter("c", "", {{"x", "a"}, {"y", "b,"}}).value(), 2u);
   EXPECT_EQ(reg.counter("c", "", {{"x", "a"}, {"y", ",b"}}).value(), 4u);
+}
+
+TEST(Metrics, CounterMemoIsTheRegistrysChild) {
+  Registry reg, other;
+  CounterMemo memo("d_total", "Decisions.", "rule", "outcome");
+  CounterMemo memo2("d_total", "Decisions.", "rule", "outcome");
+  // More values than a thread remembers, in turn: every one is the registry's own child.
+  for (int round = 0; round < 3; ++round)
+    for (int k = 0; k < 7; ++k) memo.get(reg, "r" + std::to_string(k), k % 2 ? "allow" : "deny").inc();
+  for (int k = 0; k < 7; ++k)
+    EXPECT_EQ(&memo.get(reg, "r" + std::to_string(k), k % 2 ? "allow" : "deny"),
+              &reg.counter("d_total", "Decisions.", {{"rule", "r" + std::to_string(k)}, {"outcome", k % 2 ? "allow" : "deny"}}));
+  EXPECT_EQ(reg.counter("d_total", "Decisions.", {{"rule", "r3"}, {"outcome", "allow"}}).value(), 3u);
+  EXPECT_EQ(&memo2.get(reg, "r1", "allow"), &memo.get(reg, "r1", "allow"));
+  EXPECT_NE(&memo.get(other, "r1", "allow"), &memo.get(reg, "r1", "allow"));
+  EXPECT_NE(&memo.get(reg, "r1", "deny"), &memo.get(reg, "r1", "allow"));
+  EXPECT_EQ(reg.render(), [] {
+    Registry r;
+    for (int k = 0; k < 7; ++k) r.counter("d_total", "Decisions.", {{"rule", "r" + std::to_string(k)}, {"outcome", k % 2 ? "allow" : "deny"}}).inc(3);
+    r.counter("d_total", "Decisions.", {{"rule", "r1"}, {"outcome", "deny"}});
+    return r.render();
+  }());
+  // A family of another type under that name is refused as the registry refuses it.
+  reg.gauge("g_total", "");
+  CounterMemo clash("g_total", "", "a", "b");
+  EXPECT_THROW(clash.get(reg, "x", "y"), std::invalid_argument);
 }
 
 TEST(Metrics, GaugeSetAddAndSpecialValues) {

@@ -194,6 +194,37 @@ INSTANTIATE_TEST_SUITE_P(
              {}, {}}),
     [](const ::testing::TestParamInfo<Case>& i) { return "case" + std::to_string(i.index); });
 
+TEST(Engine, ArgumentConditionsOnSharedAndEscapedPointers) {
+  // Rules that test the same argument share one lookup per decision: each still decides by its own
+  // matcher, whatever the value's type, and escaped pointers name their own keys.
+  auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(R"(
+version: 1
+rules:
+  - {id: d1, effect: deny, tools: [t], when: [{arg: /a/b, prefix: x}]}
+  - {id: d2, effect: deny, tools: [t], when: [{arg: /a/b, equals: yz}]}
+  - {id: d3, effect: deny, tools: [t], when: [{arg: /c~1d, prefix: "no"}]}
+  - {id: d4, effect: deny, tools: [t], when: [{arg: /n, prefix: "12"}]}
+  - {id: d5, effect: deny, tools: [t], when: [{arg: /arr/1, prefix: bad}]}
+  - {id: d6, effect: deny, tools: [t], when: [{arg: /a/b, absent: true}, {arg: /c~1d, prefix: "x"}]}
+  - {id: ok, tools: [t]}
+)", "args.yaml"));
+  auto rule_for = [&](const char* args) {
+    json::object o = json::parse(args).as_object();
+    Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, &o, nullptr};
+    return engine->decide(who("alice"), a).rule;
+  };
+  EXPECT_EQ(rule_for(R"({"a":{"b":"xy"}})"), "d1");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"yz"}})"), "d2");
+  EXPECT_EQ(rule_for(R"({"a":{"b":["q","xz"]}})"), "d1");  // an array matches when an element does
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c/d":"nope"})"), "d3");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c":{"d":"nope"}})"), "ok");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"n":123})"), "d4");  // a number by its JSON spelling
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"arr":["ok","bad!"]})"), "d5");
+  EXPECT_EQ(rule_for(R"({"c/d":"xx"})"), "d6");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c/d":"xx"})"), "ok");
+  EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"n":5})"), "ok");
+}
+
 TEST(Engine, DeclaredRequirementActsAloneAndTheFileTightensIt) {
   auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(R"(
 version: 1
@@ -276,6 +307,30 @@ TEST(Engine, ReplaceBumpsGenerationAndTellsListeners) {
   EXPECT_GT(engine->generation(), g);
   EXPECT_EQ(engine->decide(*before, a).outcome, Outcome::deny);  // a prepared caller keeps its policy
   EXPECT_EQ(engine->decide(nullptr, a).outcome, Outcome::allow);
+}
+
+TEST(Engine, PreparedCallersAreKeptApartByEnginePrincipalAndGeneration) {
+  // Callers are remembered per thread for the repeat requests of one token: never across engines,
+  // principals or a reload.
+  auto ops = std::make_shared<LocalPolicyEngine>(parse_policy("version: 1\nrules:\n  - {id: ops, roles: [ops], tools: [t]}\n", "a.yaml"));
+  auto open = std::make_shared<LocalPolicyEngine>(parse_policy("version: 1\nrules:\n  - {id: open, tools: [t]}\n", "b.yaml"));
+  auto alice = who("alice", {}, {"ops"});
+  auto bob = who("bob");
+  Action a{Kind::tool, Phase::invocation, "tools/call", "t", {}, nullptr, nullptr};
+  for (int round = 0; round < 6; ++round) {
+    EXPECT_EQ(ops->decide(alice, a).rule, "ops");
+    EXPECT_EQ(ops->decide(bob, a).rule, "default");
+    EXPECT_EQ(ops->decide(nullptr, a).rule, "default");
+    EXPECT_EQ(open->decide(bob, a).rule, "open");
+    EXPECT_EQ(open->decide(alice, a).rule, "open");
+    EXPECT_EQ(&ops->prepare(alice)->principal(), alice.get());
+    EXPECT_TRUE(ops->prepare(nullptr)->principal().anonymous());
+  }
+  ops->replace(parse_policy("version: 1\nrules:\n  - {id: bob-only, claims: {sub: bob}, tools: [t]}\n", "c.yaml"));
+  EXPECT_EQ(ops->decide(alice, a).rule, "default");
+  auto bob2 = who("bob", {}, {}, json::object{{"sub", "bob"}});
+  EXPECT_EQ(ops->decide(bob2, a).rule, "bob-only");
+  EXPECT_EQ(ops->decide(bob, a).rule, "default");
 }
 
 TEST(Engine, ReloadKeepsTheOldPolicyWhenTheFileBreaks) {

@@ -136,6 +136,9 @@ TEST_F(HttpAuth, AttackTable) {
       {"oversized", post(list, h + bearer(std::string(10000, 'a') + "." + std::string(10, 'b') + ".c")), 401, "invalid_token"},
       {"token in the query string", post(list, h, "localhost", "/mcp?access_token=" + good), 400, "invalid_request"},
       {"two Authorization headers", post(list, h + bearer(good) + bearer(good)), 400, "invalid_request"},
+      {"two Authorization headers, spelt otherwise and apart",
+       post(list, h + "authorization: Bearer " + good + "\r\nX-Other: 1\r\nAUTHORIZATION: Bearer " + good + "\r\n"), 400,
+       "invalid_request"},
       {"invalid token on a public method", post(R"({"jsonrpc":"2.0","id":9,"method":"ping"})", h + bearer("x.y.z")), 401, "invalid_token"},
   };
   for (const auto& r : rows) {
@@ -151,6 +154,7 @@ TEST_F(HttpAuth, AttackTable) {
     EXPECT_EQ(resp.header("WWW-Authenticate").find(good), std::string::npos) << "never echo a token";
   }
   EXPECT_EQ(send(post(list, h + bearer(good))).status, 200u);  // still serving
+  EXPECT_EQ(send(post(list, h + "authorization: Bearer " + good + "\r\n")).status, 200u);  // the name is case-insensitive
 }
 
 TEST_F(HttpAuth, StatelessRequestsGetTheSameChallenges) {
