@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -280,6 +281,26 @@ TEST_F(Gateway, FaultsBecomeErrorsAndTheGatewayRecovers) {
     echoed = text_of(tool(c, "echo", {{"message", "back"}}));
   EXPECT_EQ(echoed, "back");
   EXPECT_GE(gateway_->health().at("upstreams").at("up").at("restarts").as_uint64(), 1u);
+}
+
+TEST_F(Gateway, AChildKilledMidCallFailsItsCallsAndIsReplaced) {
+  start({scripted("up", "", {}, gw::SessionMode::per_session)});
+  auto c = connect();
+  int pid = std::stoi(text_of(tool(c, "pid")));
+  auto hung = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{200, "tools/call", json::object{{"name", "hang"}}}, hung);
+  std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto r = hung->wait(1500ms);  // well before the call's 2 s timeout
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->at("error").at("code"), static_cast<int>(gw::UpstreamError::unavailable));
+  std::string again;
+  for (auto end = Clock::now() + 10s; Clock::now() < end; std::this_thread::sleep_for(50ms)) {
+    again = text_of(tool(c, "pid"));
+    if (again.find("error") == std::string::npos) break;
+  }
+  EXPECT_NE(again, std::to_string(pid));
+  EXPECT_EQ(again.find("error"), std::string::npos) << again;
 }
 
 TEST_F(Gateway, GarbageFromTheUpstreamIsSkipped) {

@@ -1,0 +1,129 @@
+// The gateway configuration file: every field, ${ENV} expansion, paths relative to the file, and
+// every problem reported with its line.
+#include <jitgate/gateway/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace gw = jitgate::gateway;
+
+namespace {
+
+std::vector<std::string> problems(const std::string& yaml) {
+  try {
+    gw::parse_gateway_config(yaml, "gw.yaml", "/etc/jitgate");
+  } catch (const gw::ConfigError& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+bool mentions(const std::vector<std::string>& ps, std::string_view needle) {
+  for (const auto& p : ps)
+    if (p.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+TEST(GatewayConfig, ReadsEveryField) {
+  ::setenv("JITGATE_TEST_UPSTREAM_TOKEN", "s3cret", 1);
+  auto g = gw::parse_gateway_config(R"(
+listen: {host: 0.0.0.0, port: 9000, path: /gw}
+server: {name: my-gateway, page_size: 50}
+auth: auth.yaml
+policy: /srv/policy.yaml
+shadow_policy: next.yaml
+audit: "-"
+allowed_origins: [http://localhost:6274]
+startup_timeout_ms: 5000
+upstreams:
+  - name: fs
+    tool_prefix: fs_
+    uri_prefix: "fs+"
+    sessions: per_session
+    timeout_ms: 1500
+    max_in_flight: 8
+    max_connections: 4
+    restart: {backoff_initial_ms: 10, backoff_max_ms: 20}
+    stdio:
+      command: node
+      args: [server.js, /data]
+      env: {API_TOKEN: "Bearer ${JITGATE_TEST_UPSTREAM_TOKEN}"}
+      cwd: work
+  - name: remote
+    http:
+      url: http://127.0.0.1:9100/mcp
+      protocol: 2026-07-28
+      headers: {Authorization: "Bearer ${JITGATE_TEST_UPSTREAM_TOKEN}"}
+      get_stream: false
+)",
+                                    "gw.yaml", "/etc/jitgate");
+  EXPECT_EQ(g.host, "0.0.0.0");
+  EXPECT_EQ(g.port, 9000);
+  EXPECT_EQ(g.path, "/gw");
+  EXPECT_EQ(g.server_name, "my-gateway");
+  EXPECT_EQ(g.page_size, 50u);
+  EXPECT_EQ(g.auth_config, "/etc/jitgate/auth.yaml");
+  EXPECT_EQ(g.policy, "/srv/policy.yaml");
+  EXPECT_EQ(g.shadow_policy, "/etc/jitgate/next.yaml");
+  EXPECT_EQ(g.audit, "-");
+  EXPECT_EQ(g.allowed_origins, std::vector<std::string>{"http://localhost:6274"});
+  EXPECT_EQ(g.startup_timeout, std::chrono::milliseconds(5000));
+  ASSERT_EQ(g.upstreams.size(), 2u);
+  const auto& fs = g.upstreams[0];
+  EXPECT_EQ(fs.tool_prefix, "fs_");
+  EXPECT_EQ(fs.prompt_prefix, "fs_");  // defaults to the tool prefix
+  EXPECT_EQ(fs.uri_prefix, "fs+");
+  EXPECT_EQ(fs.sessions, gw::SessionMode::per_session);
+  ASSERT_TRUE(fs.stdio);
+  EXPECT_FALSE(fs.http);
+  EXPECT_EQ(fs.stdio->command, "node");
+  EXPECT_EQ(fs.stdio->args, (std::vector<std::string>{"server.js", "/data"}));
+  EXPECT_EQ(fs.stdio->env.at("API_TOKEN"), "Bearer s3cret");
+  EXPECT_EQ(fs.stdio->working_directory, "/etc/jitgate/work");
+  EXPECT_EQ(fs.stdio->default_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(fs.stdio->max_in_flight, 8u);
+  EXPECT_EQ(fs.stdio->backoff_initial, std::chrono::milliseconds(10));
+  EXPECT_EQ(fs.max_connections, 4u);
+  const auto& remote = g.upstreams[1];
+  ASSERT_TRUE(remote.http);
+  EXPECT_EQ(remote.http->protocol, "2026-07-28");
+  EXPECT_EQ(remote.http->headers.at("Authorization"), "Bearer s3cret");
+  EXPECT_FALSE(remote.http->open_get_stream);
+  EXPECT_EQ(remote.sessions, gw::SessionMode::shared);
+}
+
+TEST(GatewayConfig, ReportsEveryProblemWithItsLine) {
+  ::unsetenv("JITGATE_TEST_MISSING");
+  auto ps = problems(R"(
+listen: {port: 70000, color: blue}
+policy: p.yaml
+upstreams:
+  - name: a
+    stdio: {command: x}
+    http: {url: ftp://x}
+  - name: a
+    sessions: sometimes
+    stdio: {args: [y], env: {K: "${JITGATE_TEST_MISSING}"}}
+)");
+  EXPECT_TRUE(mentions(ps, "gw.yaml:2:")) << ::testing::PrintToString(ps);
+  EXPECT_TRUE(mentions(ps, "port must be a whole number from 0 to 65535"));
+  EXPECT_TRUE(mentions(ps, "unknown field 'color' in listen"));
+  EXPECT_TRUE(mentions(ps, "a policy needs auth"));
+  EXPECT_TRUE(mentions(ps, "needs exactly one of stdio and http"));
+  EXPECT_TRUE(mentions(ps, "url must start with http:// or https://"));
+  EXPECT_TRUE(mentions(ps, "two upstreams are named a"));
+  EXPECT_TRUE(mentions(ps, "sessions must be shared, per_session or per_subject"));
+  EXPECT_TRUE(mentions(ps, "stdio needs a command"));
+  EXPECT_TRUE(mentions(ps, "environment variable JITGATE_TEST_MISSING is not set"));
+  EXPECT_EQ(ps.size(), 9u) << ::testing::PrintToString(ps);
+}
+
+TEST(GatewayConfig, RejectsEmptyAndMalformedFiles) {
+  EXPECT_TRUE(mentions(problems("listen: {port: 1}\n"), "upstreams must be a non-empty list"));
+  EXPECT_TRUE(mentions(problems("upstreams: [\n"), "gw.yaml:"));
+  EXPECT_TRUE(mentions(problems("- just a list\n"), "must be a mapping"));
+  EXPECT_THROW(gw::load_gateway_config("/nonexistent/gateway.yaml"), gw::ConfigError);
+}
+
+}  // namespace
