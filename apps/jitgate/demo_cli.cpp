@@ -104,6 +104,8 @@ int run_demo(const DemoArgs& args) {
   h.port = port;
   h.metrics = so.metrics;
   h.guard = auth::make_guard(ac);
+  // The MCP Inspector's page talks to the server from the browser (its direct connection).
+  h.cors_origins = {"http://localhost:6274", "http://127.0.0.1:6274"};
   transport::HttpServer http(server, h);
   http.listen();
   as.start();
