@@ -104,6 +104,9 @@ int run_demo(const DemoArgs& args) {
   h.port = port;
   h.metrics = so.metrics;
   h.guard = auth::make_guard(ac);
+  // Pages at the MCP Inspector's origin may call the server from the browser (the 0.x Inspector's
+  // direct connection); the 2.x Inspector goes through its own backend and needs no CORS.
+  h.cors_origins = {"http://localhost:6274", "http://127.0.0.1:6274"};
   transport::HttpServer http(server, h);
   http.listen();
   as.start();
@@ -113,16 +116,17 @@ int run_demo(const DemoArgs& args) {
             << "                     tools in three tiers under " << policy_path.string() << "\n"
             << "  Authorization      " << issuer << "   (DEVELOPMENT server: demo users, in-memory keys)\n"
             << "  Demo users         alice / alice-demo (member)    bob / bob-demo (member, admin)\n\n"
-            << "Try it with the MCP Inspector:\n"
-            << "  npx @modelcontextprotocol/inspector\n"
-            << "  Transport Type: Streamable HTTP   URL: " << resource << "   then Connect\n"
-            << "  1. Connect anonymously: only search_docs is callable (the others are listed as locked).\n"
-            << "  2. Call list_my_notes: 401. Use \"Open Auth Settings\" / \"Quick OAuth Flow\": the Inspector registers\n"
-            << "     itself, you sign in as alice and grant notes:read. The tool list changes (list_changed).\n"
-            << "  3. Call add_note: 403 insufficient_scope naming notes:write. Authorize again: the consent page\n"
-            << "     shows only what is new. Grant it and add_note succeeds.\n"
-            << "  4. As bob (admin) grant admin:write and call admin_announce; admin_purge_notes {\"user\":\"bob\"} is\n"
-            << "     refused by an argument condition, {\"user\":\"alice\"} works. As alice admin_* stay refused (role rule).\n\n"
+            << "Try it with the MCP Inspector (2.x; it needs Node.js 22.19 or later):\n"
+            << "  npx @modelcontextprotocol/inspector      then open the URL it prints (with its token)\n"
+            << "  Add Servers > + Add manually: Server ID jitgate-demo, Transport streamable-http,\n"
+            << "  URL " << resource << ", Add; switch it on (Connected), then open Tools.\n"
+            << "  1. search_docs works anonymously; list_my_notes and add_note are listed but locked.\n"
+            << "  2. Execute list_my_notes: 401. The Inspector registers itself and sends the browser to the sign-in\n"
+            << "     page: sign in as alice / alice-demo, Allow notes:read; back in the Inspector, Execute again.\n"
+            << "  3. Execute add_note: 403 insufficient_scope naming notes:write. Authorize in the Inspector's dialog:\n"
+            << "     the consent page offers only notes:write (notes:read is kept). Allow, Execute again: it works.\n"
+            << "  4. The admin tools need admin:write and the admin role: bob has it, alice does not. For bob,\n"
+            << "     admin_purge_notes {\"user\":\"bob\"} is refused by an argument condition, {\"user\":\"alice\"} works.\n\n"
             << "Or with a script (curl): a machine token for demo-robot (notes:read)\n"
             << "  curl -s " << issuer << "/token -d grant_type=client_credentials -d client_id=demo-robot \\\n"
             << "       -d client_secret=demo-robot-secret -d resource=" << resource << "\n"

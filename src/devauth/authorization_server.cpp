@@ -1,5 +1,6 @@
 #include "devauth/authorization_server.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <chrono>
@@ -139,6 +140,15 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
 }
 
 bool is_form(const Request& r) { return r.header("content-type").starts_with("application/x-www-form-urlencoded"); }
+
+// Incremental authorization: what a request gets in the end is what it asked for and the user
+// allowed, plus everything the user allowed this client before. Clients that step up ask only for
+// the scope of the latest challenge (the MCP TypeScript SDK does); they keep what they had.
+std::vector<std::string> with_earlier_grants(std::vector<std::string> scopes, const std::set<std::string>& earlier) {
+  for (const auto& sc : earlier)
+    if (std::find(scopes.begin(), scopes.end(), sc) == scopes.end()) scopes.push_back(sc);
+  return scopes;
+}
 
 }  // namespace
 
@@ -502,11 +512,9 @@ Response AuthorizationServer::continue_after_login(const std::string& id, const 
   const User* u = user(s->username);
   v.user_name = u && !u->name.empty() ? u->name : s->username;
   v.resource = p->resource;
-  for (const auto& sc : p->scopes) {
-    ScopeLine line{sc, scope_description(sc)};
-    if (before.contains(sc)) v.granted.push_back(line);
-    else v.asked.push_back(line);
-  }
+  for (const auto& sc : p->scopes)
+    if (!before.contains(sc)) v.asked.push_back({sc, scope_description(sc)});
+  for (const auto& sc : before) v.granted.push_back({sc, scope_description(sc)});
   // A step-up that asks nothing new (or a repeat sign-in with earlier consent) needs no page.
   bool consented_before;
   {
@@ -514,7 +522,7 @@ Response AuthorizationServer::continue_after_login(const std::string& id, const 
     consented_before = s->granted.contains(p->client_id);
   }
   if (v.asked.empty() && consented_before)
-    return issue_code(id, p->scopes, s->username);
+    return issue_code(id, with_earlier_grants(p->scopes, before), s->username);
   return html(200, consent_page(v));
 }
 
@@ -557,6 +565,7 @@ Response AuthorizationServer::consent(const Request& r) {
     auto& before = s->granted[p->client_id];
     for (const auto& sc : p->scopes)
       if (before.contains(sc) || chosen.contains(sc)) granted.push_back(sc);
+    granted = with_earlier_grants(std::move(granted), before);
     before.insert(granted.begin(), granted.end());
   }
   return issue_code(id, granted, s->username);

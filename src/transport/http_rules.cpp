@@ -60,6 +60,23 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
   return is_loopback_host(u->encoded_host());
 }
 
+std::vector<std::string> cors_headers(std::string_view origin, const std::vector<std::string>& cors_origins, bool preflight) {
+  origin = trim(origin);
+  if (origin.empty() || std::none_of(cors_origins.begin(), cors_origins.end(), [&](const std::string& a) { return iequals(a, origin); }))
+    return {};
+  std::vector<std::string> h{"Access-Control-Allow-Origin: " + std::string(origin), "Vary: Origin"};
+  if (preflight) {
+    h.emplace_back("Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS");
+    h.emplace_back("Access-Control-Allow-Headers: Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
+                   "Last-Event-ID, Mcp-Method, Mcp-Name");
+    h.emplace_back("Access-Control-Max-Age: 600");
+  } else {
+    // Without these a browser client cannot read its session id or the challenge it must answer.
+    h.emplace_back("Access-Control-Expose-Headers: Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version");
+  }
+  return h;
+}
+
 bool accepts(std::string_view accept, std::string_view media_type) {
   std::size_t pos = 0;
   while (pos <= accept.size()) {

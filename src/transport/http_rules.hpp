@@ -14,6 +14,9 @@ bool is_loopback_host(std::string_view host);  // "127.0.0.1", "localhost", "::1
 std::string_view host_without_port(std::string_view host_header);
 bool host_allowed(std::string_view host_header, bool bound_to_loopback, const std::vector<std::string>& allowed);
 bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed);
+// CORS for the MCP endpoint: the header lines for a response to `origin` when it is one of
+// `cors_origins` (exact, case-insensitive), none otherwise; `preflight` adds the OPTIONS answer's.
+std::vector<std::string> cors_headers(std::string_view origin, const std::vector<std::string>& cors_origins, bool preflight);
 
 // Accept header checks: POST needs both JSON and SSE, GET needs SSE.
 bool accepts(std::string_view accept, std::string_view media_type);

@@ -200,6 +200,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool probe_active_ = false;
   bool read_after_probe_ = false;
   std::shared_ptr<mcp::Session> cancel_holder_;  // closed (cancelling its calls) if the client leaves
+  std::vector<std::string> cors_;  // CORS header lines for the current request's responses (HttpOptions::cors_origins)
   friend class SseStream;
   friend class Exchange;
 };
@@ -698,6 +699,7 @@ void Connection::fail(beast::error_code ec, std::string_view what) {
 }
 
 void Connection::reply(unsigned status, std::string body, std::vector<std::string> headers, std::string content_type) {
+  headers.insert(headers.end(), cors_.begin(), cors_.end());
   if (!body.empty()) headers.push_back("Content-Type: " + content_type);
   bool keep = req_.keep_alive() && status < 500 && status != 413;
   enqueue(response_head(status, headers, body.size(), keep) + body, true, keep);
@@ -716,11 +718,18 @@ void Connection::handle() {
     return reply_rpc_error(403, nullptr, -32600, "Forbidden: Host not allowed");
   // Protected Resource Metadata is public and readable from any origin (CORS), token or not.
   if (opts.guard && serve_resource_metadata(req_.target().substr(0, req_.target().find('?')))) return;
-  if (auto origin = req_[http::field::origin]; !origin.empty() && !origin_allowed(origin, opts.allowed_origins))
+  auto origin = req_[http::field::origin];
+  if (!origin.empty() && !origin_allowed(origin, opts.allowed_origins))
     return reply_rpc_error(403, nullptr, -32600, "Forbidden: Origin not allowed");
 
   std::string_view target = req_.target();
   std::string_view path = target.substr(0, target.find('?'));
+  cors_.clear();
+  if (path == opts.path && !opts.cors_origins.empty()) {
+    bool preflight = req_.method() == http::verb::options;
+    cors_ = cors_headers(origin, opts.cors_origins, preflight);
+    if (preflight && !cors_.empty()) return reply(204);
+  }
   if (path == "/healthz" || path == "/readyz") {
     if (req_.method() != http::verb::get) return reply(405, "{\"error\":\"method not allowed\"}", {"Allow: GET"});
     if (!opts.health) return reply(200, "{\"status\":\"ok\"}");
@@ -818,7 +827,7 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
       if (const auto* r = std::get_if<jsonrpc::Request>(m); r && r->method == "initialize") is_init = true;
 
   std::shared_ptr<mcp::Session> session;
-  std::vector<std::string> headers;
+  std::vector<std::string> headers = cors_;
   if (is_init) {
     if (body.batch) return reply_rpc_error(400, nullptr, -32600, "Invalid Request: initialize cannot be part of a batch");
     auto version = req_["MCP-Protocol-Version"];
@@ -1024,8 +1033,8 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
   // tells Server::handle that the envelope and the method were checked above.
   auto holder = std::make_shared<mcp::Session>(std::string());
   holder->mark_envelope_checked();
-  auto exchange = std::make_shared<Exchange>(shared_from_this(), holder, nullptr, 1, false, false,
-                                             std::vector<std::string>{}, shared_->options.sse_retry, true);
+  auto exchange = std::make_shared<Exchange>(shared_from_this(), holder, nullptr, 1, false, false, cors_,
+                                             shared_->options.sse_retry, true);
   shared_->server.handle(holder, std::move(msg), exchange, std::move(caller));
   if (!exchange->done()) cancel_on_disconnect(holder);
 }
@@ -1050,6 +1059,7 @@ void Connection::dispatch_get(Caller caller) {
 
   std::vector<std::string> headers{"Content-Type: text/event-stream", "Cache-Control: no-cache",
                                    "X-Accel-Buffering: no", "Mcp-Session-Id: " + session->id()};
+  headers.insert(headers.end(), cors_.begin(), cors_.end());
   auto last = req_["Last-Event-ID"];
   if (!last.empty()) {
     auto id = parse_event_id(last);

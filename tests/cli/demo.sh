@@ -2,7 +2,8 @@
 # `jitgate demo` starts and its scripted walkthrough works as printed: the printed curl command
 # gets a token from the development authorization server, the MCP server accepts it for the
 # signed-in tier, answers 403 insufficient_scope naming notes:write for add_note, and 401 with the
-# resource metadata for a caller without a token.
+# resource metadata for a caller without a token; the Inspector steps name the MCP URL and CORS
+# answers the Inspector's origin only; the README's curl walkthrough works as written.
 set -euo pipefail
 jitgate="$1"
 out="$(mktemp -d)"
@@ -38,4 +39,31 @@ echo "$r" | grep -qi "www-authenticate: Bearer.*resource_metadata=" || { echo "n
 r="$(call "$token" list_my_notes '{}')"; echo "$r" | grep -q "Notes of demo-robot" || { echo "list_my_notes: $r"; exit 1; }
 r="$(call "$token" add_note '{"text":"hi"}')"; echo "$r" | grep -q "HTTP/1.1 403" || { echo "add_note: $r"; exit 1; }
 echo "$r" | grep -qi 'insufficient_scope.*scope="notes:write"' || { echo "no step-up hint: $r"; exit 1; }
+# The Inspector steps name the printed MCP URL, and the demo answers CORS for the Inspector's
+# origin (preflight, the session id and the challenge readable from a page), for no other origin.
+grep -q "^  URL $mcp, Add;" "$out/stdout" || { echo "the Inspector steps do not name $mcp"; exit 1; }
+pre="$(curl -s -i -X OPTIONS "$mcp" -H 'Origin: http://localhost:6274' -H 'Access-Control-Request-Method: POST' \
+  -H 'Access-Control-Request-Headers: authorization, content-type, mcp-session-id, mcp-protocol-version')"
+echo "$pre" | grep -q "HTTP/1.1 204" || { echo "preflight: $pre"; exit 1; }
+echo "$pre" | grep -qi "^access-control-allow-origin: http://localhost:6274" || { echo "preflight origin: $pre"; exit 1; }
+echo "$pre" | grep -qi "^access-control-allow-headers:.*Authorization.*Mcp-Session-Id.*MCP-Protocol-Version" || { echo "preflight headers: $pre"; exit 1; }
+r="$(curl -s -i "$mcp" "${h[@]}" -H 'Origin: http://127.0.0.1:6274' -d "$init")"
+echo "$r" | grep -qi "^access-control-expose-headers: Mcp-Session-Id, WWW-Authenticate" || { echo "no exposed headers: $r"; exit 1; }
+r="$(curl -s -i -X OPTIONS "$mcp" -H 'Origin: http://localhost:5173' -H 'Access-Control-Request-Method: POST')"
+echo "$r" | grep -qi "^access-control-allow-origin" && { echo "CORS for another origin: $r"; exit 1; }
+# The README's curl walkthrough, run as written with the demo's ports in place of the defaults.
+readme="$(dirname "$0")/../../README.md"
+awk '/<!-- demo-walkthrough/{f=1;next} f&&/^```sh/{g=1;next} g&&/^```/{exit} g' "$readme" >"$out/walk.sh"
+[ "$(wc -l <"$out/walk.sh")" -gt 10 ] || { echo "no demo walkthrough block in README.md"; exit 1; }
+mcp_port="${mcp#http://127.0.0.1:}"; mcp_port="${mcp_port%%/*}"; auth_port="${issuer##*:}"
+sed -i "s#127.0.0.1:8377#127.0.0.1:$mcp_port#g; s#127.0.0.1:8378#127.0.0.1:$auth_port#g" "$out/walk.sh"
+w="$(bash -eo pipefail "$out/walk.sh" 2>&1)" || { echo "README walkthrough failed: $w"; exit 1; }
+expect() { echo "$w" | grep -q -- "$1" || { echo "README walkthrough: no '$1' in:"; echo "$w"; exit 1; }; }
+expect '"text":"- Tiers: '
+expect 'HTTP/1.1 401'
+expect "WWW-Authenticate: Bearer resource_metadata=\"http://127.0.0.1:$mcp_port/.well-known/oauth-protected-resource/mcp\", scope=\"notes:read\""
+expect 'notifications/tools/list_changed'
+expect 'Notes of demo-robot:'
+expect 'HTTP/1.1 403'
+expect 'WWW-Authenticate: Bearer error="insufficient_scope", scope="notes:write"'
 echo "demo: walkthrough ok ($mcp, $issuer)"

@@ -39,6 +39,10 @@ struct HttpOptions {
   std::vector<std::string> allowed_origins;
   // Host header values allowed; empty = loopback names when bound to loopback, anything otherwise.
   std::vector<std::string> allowed_hosts;
+  // Origins answered with CORS headers on the MCP endpoint (preflight OPTIONS, the session and
+  // challenge headers exposed), for browser clients such as the MCP Inspector's direct connection.
+  // Each must also pass the Origin check above. Empty: no CORS on the MCP endpoint (the default).
+  std::vector<std::string> cors_origins;
   // Authorization: when set, every request is checked before any response byte and the Protected
   // Resource Metadata is served at its well-known URLs. Unset: no authorization (the default).
   std::shared_ptr<auth::RequestGuard> guard;

@@ -273,6 +273,36 @@ TEST_F(DevAuth, StepUpShowsOnlyWhatIsNew) {
   EXPECT_FALSE(param(quick.location, "code").empty());
 }
 
+// Incremental authorization: a client that asks only for the scope of its latest challenge (the
+// MCP TypeScript SDK's step-up) keeps what the user allowed it before, and the page says so.
+TEST_F(DevAuth, StepUpForOnlyTheNewScopeKeepsEarlierGrants) {
+  std::string cookie;
+  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "bob", "bob-password",
+                                        {"notes:read"}, &cookie);
+  ASSERT_FALSE(param(loc, "code").empty());
+  auto page = get(authorize_target("app", kRedirect, "admin:write", verifier_), "Cookie: " + cookie + "\r\n");
+  ASSERT_EQ(page.status, 200u);
+  EXPECT_NE(page.body.find("value=\"admin:write\""), std::string::npos);
+  EXPECT_EQ(page.body.find("value=\"notes:read\""), std::string::npos);
+  auto granted = page.body.find("<ul id=\"granted\">");
+  ASSERT_NE(granted, std::string::npos);
+  EXPECT_NE(page.body.find("<code>notes:read</code>", granted), std::string::npos);
+  auto done = post("/consent", form({{"request", request_id(page.body)}, {"decision", "allow"}, {"scope", "admin:write"}}),
+                   "Cookie: " + cookie + "\r\n");
+  ASSERT_EQ(done.status, 302u);
+  EXPECT_EQ(exchange("app", param(done.location, "code"), verifier_).json().at("scope").as_string(), "admin:write notes:read");
+  // Unticking the new scope still keeps the earlier ones.
+  auto again = get(authorize_target("app", kRedirect, "notes:write", verifier_), "Cookie: " + cookie + "\r\n");
+  ASSERT_EQ(again.status, 200u);
+  auto none = post("/consent", form({{"request", request_id(again.body)}, {"decision", "allow"}}), "Cookie: " + cookie + "\r\n");
+  ASSERT_EQ(none.status, 302u);
+  EXPECT_EQ(exchange("app", param(none.location, "code"), verifier_).json().at("scope").as_string(), "admin:write notes:read");
+  // Nothing new asked: straight back with a code that still holds every earlier grant.
+  auto quick = get(authorize_target("app", kRedirect, "notes:read", verifier_), "Cookie: " + cookie + "\r\n");
+  ASSERT_EQ(quick.status, 302u);
+  EXPECT_EQ(exchange("app", param(quick.location, "code"), verifier_).json().at("scope").as_string(), "notes:read admin:write");
+}
+
 TEST_F(DevAuth, DenyAndWrongPassword) {
   auto page = get(authorize_target("app", kRedirect, "notes:read", verifier_));
   auto bad = post("/login", form({{"request", request_id(page.body)}, {"username", "alice"}, {"password", "nope"}}));

@@ -194,6 +194,67 @@ TEST_F(Http, ConfiguredHostsAndOriginsReplaceTheLoopbackDefault) {
   EXPECT_EQ(send(post(initialize_body(), "Origin: http://localhost\r\n", "mcp.example.com")).status, 403u);
 }
 
+// CORS is opt-in: browser clients (the MCP Inspector's direct connection) get the preflight answer
+// and the session and challenge headers exposed; other origins and the default get none.
+TEST_F(Http, CorsOnlyForConfiguredOrigins) {
+  transport::HttpOptions o;
+  o.cors_origins = {"http://localhost:6274"};
+  start(o);
+  auto preflight = [&](const std::string& origin, const std::string& path = "/mcp") {
+    return send("OPTIONS " + path + " HTTP/1.1\r\nHost: localhost\r\nOrigin: " + origin +
+                "\r\nAccess-Control-Request-Method: POST\r\n"
+                "Access-Control-Request-Headers: authorization, content-type, mcp-session-id, mcp-protocol-version\r\n\r\n");
+  };
+  auto ok = preflight("http://localhost:6274");
+  EXPECT_EQ(ok.status, 204u);
+  EXPECT_EQ(ok.header("Access-Control-Allow-Origin"), "http://localhost:6274");
+  EXPECT_EQ(ok.header("Vary"), "Origin");
+  EXPECT_EQ(ok.header("Access-Control-Allow-Methods"), "GET, POST, DELETE, OPTIONS");
+  for (const char* h : {"Authorization", "Content-Type", "Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID"})
+    EXPECT_NE(ok.header("Access-Control-Allow-Headers").find(h), std::string::npos) << h;
+
+  // The answers themselves: initialize (JSON), an error, the GET stream.
+  const std::string from = "Origin: http://localhost:6274\r\n";
+  const std::string exposed = "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version";
+  auto init = send(post(initialize_body(), from));
+  ASSERT_EQ(init.status, 200u);
+  EXPECT_EQ(init.header("Access-Control-Allow-Origin"), "http://localhost:6274");
+  EXPECT_EQ(init.header("Access-Control-Expose-Headers"), exposed);
+  EXPECT_TRUE(init.header("Access-Control-Allow-Methods").empty());  // preflight only
+  auto missing = send(post(kList, from));
+  EXPECT_EQ(missing.status, 400u);
+  EXPECT_EQ(missing.header("Access-Control-Allow-Origin"), "http://localhost:6274");
+  auto sid = open_session();
+  RawClient g(port_);
+  g.write("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" + from + session_headers(sid) + "\r\n");
+  http::response_parser<http::empty_body> p;
+  auto head = g.read_head(p);
+  EXPECT_EQ(head.result_int(), 200u);
+  EXPECT_EQ(head["Access-Control-Allow-Origin"], "http://localhost:6274");
+  EXPECT_EQ(head["Access-Control-Expose-Headers"], exposed);
+
+  // Another loopback origin passes the Origin check but gets no CORS; neither does another path.
+  auto other = preflight("http://localhost:5173");
+  EXPECT_EQ(other.status, 405u);
+  EXPECT_TRUE(other.header("Access-Control-Allow-Origin").empty());
+  auto plain = send(post(initialize_body(), "Origin: http://localhost:5173\r\n"));
+  EXPECT_EQ(plain.status, 200u);
+  EXPECT_TRUE(plain.header("Access-Control-Allow-Origin").empty());
+  EXPECT_EQ(preflight("http://localhost:6274", "/elsewhere").status, 404u);
+  EXPECT_TRUE(send(post(initialize_body())).header("Access-Control-Allow-Origin").empty());  // no Origin: no CORS
+}
+
+TEST_F(Http, NoCorsByDefault) {
+  start();
+  auto r = send("OPTIONS /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:6274\r\nAccess-Control-Request-Method: POST\r\n\r\n");
+  EXPECT_EQ(r.status, 405u);
+  EXPECT_TRUE(r.header("Access-Control-Allow-Origin").empty());
+  auto init = send(post(initialize_body(), "Origin: http://localhost:6274\r\n"));
+  EXPECT_EQ(init.status, 200u);
+  EXPECT_TRUE(init.header("Access-Control-Allow-Origin").empty());
+  EXPECT_TRUE(init.header("Access-Control-Expose-Headers").empty());
+}
+
 TEST_F(Http, ContentTypeAndAcceptRules) {
   start();
   std::string body = initialize_body();
