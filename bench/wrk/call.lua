@@ -4,6 +4,7 @@
 --   MCP_SESSION_ID  Mcp-Session-Id from a prior initialize (omitted if empty,
 --                   e.g. for the nginx ceiling)
 --   BENCH_ECHO_TEXT text to echo (default "hello bench")
+--   BENCH_ECHO_ARG  the echo tool's argument name (default "text"; server-everything: "message")
 --
 -- Requests cycle through 1024 pre-built bodies with distinct JSON-RPC ids,
 -- so no two in-flight requests on a session share an id, at the cost of one
@@ -18,6 +19,8 @@
 
 local session = os.getenv("MCP_SESSION_ID") or ""
 local text = os.getenv("BENCH_ECHO_TEXT") or "hello bench"
+local arg_name = os.getenv("BENCH_ECHO_ARG") or "text"
+if arg_name == "" then arg_name = "text" end
 local N = 1024
 local reqs = {}
 local idx = 0
@@ -39,7 +42,7 @@ function init(args)
   local h = headers()
   for i = 1, N do
     local body = '{"jsonrpc":"2.0","id":' .. i ..
-      ',"method":"tools/call","params":{"name":"echo","arguments":{"text":"' ..
+      ',"method":"tools/call","params":{"name":"echo","arguments":{"' .. arg_name .. '":"' ..
       text .. '"}}}'
     reqs[i] = wrk.format("POST", nil, h, body)
   end
