@@ -133,7 +133,7 @@ struct Reader {
   UpstreamConfig upstream(const YAML::Node& n, std::set<std::string>& names) {
     UpstreamConfig u;
     if (!only(n, {"name", "tool_prefix", "prompt_prefix", "uri_prefix", "sessions", "timeout_ms", "max_in_flight",
-                  "max_connections", "restart", "stdio", "http"},
+                  "max_connections", "forward_unlisted", "restart", "stdio", "http"},
               "an upstream"))
       return u;
     if (!n["name"]) error(n, "an upstream needs a name");
@@ -152,6 +152,7 @@ struct Reader {
     if (n["timeout_ms"]) u.timeout = ms(n["timeout_ms"], "timeout_ms");
     if (n["max_in_flight"]) u.max_in_flight = number<std::size_t>(n["max_in_flight"], "max_in_flight", 1, 100'000);
     if (n["max_connections"]) u.max_connections = number<std::size_t>(n["max_connections"], "max_connections", 1, 100'000);
+    if (n["forward_unlisted"]) u.forward_unlisted = boolean(n["forward_unlisted"], "forward_unlisted");
     if (const auto r = n["restart"]; r && only(r, {"backoff_initial_ms", "backoff_max_ms"}, "restart")) {
       if (r["backoff_initial_ms"]) u.backoff_initial = ms(r["backoff_initial_ms"], "backoff_initial_ms");
       if (r["backoff_max_ms"]) u.backoff_max = ms(r["backoff_max_ms"], "backoff_max_ms");

@@ -15,6 +15,7 @@ UpstreamSpec make_spec(const UpstreamConfig& c) {
   spec.sessions = c.sessions;
   spec.call_timeout = c.timeout;
   spec.max_connections = c.max_connections;
+  spec.forward_unlisted = c.forward_unlisted;
   if (c.stdio) {
     spec.connect = [cfg = *c.stdio](UpstreamHandlers h) -> std::unique_ptr<Upstream> {
       return std::make_unique<StdioUpstream>(cfg, std::move(h));

@@ -76,10 +76,16 @@ struct Conn {
   std::mutex mu;
   std::unordered_map<CallId, std::weak_ptr<RequestContext>> calls;  // for related notifications and requests
   std::vector<std::function<void(bool ready)>> waiting;             // calls made before it was ready
+  std::size_t registering = 0;  // calls sent whose id is not in `calls` yet
+  std::condition_variable registered;
 
+  // The call a message from the upstream belongs to. The upstream can speak before request()
+  // has returned the call's id to us: then wait (briefly, bounded) for the registration.
   std::shared_ptr<RequestContext> context(CallId id) {
     if (id == 0) return nullptr;
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
+    auto found = [&] { return calls.contains(id) || registering == 0; };
+    if (!found()) registered.wait_for(lock, std::chrono::milliseconds(500), found);
     auto it = calls.find(id);
     return it == calls.end() ? nullptr : it->second.lock();
   }
@@ -276,13 +282,19 @@ struct Link : std::enable_shared_from_this<Link> {
       if (fix) fix(result);
       done(ForwardReply{std::move(result), std::nullopt});
     };
+    {
+      std::lock_guard lock(conn->mu);
+      ++conn->registering;
+    }
     CallId id = conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
-    if (id == 0) return;  // refused at once: already answered
     id_box->store(id);
     {
       std::lock_guard lock(conn->mu);
-      if (!st->finished) conn->calls[id] = ctx;
+      --conn->registering;
+      if (id != 0 && !st->finished) conn->calls[id] = ctx;
     }
+    conn->registered.notify_all();
+    if (id == 0) return;  // refused at once: already answered
     st->on_stop.emplace(ctx->stop_token(), std::function<void()>([weak, id] {
                           if (auto c = weak.lock()) c->up->cancel(id, "cancelled by the client");
                         }));
@@ -437,7 +449,7 @@ struct Link : std::enable_shared_from_this<Link> {
     if (caps)
       if (const auto* r = caps->if_contains("resources"); r && r->is_object())
         if (const auto* s = r->get_object().if_contains("subscribe"); s && s->is_bool()) can_subscribe = s->get_bool();
-    server.publish(provider, catalog(lists, can_subscribe, can_complete));
+    server.publish(provider, catalog(lists, caps, can_subscribe, can_complete));
     {
       std::lock_guard lock(mu);
       for (std::size_t f = 0; f < 4; ++f) counts[f] = lists[f]->size();
@@ -525,8 +537,35 @@ struct Link : std::enable_shared_from_this<Link> {
     };
   }
 
-  Catalog catalog(std::array<std::optional<json::array>, 4>& lists, bool can_subscribe, bool can_complete) {
+  // tools/call and prompts/get of a name the upstream did not list: the name loses its prefix.
+  mcp::Forwarder unlisted(std::string method, std::string prefix) {
+    std::weak_ptr<Link> self = weak_from_this();
+    return [self, method = std::move(method), prefix = std::move(prefix)](std::string_view, const json::object& params,
+                                                                          std::shared_ptr<RequestContext> ctx,
+                                                                          std::function<void(ForwardReply)> done) {
+      auto link = self.lock();
+      if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
+      json::object p = params;
+      std::string name = string_at(p, "name");
+      strip_prefix(name, prefix);
+      p["name"] = name;
+      link->forward(method, std::move(p), ctx, std::move(done));
+    };
+  }
+
+  Catalog catalog(std::array<std::optional<json::array>, 4>& lists, const json::object* caps, bool can_subscribe,
+                  bool can_complete) {
     Catalog cat;
+    if (spec.forward_unlisted && caps) {
+      Catalog::Fallback fb;
+      fb.tool_prefix = spec.tool_prefix;
+      fb.prompt_prefix = spec.prompt_prefix;
+      fb.uri_prefix = spec.uri_prefix;
+      if (caps->contains("tools")) fb.tool = unlisted("tools/call", spec.tool_prefix);
+      if (caps->contains("prompts")) fb.prompt = unlisted("prompts/get", spec.prompt_prefix);
+      if (caps->contains("resources")) fb.resource = uri_forwarder();
+      cat.fallback = std::move(fb);
+    }
     for (auto& v : *lists[kTools]) {
       auto& o = v.get_object();
       std::string name = string_at(o, "name");

@@ -169,6 +169,21 @@ struct Registry {
   std::unordered_map<std::string, std::size_t> prompt_index;
   std::unordered_map<std::string, Completer> prompt_completers;
   std::unordered_map<std::string, Completer> template_completers;
+  std::vector<std::pair<std::string, Catalog::Fallback>> fallbacks;  // by provider
+
+  // The fallback forwarder for an unlisted name or URI: the longest matching prefix.
+  const Forwarder* fallback(std::string_view key, std::string Catalog::Fallback::*prefix,
+                            Forwarder Catalog::Fallback::*which) const {
+    const Forwarder* best = nullptr;
+    std::size_t best_len = 0;
+    for (const auto& [owner, f] : fallbacks) {
+      const std::string& pre = f.*prefix;
+      if (!(f.*which) || !key.starts_with(pre) || (best && pre.size() <= best_len)) continue;
+      best = &(f.*which);
+      best_len = pre.size();
+    }
+    return best;
+  }
 
   void reindex() {
     tool_index.clear();
@@ -1028,6 +1043,8 @@ void Server::publish(const std::string& provider, Catalog catalog) {
     std::erase_if(r.resources, mine);
     std::erase_if(r.templates, mine);
     std::erase_if(r.prompts, mine);
+    std::erase_if(r.fallbacks, [&](const auto& f) { return f.first == provider; });
+    if (catalog.fallback) r.fallbacks.emplace_back(provider, std::move(*catalog.fallback));
     for (auto& item : catalog.tools) {
       Tool t;
       t.name = listed_string(item.listed, "name");
@@ -1869,8 +1886,18 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     if (m == "resources/subscribe" || m == "resources/unsubscribe") {
       std::string uri = required_string(p, "uri");
       auto target = resolve_resource(*reg, uri);
-      if (!target.found())
-        return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+      if (!target.found()) {
+        const Forwarder* fb = reg->fallback(uri, &Catalog::Fallback::uri_prefix, &Catalog::Fallback::resource);
+        if (!fb) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+        if (!allowed(target.action(m, uri))) return;
+        auto record = [session, uri, subscribe = m == "resources/subscribe"] {
+          session->with_state([&](Session::State& st) {
+            if (subscribe) st.subscriptions.insert(uri);
+            else st.subscriptions.erase(uri);
+          });
+        };
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p, record);
+      }
       if (!allowed(target.action(m, uri))) return;
       auto record = [session, uri, subscribe = m == "resources/subscribe"] {
         session->with_state([&](Session::State& st) {
@@ -1887,11 +1914,16 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     if (m == "tools/call") {
       std::string name = required_string(p, "name");
       auto it = reg->tool_index.find(name);
-      if (it == reg->tool_index.end()) return invalid_params("unknown tool '" + name + "'");
       json::object args;
       if (const auto* a = p.if_contains("arguments")) {
         if (!a->is_object() && !a->is_null()) return invalid_params("arguments must be an object");
         if (a->is_object()) args = a->get_object();
+      }
+      if (it == reg->tool_index.end()) {
+        const Forwarder* fb = reg->fallback(name, &Catalog::Fallback::tool_prefix, &Catalog::Fallback::tool);
+        if (!fb) return invalid_params("unknown tool '" + name + "'");
+        if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, nullptr})) return;
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
       }
       const ToolEntry& entry = reg->tools[it->second];
       if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, &entry.tool.access})) return;
@@ -1935,6 +1967,12 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
     if (m == "resources/read") {
       std::string uri = required_string(p, "uri");
+      if (auto target = resolve_resource(*reg, uri); !target.found()) {
+        if (const Forwarder* fb = reg->fallback(uri, &Catalog::Fallback::uri_prefix, &Catalog::Fallback::resource)) {
+          if (who && !allowed(target.action(m, uri))) return;
+          return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+        }
+      }
       if (who) {
         auto target = resolve_resource(*reg, uri);
         if (!target.found()) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
@@ -1974,7 +2012,13 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     if (m == "prompts/get") {
       std::string name = required_string(p, "name");
       auto it = reg->prompt_index.find(name);
-      if (it == reg->prompt_index.end()) return invalid_params("unknown prompt '" + name + "'");
+      if (it == reg->prompt_index.end()) {
+        const Forwarder* fb = reg->fallback(name, &Catalog::Fallback::prompt_prefix, &Catalog::Fallback::prompt);
+        if (!fb) return invalid_params("unknown prompt '" + name + "'");
+        const auto* a = p.if_contains("arguments");
+        if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, a ? a->if_object() : nullptr, nullptr})) return;
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+      }
       const PromptEntry& entry = reg->prompts[it->second];
       StringMap args;
       json::value raw_args = nullptr;

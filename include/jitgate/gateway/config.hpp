@@ -30,6 +30,7 @@ struct UpstreamConfig {
   std::chrono::milliseconds timeout{30'000};
   std::size_t max_in_flight = 64;
   std::size_t max_connections = 256;
+  bool forward_unlisted = true;
   std::chrono::milliseconds backoff_initial{100}, backoff_max{10'000};
   std::optional<StdioUpstreamConfig> stdio;  // exactly one of stdio and http
   std::optional<HttpSettings> http;

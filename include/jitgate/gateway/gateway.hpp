@@ -34,6 +34,9 @@ struct UpstreamSpec {
   SessionMode sessions = SessionMode::shared;
   std::chrono::milliseconds call_timeout{30'000};
   std::size_t max_connections = 256;  // dedicated connections (per_session / per_subject)
+  // Calls of names (and URIs) under the prefixes that the upstream did not list are forwarded too,
+  // after the policy decides on them by name: the upstream says whether they exist.
+  bool forward_unlisted = true;
   // Makes one connection (not yet started). Called for the shared connection, which also reads the
   // lists, and for every dedicated one.
   std::function<std::unique_ptr<Upstream>(UpstreamHandlers)> connect;

@@ -172,6 +172,15 @@ struct Catalog {
     Forwarder subscribe;  // resources/subscribe and unsubscribe (resources, templates); unset: local only
   };
   std::vector<Item> tools, resources, resource_templates, prompts;
+  // What the provider did not list but may still serve: tools/call and prompts/get of names that
+  // start with a prefix, resources/read and subscribe of URIs that start with one (the provider's
+  // server then says whether they exist). Decided by the policy by name, like any unlisted name;
+  // the longest matching prefix of all providers wins.
+  struct Fallback {
+    std::string tool_prefix, prompt_prefix, uri_prefix;
+    Forwarder tool, prompt, resource;  // `resource` serves read, subscribe and unsubscribe
+  };
+  std::optional<Fallback> fallback;
 };
 
 struct ServerOptions {

@@ -312,3 +312,28 @@ TEST_F(PublishUnderPolicy, FiltersRefusesAndNotifiesOnlyAffectedSessions) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(PublishUnderPolicy, UnlistedNamesUnderAFallbackPrefixAreDecidedThenForwarded) {
+  Catalog cat;
+  Catalog::Fallback fb;
+  fb.tool_prefix = "pub_";
+  fb.tool = echo_params();
+  fb.uri_prefix = "up+";
+  fb.resource = echo_params();
+  cat.fallback = fb;
+  server_.publish("up", std::move(cat));
+  auto anon = connect();
+  auto r = call(anon, "tools/call", json::object{{"name", "pub_unlisted"}});  // the policy allows pub_*
+  ASSERT_TRUE(r.contains("result")) << json::serialize(r);
+  EXPECT_EQ(r.at("result").at("structuredContent").at("name"), "pub_unlisted");
+  EXPECT_EQ(call(anon, "tools/call", json::object{{"name", "mem_x"}}).at("error").at("code"), -32602);  // no prefix matches
+  auto alice = connect(member());
+  EXPECT_EQ(call(alice, "tools/call", json::object{{"name", "pub_x"}}).at("result").at("structuredContent").at("name"), "pub_x");
+  // Resources are not named by the policy: default deny, even when forwardable.
+  EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "up+file:///x"}}).at("error").at("code"), kAccessDenied);
+  EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "other:///x"}}).at("error").at("code"), kResourceNotFound);
+}
+
+}  // namespace
