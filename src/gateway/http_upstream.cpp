@@ -676,7 +676,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       co_return a;
     }
     if (expect == 0) {
-      if (a.status != 202 && a.status != 200) {
+      if (a.status / 100 != 2) {
         a.fault = Fault::bad;
         a.why = "upstream " + cfg.name + " answered " + status_text(a.status);
       }
@@ -1095,7 +1095,10 @@ void HttpUpstream::start() {
 void HttpUpstream::stop() {
   {
     std::lock_guard lock(impl_->mu);
-    if (!impl_->io.joinable()) return;
+    if (!impl_->io.joinable()) {
+      if (impl_->started) impl_->state = UpstreamState::stopped;  // a bad URL never got a thread
+      return;
+    }
     if (impl_->stopping) return;
     impl_->stopping = true;
   }
