@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "jitgate/mcp/server.hpp"
+#include "jitgate/observe/metrics.hpp"
 
 namespace jitgate::gateway {
 
@@ -116,8 +117,44 @@ struct Link : std::enable_shared_from_this<Link> {
   bool stopping = false;
   std::condition_variable published_cv;
 
+  std::shared_ptr<observe::Registry> metrics;  // the server's, when it has one
+
   Link(UpstreamSpec s, mcp::Server& srv, std::function<void(std::string_view, LogLevel, std::string_view)> log)
-      : spec(std::move(s)), server(srv), log_sink(std::move(log)), provider("upstream:" + spec.name) {}
+      : spec(std::move(s)), server(srv), log_sink(std::move(log)), provider("upstream:" + spec.name),
+        metrics(srv.options().metrics) {}
+
+  // Per upstream: whether it is ready, how often it restarted, and every call by outcome and latency.
+  void count_state(UpstreamState s) const {
+    if (!metrics) return;
+    metrics->gauge("jitgate_upstream_ready", "Whether the upstream's shared connection is ready (1) or not (0)",
+                   {{"upstream", spec.name}})
+        .set(s == UpstreamState::ready ? 1 : 0);
+    if (shared)
+      metrics->gauge("jitgate_upstream_restarts", "Times the upstream was restarted after a fault", {{"upstream", spec.name}})
+          .set(static_cast<double>(shared->up->health().restarts));
+  }
+  void count_call(const CallResult& r, Clock::duration took) const {
+    if (!metrics) return;
+    std::string_view outcome = "ok";
+    if (r.error) {
+      switch (static_cast<UpstreamError>(r.error->code)) {
+        case UpstreamError::unavailable: outcome = "unavailable"; break;
+        case UpstreamError::timeout: outcome = "timeout"; break;
+        case UpstreamError::overloaded: outcome = "overloaded"; break;
+        case UpstreamError::cancelled: outcome = "cancelled"; break;
+        case UpstreamError::bad_response: outcome = "bad_response"; break;
+        default: outcome = "error"; break;  // the upstream's own JSON-RPC error
+      }
+    }
+    metrics->counter("jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome",
+                     {{"upstream", spec.name}, {"outcome", outcome}})
+        .inc();
+    metrics
+        ->histogram("jitgate_upstream_call_seconds", "Time from forwarding a call to its answer",
+                    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+                    {{"upstream", spec.name}})
+        .observe(std::chrono::duration<double>(took).count());
+  }
 
   void log(LogLevel level, std::string_view text) const {
     if (log_sink) return log_sink(spec.name, level, text);
@@ -157,6 +194,7 @@ struct Link : std::enable_shared_from_this<Link> {
   }
 
   void on_state(Conn& c, UpstreamState s) {
+    if (c.key.empty()) count_state(s);
     if (s == UpstreamState::starting) return;
     std::vector<std::function<void(bool)>> waiting;
     {
@@ -263,9 +301,10 @@ struct Link : std::enable_shared_from_this<Link> {
     std::weak_ptr<Link> self = weak_from_this();
     std::weak_ptr<Conn> weak = conn;
     auto id_box = std::make_shared<std::atomic<CallId>>(0);
-    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), done = std::move(done),
-                    name = spec.name](CallResult r) mutable {
+    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), done = std::move(done), name = spec.name,
+                    started = Clock::now()](CallResult r) mutable {
       st->finished = true;
+      if (auto link = self.lock()) link->count_call(r, Clock::now() - started);
       if (auto c = weak.lock()) {
         std::lock_guard lock(c->mu);
         c->calls.erase(id_box->load());

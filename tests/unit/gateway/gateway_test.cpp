@@ -5,6 +5,7 @@
 #include <jitgate/gateway/stdio_upstream.hpp>
 #include <jitgate/mcp/revision.hpp>
 #include <jitgate/mcp/server.hpp>
+#include <jitgate/observe/metrics.hpp>
 #include <jitgate/policy/policy.hpp>
 
 #include <boost/json.hpp>
@@ -96,7 +97,8 @@ gw::UpstreamSpec scripted(std::string name, std::string prefix, std::vector<std:
 class Gateway : public ::testing::Test {
  protected:
   explicit Gateway(std::shared_ptr<jitgate::policy::PolicyEngine> engine = nullptr)
-      : server_(ServerOptions{.info = {"gw", "1", ""}, .page_size = 2, .policy = std::move(engine)}) {}
+      : metrics_(std::make_shared<jitgate::observe::Registry>()),
+        server_(ServerOptions{.info = {"gw", "1", ""}, .page_size = 2, .policy = std::move(engine), .metrics = metrics_}) {}
 
   void start(std::vector<gw::UpstreamSpec> specs) {
     gw::GatewayOptions o;
@@ -163,6 +165,7 @@ class Gateway : public ::testing::Test {
     return names;
   }
 
+  std::shared_ptr<jitgate::observe::Registry> metrics_;
   Server server_;
   std::unique_ptr<gw::Gateway> gateway_;
   Logs logs_;
@@ -281,6 +284,12 @@ TEST_F(Gateway, FaultsBecomeErrorsAndTheGatewayRecovers) {
     echoed = text_of(tool(c, "echo", {{"message", "back"}}));
   EXPECT_EQ(echoed, "back");
   EXPECT_GE(gateway_->health().at("upstreams").at("up").at("restarts").as_uint64(), 1u);
+  auto page = metrics_->render();
+  EXPECT_NE(page.find(R"(jitgate_upstream_calls_total{upstream="up",outcome="timeout"} 1)"), std::string::npos) << page;
+  EXPECT_NE(page.find(R"(jitgate_upstream_calls_total{upstream="up",outcome="unavailable"})"), std::string::npos);
+  EXPECT_NE(page.find(R"(jitgate_upstream_calls_total{upstream="other",outcome="ok"} 1)"), std::string::npos);
+  EXPECT_NE(page.find(R"(jitgate_upstream_ready{upstream="up"} 1)"), std::string::npos);
+  EXPECT_NE(page.find(R"(jitgate_upstream_call_seconds_count{upstream="other"} 1)"), std::string::npos);
 }
 
 TEST_F(Gateway, AChildKilledMidCallFailsItsCallsAndIsReplaced) {
