@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <boost/json.hpp>
 #include <thread>
 
@@ -253,6 +255,24 @@ TEST_F(Http, NoCorsByDefault) {
   EXPECT_EQ(init.status, 200u);
   EXPECT_TRUE(init.header("Access-Control-Allow-Origin").empty());
   EXPECT_TRUE(init.header("Access-Control-Expose-Headers").empty());
+}
+
+TEST_F(Http, HealthAndReadinessFollowTheReport) {
+  transport::HttpOptions o;
+  std::atomic<bool> ready{false};
+  o.health = [&] { return std::make_pair(ready.load(), std::string(R"({"ready":)") + (ready ? "true" : "false") + "}"); };
+  start(o);
+  auto live = send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(live.status, 200u);  // alive while it answers, ready or not
+  EXPECT_EQ(live.msg.body(), R"({"ready":false})");
+  auto not_ready = send("GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(not_ready.status, 503u);
+  EXPECT_EQ(not_ready.header("Cache-Control"), "no-store");
+  ready = true;
+  auto now_ready = send("GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(now_ready.status, 200u);
+  EXPECT_EQ(now_ready.msg.body(), R"({"ready":true})");
+  EXPECT_EQ(send("POST /readyz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n").status, 405u);
 }
 
 TEST_F(Http, ContentTypeAndAcceptRules) {
