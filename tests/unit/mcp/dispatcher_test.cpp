@@ -5,11 +5,13 @@
 #include "jitgate/mcp/revision.hpp"
 #include "jitgate/mcp/server.hpp"
 #include "support/capture.hpp"
+#include "support/recording_link.hpp"
 
 namespace json = boost::json;
 namespace jr = jitgate::jsonrpc;
 using namespace jitgate::mcp;
 using testsupport::CaptureOutbound;
+using testsupport::RecordingLink;
 using namespace std::chrono_literals;
 
 namespace {
@@ -206,15 +208,6 @@ TEST_F(Dispatcher, ResourcesReadSubscribeAndNotFound) {
   EXPECT_EQ(code(call("resources/subscribe", json::object{{"uri", "mem://zzz"}})), kResourceNotFound);
 }
 
-class RecordingLink : public SessionLink {
- public:
-  void deliver(json::object m) override {
-    std::lock_guard l(mu);
-    got.push_back(std::move(m));
-  }
-  std::mutex mu;
-  std::vector<json::object> got;
-};
 
 TEST_F(Dispatcher, ListChangedAndResourceUpdatesReachTheRightSessions) {
   initialize();

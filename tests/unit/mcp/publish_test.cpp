@@ -9,34 +9,17 @@
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/policy/policy.hpp"
 #include "support/capture.hpp"
+#include "support/recording_link.hpp"
 
 namespace json = boost::json;
 namespace jr = jitgate::jsonrpc;
 using namespace jitgate::mcp;
 using testsupport::CaptureOutbound;
+using testsupport::RecordingLink;
 using namespace std::chrono_literals;
 
 namespace {
 
-class RecordingLink : public SessionLink {
- public:
-  void deliver(json::object m) override {
-    std::lock_guard l(mu);
-    got.push_back(std::move(m));
-  }
-  std::vector<std::string> methods() {
-    std::lock_guard l(mu);
-    std::vector<std::string> out;
-    for (auto& m : got) out.emplace_back(m.at("method").as_string());
-    return out;
-  }
-  void clear() {
-    std::lock_guard l(mu);
-    got.clear();
-  }
-  std::mutex mu;
-  std::vector<json::object> got;
-};
 
 // A forwarder that answers with what it was given (so the test sees the params as forwarded).
 Forwarder echo_params() {
