@@ -1568,27 +1568,42 @@ void Server::close_listeners() {
 std::size_t Server::listener_count() const { return impl_->live_listeners().size(); }
 
 // Runs `work` on the blocking pool, keeps the call cancellable, and completes `out` with its result.
-static void run_blocking(Server& server, Server::Impl& impl, const std::shared_ptr<Session>& session,
-                         jsonrpc::Request req, std::shared_ptr<Outbound> out, Envelope env, Mrtr mrtr,
-                         std::function<json::value(RequestContext&)> work) {
+// A request that runs past the dispatcher: registered as in flight (so it can be cancelled) with
+// its context. Nullopt, the client already answered, when its id is in use by another request.
+struct InFlight {
+  std::string key;
+  std::shared_ptr<RequestContext> ctx;
+};
+static std::optional<InFlight> begin_request(Server& server, const std::shared_ptr<Session>& session,
+                                             const jsonrpc::Request& req, const std::shared_ptr<Outbound>& out, Envelope env,
+                                             json::object answers = {}) {
   std::string key = jsonrpc::id_key(req.id);
   std::stop_source stop;
   if (!session->begin_call(key, stop)) {
     reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
                 "Invalid Request: id is already in use by a request in progress");
-    return;
+    return std::nullopt;
   }
+  json::value progress_token = nullptr;
+  if (const auto* m = meta_of(req.params))
+    if (const auto* t = m->if_contains("progressToken")) progress_token = *t;
+  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(progress_token), stop.get_token(), out,
+                                              std::move(env), std::move(answers));
+  return InFlight{std::move(key), std::move(ctx)};
+}
+
+static void run_blocking(Server& server, Server::Impl& impl, const std::shared_ptr<Session>& session,
+                         jsonrpc::Request req, std::shared_ptr<Outbound> out, Envelope env, Mrtr mrtr,
+                         std::function<json::value(RequestContext&)> work) {
+  auto started = begin_request(server, session, req, out, std::move(env), mrtr.answers);
+  if (!started) return;
+  auto [key, ctx] = std::move(*started);
   if (impl.queued.fetch_add(1) >= impl.options.max_queued_calls) {
     impl.queued.fetch_sub(1);
     session->end_call(key);
     reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::internal_error), "Server busy: too many calls queued");
     return;
   }
-  json::value progress_token = nullptr;
-  if (const auto* m = meta_of(req.params))
-    if (const auto* t = m->if_contains("progressToken")) progress_token = *t;
-  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(progress_token), stop.get_token(), out,
-                                              std::move(env), mrtr.answers);
   boost::asio::post(impl.pool, [&impl, session, key, ctx, out, id = req.id, mrtr = std::move(mrtr),
                                 work = std::move(work)]() mutable {
     impl.queued.fetch_sub(1);
@@ -1620,17 +1635,9 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
 static void run_forward(Server& server, const std::shared_ptr<Session>& session, const jsonrpc::Request& req,
                         std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward, json::object params,
                         std::function<void()> then = {}) {
-  std::string key = jsonrpc::id_key(req.id);
-  std::stop_source stop;
-  if (!session->begin_call(key, stop)) {
-    reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
-                "Invalid Request: id is already in use by a request in progress");
-    return;
-  }
-  json::value token = nullptr;
-  if (const auto* mt = meta_of(req.params))
-    if (const auto* t = mt->if_contains("progressToken")) token = *t;
-  auto ctx = std::make_shared<RequestContext>(server, session, req.id, std::move(token), stop.get_token(), out, std::move(env));
+  auto started = begin_request(server, session, req, out, std::move(env));
+  if (!started) return;
+  auto [key, ctx] = std::move(*started);
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto done = [session, key, ctx, out, once, id = req.id, then = std::move(then)](ForwardReply r) {
     if (once->exchange(true)) return;
@@ -1932,15 +1939,9 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       if (auto problem = check_arguments(entry.tool.input_schema, args))
         return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
       if (entry.async) {
-        std::string key = jsonrpc::id_key(req.id);
-        std::stop_source stop;
-        if (!session->begin_call(key, stop))
-          return reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::invalid_request),
-                             "Invalid Request: id is already in use by a request in progress");
-        json::value token = nullptr;
-        if (const auto* mt = meta_of(req.params))
-          if (const auto* t = mt->if_contains("progressToken")) token = *t;
-        auto ctx = std::make_shared<RequestContext>(*this, session, req.id, token, stop.get_token(), out, std::move(env));
+        auto started = begin_request(*this, session, req, out, std::move(env));
+        if (!started) return;
+        auto [key, ctx] = std::move(*started);
         auto done = [session, key, ctx, out, id = req.id](ToolResult r) {
           session->end_call(key);
           out->complete(ctx->cancelled() ? std::nullopt
