@@ -130,6 +130,35 @@ struct Reader {
     return (fp.is_absolute() ? fp : fs::path(base_dir) / fp).lexically_normal().string();
   }
 
+  auth::TokenExchangeOptions token_exchange(const YAML::Node& x, const std::string& url) {
+    auth::TokenExchangeOptions t;
+    t.resource = url;
+    if (!only(x, {"token_endpoint", "client_id", "client_secret", "client_auth", "resource", "audience", "scopes",
+                  "refresh_before_s"},
+              "token_exchange"))
+      return t;
+    if (!x["token_endpoint"]) error(x, "token_exchange needs token_endpoint");
+    else t.token_endpoint = str(x["token_endpoint"], "token_endpoint");
+    if (!t.token_endpoint.empty() && t.token_endpoint.rfind("http://", 0) != 0 && t.token_endpoint.rfind("https://", 0) != 0)
+      error(x["token_endpoint"], "token_endpoint must start with http:// or https://");
+    if (!x["client_id"]) error(x, "token_exchange needs client_id (the gateway's own client)");
+    else t.client_id = expand(x["client_id"], str(x["client_id"], "client_id"));
+    if (!x["client_secret"]) error(x, "token_exchange needs client_secret (write it as ${VARIABLE})");
+    else t.client_secret = expand(x["client_secret"], str(x["client_secret"], "client_secret"));
+    if (const auto a = x["client_auth"]) {
+      std::string v = str(a, "client_auth");
+      if (v == "client_secret_post") t.client_secret_post = true;
+      else if (v != "client_secret_basic") error(a, "client_auth must be client_secret_basic or client_secret_post");
+    }
+    if (x["resource"]) t.resource = str(x["resource"], "resource");
+    if (x["audience"]) t.audience = str(x["audience"], "audience");
+    if (t.resource.empty() && t.audience.empty()) error(x, "token_exchange needs a resource or an audience");
+    if (x["scopes"]) t.scopes = strings(x["scopes"], "scopes");
+    if (x["refresh_before_s"])
+      t.refresh_before = std::chrono::seconds(number<long long>(x["refresh_before_s"], "refresh_before_s", 0, 3600));
+    return t;
+  }
+
   UpstreamConfig upstream(const YAML::Node& n, std::set<std::string>& names) {
     UpstreamConfig u;
     if (!only(n, {"name", "tool_prefix", "prompt_prefix", "uri_prefix", "sessions", "timeout_ms", "max_in_flight",
@@ -176,7 +205,8 @@ struct Reader {
       c.backoff_max = u.backoff_max;
       u.stdio = std::move(c);
     }
-    if (const auto h = n["http"]; h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms"}, "http")) {
+    if (const auto h = n["http"];
+        h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms", "token_exchange"}, "http")) {
       HttpSettings c;
       if (!h["url"]) error(h, "http needs a url");
       else c.url = str(h["url"], "url");
@@ -190,6 +220,11 @@ struct Reader {
       if (h["headers"]) c.headers = string_map(h["headers"], "headers");
       if (h["get_stream"]) c.open_get_stream = boolean(h["get_stream"], "get_stream");
       if (h["connect_timeout_ms"]) c.connect_timeout = ms(h["connect_timeout_ms"], "connect_timeout_ms");
+      if (const auto x = h["token_exchange"]) {
+        c.token_exchange = token_exchange(x, c.url);
+        if (u.sessions == SessionMode::shared)
+          error(x, "token_exchange needs sessions: per_subject or per_session (one shared connection would mix callers)");
+      }
       u.http = std::move(c);
     }
     return u;

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "jitgate/auth/token_exchange.hpp"
+
 #include "jitgate/gateway/http_upstream.hpp"
 #include "jitgate/gateway/stdio_upstream.hpp"
 
@@ -33,6 +35,7 @@ UpstreamSpec make_spec(const UpstreamConfig& c) {
     h.max_in_flight = c.max_in_flight;
     h.backoff_initial = c.backoff_initial;
     h.backoff_max = c.backoff_max;
+    if (c.http->token_exchange) spec.exchange = std::make_shared<auth::TokenExchanger>(*c.http->token_exchange);
     spec.connect = [h](UpstreamHandlers handlers) -> std::unique_ptr<Upstream> {
       return std::make_unique<HttpUpstream>(h, std::move(handlers));
     };

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/observe/metrics.hpp"
 
@@ -79,6 +80,19 @@ struct Conn {
   std::vector<std::function<void(bool ready)>> waiting;             // calls made before it was ready
   std::size_t registering = 0;  // calls sent whose id is not in `calls` yet
   std::condition_variable registered;
+  // The latest exchanged token of the caller this connection serves ("Bearer ..."), for what is not
+  // one of its calls (the handshake, the GET stream, notifications). Its own lock: the upstream
+  // asks for it from its I/O thread.
+  mutable std::mutex credential_mu;
+  std::string credential;
+  void set_credential(const std::string& c) {
+    std::lock_guard lock(credential_mu);
+    if (!c.empty()) credential = c;
+  }
+  std::string current_credential() const {
+    std::lock_guard lock(credential_mu);
+    return credential;
+  }
 
   // The call a message from the upstream belongs to. The upstream can speak before request()
   // has returned the call's id to us: then wait (briefly, bounded) for the registration.
@@ -117,6 +131,10 @@ struct Link : std::enable_shared_from_this<Link> {
   bool stopping = false;
   std::condition_variable published_cv;
 
+  // The exchange thread: token exchanges (which wait on the authorization server), in order.
+  std::thread exchanger;
+  std::deque<std::function<void(bool run)>> exchanges;  // run(false): the gateway stopped first
+
   std::shared_ptr<observe::Registry> metrics;  // the server's, when it has one
 
   Link(UpstreamSpec s, mcp::Server& srv, std::function<void(std::string_view, LogLevel, std::string_view)> log)
@@ -143,6 +161,7 @@ struct Link : std::enable_shared_from_this<Link> {
         case UpstreamError::overloaded: outcome = "overloaded"; break;
         case UpstreamError::cancelled: outcome = "cancelled"; break;
         case UpstreamError::bad_response: outcome = "bad_response"; break;
+        case UpstreamError::credentials: outcome = "credentials"; break;
         default: outcome = "error"; break;  // the upstream's own JSON-RPC error
       }
     }
@@ -154,6 +173,13 @@ struct Link : std::enable_shared_from_this<Link> {
                     {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
                     {{"upstream", spec.name}})
         .observe(std::chrono::duration<double>(took).count());
+  }
+
+  void count_exchange(std::string_view outcome) const {
+    if (!metrics) return;
+    metrics->counter("jitgate_token_exchanges_total", "Upstream tokens for callers: exchanged, from the cache, or failed",
+                     {{"upstream", spec.name}, {"outcome", outcome}})
+        .inc();
   }
 
   void log(LogLevel level, std::string_view text) const {
@@ -188,6 +214,11 @@ struct Link : std::enable_shared_from_this<Link> {
       auto c = weak.lock();
       if (link && c) link->on_state(*c, s);
     };
+    if (spec.exchange)
+      h.authorization = [weak] {
+        auto c = weak.lock();
+        return c ? c->current_credential() : std::string();
+      };
     conn->up = spec.connect(std::move(h));
     if (!conn->up) throw std::runtime_error("gateway: upstream " + spec.name + " could not be configured");
     return conn;
@@ -206,7 +237,7 @@ struct Link : std::enable_shared_from_this<Link> {
   }
 
   // The connection that serves `ctx`'s request: the shared one, or that session's or subject's own.
-  std::shared_ptr<Conn> connection_for(const RequestContext& ctx, std::string& refused) {
+  std::shared_ptr<Conn> connection_for(const RequestContext& ctx, const std::string& credential, std::string& refused) {
     std::string key;
     if (spec.sessions == SessionMode::per_session && !ctx.envelope().stateless) {
       key = "session:" + ctx.session().id();
@@ -218,12 +249,16 @@ struct Link : std::enable_shared_from_this<Link> {
     std::shared_ptr<Conn> conn;
     {
       std::lock_guard lock(mu);
-      if (auto it = dedicated.find(key); it != dedicated.end()) return it->second;
+      if (auto it = dedicated.find(key); it != dedicated.end()) {
+        it->second->set_credential(credential);
+        return it->second;
+      }
       if (dedicated.size() >= spec.max_connections) {
         refused = "upstream " + spec.name + " has " + std::to_string(spec.max_connections) + " connections open";
         return nullptr;
       }
       conn = open(key);
+      conn->set_credential(credential);  // before the handshake, which already needs it
       dedicated.emplace(key, conn);
     }
     conn->up->start();
@@ -259,27 +294,57 @@ struct Link : std::enable_shared_from_this<Link> {
   // turned into the upstream's; `fix` adjusts a result on its way back.
   void forward(std::string method, json::object params, const std::shared_ptr<RequestContext>& ctx,
                std::function<void(ForwardReply)> done, std::function<void(json::object&)> fix = {}) {
+    std::shared_ptr<const auth::Principal> who = spec.exchange ? ctx->session().principal() : nullptr;
+    if (!who || who->anonymous()) return forward_as({}, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    if (who->token.empty())
+      return done(ForwardReply{std::nullopt, fault(spec.name, UpstreamError::credentials,
+                                                   "upstream " + spec.name + " needs a token exchange, and the caller has no token")});
+    if (auto t = spec.exchange->cached(who->token.reveal())) {
+      count_exchange("cached");
+      return forward_as("Bearer " + t->access_token, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    }
+    // Asking the authorization server blocks: on the exchange thread, never on an I/O thread.
+    post_exchange([self = shared_from_this(), who, method = std::move(method), params = std::move(params), ctx,
+                   done = std::move(done), fix = std::move(fix)](bool run) mutable {
+      if (!run)
+        return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::unavailable, "the gateway is stopping")});
+      std::string error;
+      auto t = self->spec.exchange->exchange(who->token.reveal(), who->expires_at, error);
+      if (!t) {
+        self->count_exchange("failed");
+        self->log(LogLevel::warning, "token exchange for " + who->subject + " (token #" + who->token_hash + ") failed: " + error);
+        return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::credentials,
+                                                     "no credentials for upstream " + self->spec.name + ": " + error)});
+      }
+      self->count_exchange("exchanged");
+      self->forward_as("Bearer " + t->access_token, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    });
+  }
+
+  // Forwards with `credential` (an Authorization value; empty: the connection's configured headers).
+  void forward_as(std::string credential, std::string method, json::object params, const std::shared_ptr<RequestContext>& ctx,
+                  std::function<void(ForwardReply)> done, std::function<void(json::object&)> fix) {
     std::string refused;
-    auto conn = connection_for(*ctx, refused);
+    auto conn = connection_for(*ctx, credential, refused);
     if (!conn) return done(ForwardReply{std::nullopt, fault(spec.name, UpstreamError::overloaded, refused)});
     {
       std::unique_lock lock(conn->mu);
       if (conn->up->state() == UpstreamState::starting) {
         // A connection just opened (or restarting its handshake): the call waits for it.
-        conn->waiting.push_back([self = shared_from_this(), method = std::move(method), params = std::move(params), ctx,
-                                 done = std::move(done), fix = std::move(fix), conn](bool ready) mutable {
+        conn->waiting.push_back([self = shared_from_this(), credential = std::move(credential), method = std::move(method),
+                                 params = std::move(params), ctx, done = std::move(done), fix = std::move(fix), conn](bool ready) mutable {
           if (!ready)
             return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::unavailable,
                                                          "upstream " + self->spec.name + " did not start")});
-          self->send(conn, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+          self->send(conn, std::move(credential), std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
         });
         return;
       }
     }
-    send(conn, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    send(conn, std::move(credential), std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
   }
 
-  void send(const std::shared_ptr<Conn>& conn, std::string method, json::object params,
+  void send(const std::shared_ptr<Conn>& conn, std::string credential, std::string method, json::object params,
             const std::shared_ptr<RequestContext>& ctx, std::function<void(ForwardReply)> done,
             std::function<void(json::object&)> fix) {
     // The client's progress token becomes one of ours (tokens of different clients could collide);
@@ -325,7 +390,10 @@ struct Link : std::enable_shared_from_this<Link> {
       std::lock_guard lock(conn->mu);
       ++conn->registering;
     }
-    CallId id = conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
+    CallId id = credential.empty()
+                    ? conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
+                    : conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
+                                           std::move(on_done), spec.call_timeout);
     id_box->store(id);
     {
       std::lock_guard lock(conn->mu);
@@ -404,6 +472,38 @@ struct Link : std::enable_shared_from_this<Link> {
       tasks.push_back(std::move(task));
     }
     cv.notify_all();
+  }
+
+  void post_exchange(std::function<void(bool)> task) {
+    {
+      std::lock_guard lock(mu);
+      if (!stopping) {
+        exchanges.push_back(std::move(task));
+        task = nullptr;
+      }
+    }
+    if (task) return task(false);
+    cv.notify_all();
+  }
+
+  void run_exchanger() {
+    for (;;) {
+      std::function<void(bool)> task;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !exchanges.empty(); });
+        if (stopping) break;
+        task = std::move(exchanges.front());
+        exchanges.pop_front();
+      }
+      task(true);
+    }
+    std::deque<std::function<void(bool)>> left;
+    {
+      std::lock_guard lock(mu);
+      left.swap(exchanges);
+    }
+    for (auto& t : left) t(false);
   }
 
   void request_refresh() {
@@ -657,6 +757,7 @@ struct Link : std::enable_shared_from_this<Link> {
   void start() {
     shared = open({});
     worker = std::thread([this] { run_worker(); });
+    if (spec.exchange) exchanger = std::thread([this] { run_exchanger(); });
     shared->up->start();
   }
 
@@ -668,6 +769,7 @@ struct Link : std::enable_shared_from_this<Link> {
     }
     cv.notify_all();
     if (worker.joinable()) worker.join();
+    if (exchanger.joinable()) exchanger.join();
     std::vector<std::shared_ptr<Conn>> conns;
     {
       std::lock_guard lock(mu);
@@ -736,6 +838,9 @@ void Gateway::add(UpstreamSpec spec) {
   if (impl_->started) throw std::logic_error("gateway: add upstreams before start()");
   if (spec.name.empty()) throw std::invalid_argument("gateway: an upstream needs a name");
   if (!spec.connect) throw std::invalid_argument("gateway: upstream " + spec.name + " has no connector");
+  // One connection for every caller would carry one caller's upstream token for another.
+  if (spec.exchange && spec.sessions == SessionMode::shared)
+    throw std::invalid_argument("gateway: upstream " + spec.name + " exchanges tokens, so it needs sessions per_session or per_subject");
   for (const auto& l : impl_->links)
     if (l->spec.name == spec.name) throw std::invalid_argument("gateway: two upstreams are named " + spec.name);
   impl_->links.push_back(std::make_shared<Link>(std::move(spec), impl_->server, impl_->options.log));

@@ -53,6 +53,8 @@ class HttpUpstream final : public Upstream {
   using Upstream::request;
   CallId request(std::string method, json::value params, std::function<void(CallResult)> done,
                  std::optional<std::chrono::milliseconds> timeout = std::nullopt) override;
+  CallId request_as(std::string authorization, std::string method, json::value params, std::function<void(CallResult)> done,
+                    std::optional<std::chrono::milliseconds> timeout = std::nullopt) override;
   // Session revisions: notifications/cancelled, and the call's connection is closed; 2026-07-28:
   // closing the call's response stream is the cancellation.
   bool cancel(CallId call, std::string_view reason) override;

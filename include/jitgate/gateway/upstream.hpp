@@ -26,6 +26,7 @@ enum class UpstreamError : std::int32_t {
   overloaded = -32012,   // the in-flight limit or the write buffer is full
   cancelled = -32013,    // cancel() was called for it
   bad_response = -32014, // the upstream answered with something that is not a JSON-RPC response
+  credentials = -32015,  // no credentials for the upstream: the token exchange was refused or failed
 };
 
 enum class UpstreamState {
@@ -63,6 +64,10 @@ struct UpstreamHandlers {
   std::function<void(const jsonrpc::Request&, Responder, CallId related)> on_request;  // sampling, roots, ...
   std::function<void(LogSource, LogLevel, std::string_view)> on_log;
   std::function<void(UpstreamState)> on_state;
+  // HTTP upstreams: the Authorization header value for the next request (a token obtained for
+  // this connection's caller), or empty for the configured headers alone. Asked for every request
+  // on the upstream's thread, so it must answer at once (no network work).
+  std::function<std::string()> authorization;
 };
 
 struct UpstreamHealth {
@@ -97,6 +102,13 @@ class Upstream {
                          std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
   std::future<CallResult> request(std::string method, json::value params = nullptr,
                                   std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // The same call sent with its own Authorization header value (a token obtained for the caller
+  // it is made for), over any connection default. Transports without headers (stdio) ignore it.
+  virtual CallId request_as(std::string authorization, std::string method, json::value params,
+                            std::function<void(CallResult)> done, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    (void)authorization;
+    return request(std::move(method), std::move(params), std::move(done), timeout);
+  }
   // Gives up on a call in flight: the upstream gets notifications/cancelled with `reason` and the
   // call's `done` an UpstreamError::cancelled error. False when the call is no longer in flight.
   virtual bool cancel(CallId call, std::string_view reason) = 0;
