@@ -1,5 +1,7 @@
 #include "jitgate/gateway/gateway.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +15,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <openssl/rand.h>
 
 #include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/mcp/server.hpp"
@@ -52,11 +56,74 @@ bool strip_prefix(std::string& s, const std::string& prefix) {
   return true;
 }
 
-// One forwarded call: set once it is answered, so a late registration does not outlive it.
+// requestState values the gateway hands out for parked calls (any other one is the upstream's).
+constexpr std::string_view kParkedPrefix = "jitgate-input.";
+// How long a parked call's questions wait for the retry beyond the call's own timeout.
+constexpr std::chrono::seconds kParkedGrace{60};
+
+// One forwarded call and who gets its answer. A 2026-07-28 client cannot be asked anything
+// mid-call, so when the upstream asks, the call is parked: the downstream request is answered with
+// an input-required result, and the client's retry (with requestState and inputResponses) answers
+// the upstream and becomes the request that gets the call's result.
 struct CallState {
   std::atomic<bool> finished{false};
+  std::mutex mu;
+  // The current request's cancellation cancels the call. Its own lock, never held with `mu`: a stop
+  // callback may run at once and answer the call.
+  std::mutex stop_mu;
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
+  std::atomic<std::uint64_t> generation{0};  // bumped when parked: an earlier request's stop is stale
+  std::function<void(ForwardReply)> done;  // the downstream request answered next; null while parked
+  std::weak_ptr<RequestContext> ctx;       // that request
+  std::string progress_token;              // ours, when the client asked for progress
+  // Parking (2026-07-28 clients).
+  std::string binding;   // method, name and arguments: what a retry must repeat
+  std::string caller;    // issuer and subject of the caller ("" anonymous): who may retry
+  std::string state_id;  // the requestState handed out; empty until first parked
+  std::uint64_t next_question = 0;
+  std::map<std::string, std::pair<std::string, Responder>> waiting;  // question key -> (method, the upstream's responder)
+  json::object asked;                                                // unanswered: key -> {method, params}
+  std::optional<ForwardReply> final;  // the call ended while no request was attached
+  Clock::time_point expires{};
+
+  std::shared_ptr<RequestContext> context() {
+    std::lock_guard lock(mu);
+    return ctx.lock();
+  }
+  json::object input_required() const {
+    return json::object{{"resultType", "input_required"}, {"inputRequests", asked}, {"requestState", state_id}};
+  }
 };
+
+std::string caller_key(const RequestContext& ctx) {
+  auto who = ctx.session().principal();
+  return who && !who->anonymous() ? who->issuer + "\n" + who->subject : std::string();
+}
+
+std::string binding_of(std::string_view method, const json::object& params) {
+  std::string b(method);
+  for (const char* k : {"name", "uri", "arguments"}) {
+    b += '\n';
+    if (const auto* v = params.if_contains(k)) b += json::serialize(*v);
+  }
+  return b;
+}
+
+std::string random_id() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(kParkedPrefix);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+jsonrpc::Error invalid_params(std::string message) {
+  return jsonrpc::Error::make(jsonrpc::ErrorCode::invalid_params, "Invalid params: " + message);
+}
 
 }  // namespace
 
@@ -76,7 +143,7 @@ struct Conn {
   std::string key;  // empty: the shared connection
   std::unique_ptr<Upstream> up;
   std::mutex mu;
-  std::unordered_map<CallId, std::weak_ptr<RequestContext>> calls;  // for related notifications and requests
+  std::unordered_map<CallId, std::shared_ptr<CallState>> calls;  // for related notifications and requests
   std::vector<std::function<void(bool ready)>> waiting;             // calls made before it was ready
   std::size_t registering = 0;  // calls sent whose id is not in `calls` yet
   std::condition_variable registered;
@@ -96,13 +163,17 @@ struct Conn {
 
   // The call a message from the upstream belongs to. The upstream can speak before request()
   // has returned the call's id to us: then wait (briefly, bounded) for the registration.
-  std::shared_ptr<RequestContext> context(CallId id) {
+  std::shared_ptr<CallState> call(CallId id) {
     if (id == 0) return nullptr;
     std::unique_lock lock(mu);
     auto found = [&] { return calls.contains(id) || registering == 0; };
     if (!found()) registered.wait_for(lock, std::chrono::milliseconds(500), found);
     auto it = calls.find(id);
-    return it == calls.end() ? nullptr : it->second.lock();
+    return it == calls.end() ? nullptr : it->second;
+  }
+  std::shared_ptr<RequestContext> context(CallId id) {
+    auto st = call(id);
+    return st ? st->context() : nullptr;
   }
 };
 
@@ -116,6 +187,7 @@ struct Link : std::enable_shared_from_this<Link> {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Conn>> dedicated;
   std::unordered_map<std::string, std::weak_ptr<RequestContext>> progress;  // our progress token -> call
+  std::unordered_map<std::string, std::shared_ptr<CallState>> parked;    // requestState -> call awaiting a retry
   std::uint64_t next_token = 1;
   std::map<std::string, int> upstream_subscriptions;                    // upstream URI -> subscribed sessions
   std::map<std::string, std::set<std::string>> session_subscriptions;  // session id -> upstream URIs
@@ -294,6 +366,7 @@ struct Link : std::enable_shared_from_this<Link> {
   // turned into the upstream's; `fix` adjusts a result on its way back.
   void forward(std::string method, json::object params, const std::shared_ptr<RequestContext>& ctx,
                std::function<void(ForwardReply)> done, std::function<void(json::object&)> fix = {}) {
+    if (resume(method, params, ctx, done)) return;
     std::shared_ptr<const auth::Principal> who = spec.exchange ? ctx->session().principal() : nullptr;
     if (!who || who->anonymous()) return forward_as({}, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
     if (who->token.empty())
@@ -363,28 +436,40 @@ struct Link : std::enable_shared_from_this<Link> {
       if (m.empty()) params.erase("_meta");
     }
     auto st = std::make_shared<CallState>();
+    st->done = std::move(done);
+    st->ctx = ctx;
+    st->progress_token = token;
+    if (ctx->envelope().stateless) {  // it may be parked: remember what a retry must repeat
+      st->binding = binding_of(method, params);
+      st->caller = caller_key(*ctx);
+    }
     std::weak_ptr<Link> self = weak_from_this();
     std::weak_ptr<Conn> weak = conn;
     auto id_box = std::make_shared<std::atomic<CallId>>(0);
-    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), done = std::move(done), name = spec.name,
+    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), name = spec.name,
                     started = Clock::now()](CallResult r) mutable {
       st->finished = true;
-      if (auto link = self.lock()) link->count_call(r, Clock::now() - started);
+      auto link = self.lock();
+      if (link) link->count_call(r, Clock::now() - started);
       if (auto c = weak.lock()) {
         std::lock_guard lock(c->mu);
         c->calls.erase(id_box->load());
       }
-      if (auto link = self.lock(); link && !token.empty()) {
+      if (link && !token.empty()) {
         std::lock_guard lock(link->mu);
         link->progress.erase(token);
       }
-      if (r.error) return done(ForwardReply{std::nullopt, std::move(r.error)});
-      if (!r.result || !r.result->is_object())
-        return done(ForwardReply{std::nullopt, fault(name, UpstreamError::bad_response,
-                                                     "upstream " + name + " answered with a result that is not an object")});
-      json::object result = std::move(r.result->get_object());
-      if (fix) fix(result);
-      done(ForwardReply{std::move(result), std::nullopt});
+      ForwardReply reply;
+      if (r.error) {
+        reply.error = std::move(r.error);
+      } else if (!r.result || !r.result->is_object()) {
+        reply.error = fault(name, UpstreamError::bad_response, "upstream " + name + " answered with a result that is not an object");
+      } else {
+        json::object result = std::move(r.result->get_object());
+        if (fix) fix(result);
+        reply.result = std::move(result);
+      }
+      deliver(link.get(), st, std::move(reply));
     };
     {
       std::lock_guard lock(conn->mu);
@@ -398,13 +483,201 @@ struct Link : std::enable_shared_from_this<Link> {
     {
       std::lock_guard lock(conn->mu);
       --conn->registering;
-      if (id != 0 && !st->finished) conn->calls[id] = ctx;
+      if (id != 0 && !st->finished) conn->calls[id] = st;
     }
     conn->registered.notify_all();
     if (id == 0) return;  // refused at once: already answered
-    st->on_stop.emplace(ctx->stop_token(), std::function<void()>([weak, id] {
-                          if (auto c = weak.lock()) c->up->cancel(id, "cancelled by the client");
+    arm_stop(st, weak, id, *ctx);
+  }
+
+  // Cancelling `ctx`'s request cancels the upstream call, until the call is parked.
+  static void arm_stop(const std::shared_ptr<CallState>& st, const std::weak_ptr<Conn>& conn, CallId id, const RequestContext& ctx) {
+    std::uint64_t gen = st->generation.load();
+    std::weak_ptr<CallState> weak = st;
+    std::lock_guard lock(st->stop_mu);
+    st->on_stop.emplace(ctx.stop_token(), std::function<void()>([weak, conn, id, gen] {
+                          auto s = weak.lock();
+                          if (!s || s->generation.load() != gen) return;  // parked since: that request is over
+                          if (auto c = conn.lock()) c->up->cancel(id, "cancelled by the client");
                         }));
+  }
+
+  // The call's answer goes to the request attached to it or, while it is parked, waits for the retry.
+  static void deliver(Link* link, const std::shared_ptr<CallState>& st, ForwardReply reply) {
+    std::function<void(ForwardReply)> done;
+    std::string parked_id;
+    {
+      std::lock_guard lock(st->mu);
+      done = std::move(st->done);
+      st->done = nullptr;
+      if (!done) {
+        st->final = std::move(reply);
+        st->waiting.clear();  // the questions died with the call
+        st->asked.clear();
+        return;
+      }
+      parked_id = st->state_id;
+    }
+    if (link && !parked_id.empty()) {
+      std::lock_guard lock(link->mu);
+      link->parked.erase(parked_id);
+    }
+    done(std::move(reply));
+  }
+
+  // ---- input-required results (2026-07-28 clients) -----------------------------------------
+
+  // The upstream asked a question during a 2026-07-28 client's call: the client gets it as an
+  // input-required result, and the upstream's request waits for the client's retry.
+  void park(const std::shared_ptr<CallState>& st, const jsonrpc::Request& q, Responder respond, const RequestContext& ctx) {
+    std::string_view capability = mcp::client_capability_for(q.method);
+    if (capability.empty())
+      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                                                   q.method + " cannot be relayed to a revision 2026-07-28 client")});
+    if (!ctx.client_supports(capability))
+      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                                                   "the client did not declare the " + std::string(capability) +
+                                                                       " capability")});
+    std::function<void(ForwardReply)> done;
+    json::object result;
+    std::string id;
+    bool fresh = false;
+    {
+      std::lock_guard lock(st->mu);
+      if (st->finished) return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "the call is over")});
+      std::string key = "upstream-" + std::to_string(++st->next_question);
+      json::object question{{"method", q.method}};
+      question["params"] = q.params.is_object() ? q.params : json::value(json::object{});
+      st->asked[key] = std::move(question);
+      st->waiting.emplace(key, std::make_pair(q.method, std::move(respond)));
+      if (st->state_id.empty()) {
+        st->state_id = random_id();
+        fresh = true;
+      }
+      id = st->state_id;
+      st->expires = Clock::now() + spec.call_timeout + kParkedGrace;
+      done = std::move(st->done);
+      st->done = nullptr;
+      if (done) {
+        ++st->generation;  // the request answered now no longer cancels the call
+        result = st->input_required();
+      }
+    }
+    if (fresh) {
+      std::lock_guard lock(mu);
+      sweep_parked();
+      parked.emplace(id, st);
+    }
+    if (done) done(ForwardReply{std::move(result), std::nullopt});  // later questions wait for the retry
+  }
+
+  // A retry of a parked call: its answers go upstream, and it receives what the call answers next
+  // (its result, or the next question). False when `params` carry no requestState of ours.
+  bool resume(const std::string& method, const json::object& params, const std::shared_ptr<RequestContext>& ctx,
+              std::function<void(ForwardReply)>& done) {
+    const auto* rs = params.if_contains("requestState");
+    if (!ctx->envelope().stateless || !rs || !rs->is_string() || !rs->get_string().starts_with(kParkedPrefix)) return false;
+    std::string id(rs->get_string());
+    std::shared_ptr<CallState> st;
+    {
+      std::lock_guard lock(mu);
+      sweep_parked();
+      if (auto it = parked.find(id); it != parked.end()) st = it->second;
+    }
+    auto refuse = [&](std::string message) {
+      done(ForwardReply{std::nullopt, invalid_params(std::move(message))});
+      return true;
+    };
+    // The retry repeats the request, by the same caller (and is authorized again on its own).
+    if (!st || st->binding != binding_of(method, params) || st->caller != caller_key(*ctx))
+      return refuse("requestState is invalid, expired or belongs to another request");
+    const json::object* answers = nullptr;
+    if (const auto* ir = params.if_contains("inputResponses")) {
+      if (!ir->is_object()) return refuse("inputResponses must be an object");
+      answers = &ir->get_object();
+    }
+    std::vector<std::pair<Responder, json::value>> replies;
+    std::optional<ForwardReply> final;
+    json::object again;
+    std::string token;
+    bool attached = false;
+    {
+      std::lock_guard lock(st->mu);
+      if (st->done) return refuse("requestState is being answered by another request");
+      if (answers)
+        for (const auto& [k, v] : *answers)
+          if (auto w = st->waiting.find(k); w != st->waiting.end() && !mcp::input_response_fits(w->second.first, v))
+            return refuse("inputResponses." + std::string(k) + " is not a valid " + w->second.first + " result");
+      if (st->final) {
+        final = std::move(st->final);
+        st->final.reset();
+      } else {
+        if (answers)
+          for (const auto& [k, v] : *answers)
+            if (auto w = st->waiting.find(k); w != st->waiting.end()) {
+              replies.emplace_back(std::move(w->second.second), v);
+              st->waiting.erase(w);
+              st->asked.erase(k);
+            }
+        if (!st->asked.empty()) {
+          again = st->input_required();
+        } else {
+          st->done = std::move(done);
+          st->ctx = ctx;
+          st->expires = Clock::time_point::max();
+          token = st->progress_token;
+          attached = true;
+        }
+      }
+    }
+    if (final) {
+      {
+        std::lock_guard lock(mu);
+        parked.erase(id);
+      }
+      done(std::move(*final));
+      return true;
+    }
+    if (attached) {
+      if (!token.empty() && ctx->has_progress_token()) {
+        std::lock_guard lock(mu);
+        progress[token] = ctx;
+      }
+      std::shared_ptr<Conn> conn;
+      CallId call = 0;
+      for (const auto& c : all_connections()) {
+        std::lock_guard lock(c->mu);
+        for (const auto& [k, v] : c->calls)
+          if (v == st) {
+            conn = c;
+            call = k;
+          }
+      }
+      if (conn) arm_stop(st, conn, call, *ctx);
+    }
+    for (auto& [respond, answer] : replies) respond(CallResult{std::move(answer), std::nullopt});
+    if (!again.empty()) done(ForwardReply{std::move(again), std::nullopt});
+    return true;
+  }
+
+  // Parked calls nobody came back for (their upstream calls timed out long ago).
+  void sweep_parked() {
+    auto now = Clock::now();
+    for (auto it = parked.begin(); it != parked.end();) {
+      bool expired;
+      {
+        std::lock_guard lock(it->second->mu);
+        expired = it->second->expires < now;
+      }
+      it = expired ? parked.erase(it) : std::next(it);
+    }
+  }
+
+  std::vector<std::shared_ptr<Conn>> all_connections() {
+    std::vector<std::shared_ptr<Conn>> out{shared};
+    std::lock_guard lock(mu);
+    for (const auto& [k, c] : dedicated) out.push_back(c);
+    return out;
   }
 
   // ---- from the upstream -------------------------------------------------------------------
@@ -450,13 +723,12 @@ struct Link : std::enable_shared_from_this<Link> {
 
   void on_request(Conn& c, const jsonrpc::Request& q, Responder respond, CallId related) {
     if (q.method == "ping") return respond(CallResult{json::object{}, std::nullopt});
-    auto ctx = c.context(related);
+    auto st = c.call(related);
+    auto ctx = st ? st->context() : nullptr;
     if (!ctx)
       return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
                                                                    q.method + " outside a client request is not relayed")});
-    if (ctx->envelope().stateless)
-      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   "the client (revision 2026-07-28) cannot be asked " + q.method)});
+    if (ctx->envelope().stateless) return park(st, q, std::move(respond), *ctx);
     json::object params = q.params.is_object() ? q.params.get_object() : json::object{};
     ctx->request(q.method, std::move(params), [respond = std::move(respond)](mcp::ClientReply r) {
       respond(CallResult{std::move(r.result), std::move(r.error)});

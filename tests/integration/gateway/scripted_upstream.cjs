@@ -3,7 +3,8 @@
 // Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
 // mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
 // notification first), stderr {bytes} (one long stderr line), progress (two progress notifications
-// for the call's token), pid, grow (adds a tool named extra{n} and says tools/list_changed).
+// for the call's token), pid, grow (adds a tool named extra{n} and says tools/list_changed),
+// interview (asks elicitation/create, then roots/list, and returns both answers).
 'use strict';
 const readline = require('node:readline');
 const flags = new Set(process.argv.slice(2));
@@ -43,7 +44,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   }
   if (m.method === 'ping') return result(m.id, {});
   if (m.method === 'tools/list') {
-    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', ...extra];
+    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', 'interview', ...extra];
     return result(m.id, { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })) });
   }
   if (m.method !== 'tools/call') return out({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
@@ -62,6 +63,17 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       const id = 's' + nextId++;
       waiting.set(id, (answer) => result(m.id, { structuredContent: answer, content: [] }));
       return out({ jsonrpc: '2.0', id, method: 'roots/list' });
+    }
+    case 'interview': {
+      const ask = (method, params, then) => {
+        const id = 's' + nextId++;
+        waiting.set(id, then);
+        out({ jsonrpc: '2.0', id, method, params });
+      };
+      return ask('elicitation/create', { message: 'Your name?', requestedSchema: { type: 'object', properties: { name: { type: 'string' } } } },
+        (first) => ask('roots/list', {}, (second) =>
+          result(m.id, { structuredContent: { elicitation: first.result || first.error, roots: second.result || second.error },
+                         content: [{ type: 'text', text: 'interviewed' }] })));
     }
     case 'progress': {
       const token = m.params._meta && m.params._meta.progressToken;

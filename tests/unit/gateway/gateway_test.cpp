@@ -33,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 
-constexpr std::size_t kScriptedTools = 11;  // what scripted_upstream.cjs lists
+constexpr std::size_t kScriptedTools = 12;  // what scripted_upstream.cjs lists
 
 
 struct Logs {
@@ -213,6 +213,88 @@ TEST_F(Gateway, RelaysServerToClientRequestsToTheCallingClient) {
   auto refused = tool(no_roots, "ask");
   ASSERT_TRUE(refused.contains("result"));
   EXPECT_TRUE(refused.at("result").at("structuredContent").as_object().contains("error"));
+}
+
+// A 2026-07-28 request: the envelope in params._meta, on a holder that is not a registered session.
+json::object meta2026(json::object caps) {
+  return json::object{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", caps}};
+}
+
+TEST_F(Gateway, QuestionsFromTheUpstreamBecomeInputRequiredResultsFor2026Clients) {
+  start({scripted("up", "")});
+  json::object caps{{"elicitation", json::object{}}, {"roots", json::object{}}};
+  auto stateless = [&](json::object params) {
+    auto holder = std::make_shared<Session>("");
+    auto out = std::make_shared<CaptureOutbound>();
+    server_.handle(holder, jr::Request{next_id_++, "tools/call", json::value(std::move(params))}, out);
+    auto r = out->wait(10s);
+    EXPECT_TRUE(r) << "no response";
+    return r.value_or(json::object{});
+  };
+  json::object first_params{{"name", "interview"}, {"arguments", json::object{{"topic", "x"}}}, {"_meta", meta2026(caps)}};
+
+  // Round 1: the upstream's elicitation comes back as an input-required result.
+  auto first = stateless(first_params);
+  ASSERT_TRUE(first.contains("result")) << json::serialize(first);
+  const auto& r1 = first.at("result").as_object();
+  EXPECT_EQ(r1.at("resultType"), "input_required");
+  ASSERT_EQ(r1.at("inputRequests").as_object().size(), 1u);
+  const auto& [key1, q1] = *r1.at("inputRequests").as_object().begin();
+  EXPECT_EQ(q1.at("method"), "elicitation/create");
+  EXPECT_EQ(q1.at("params").at("message"), "Your name?");
+  std::string state(r1.at("requestState").as_string());
+
+  // A retry with another request's arguments, or a made-up state, is refused; the call stays parked.
+  auto other = first_params;
+  other["arguments"] = json::object{{"topic", "y"}};
+  other["requestState"] = state;
+  EXPECT_EQ(stateless(other).at("error").at("code"), -32602);
+  auto forged = first_params;
+  forged["requestState"] = "jitgate-input.0123456789abcdef0123456789abcdef";
+  EXPECT_EQ(stateless(forged).at("error").at("code"), -32602);
+  // An answer that is not an elicitation result is refused too.
+  auto bad = first_params;
+  bad["requestState"] = state;
+  bad["inputResponses"] = json::object{{std::string(key1), json::object{{"action", "maybe"}}}};
+  EXPECT_EQ(stateless(bad).at("error").at("code"), -32602);
+  // Retrying without the answer just asks again.
+  auto unanswered = first_params;
+  unanswered["requestState"] = state;
+  auto again = stateless(unanswered);
+  EXPECT_EQ(again.at("result").at("resultType"), "input_required");
+  EXPECT_TRUE(again.at("result").at("inputRequests").as_object().contains(key1));
+
+  // Round 2: the answer goes upstream, whose next question (roots/list) comes back the same way.
+  auto second_params = first_params;
+  second_params["requestState"] = state;
+  second_params["inputResponses"] =
+      json::object{{std::string(key1), json::object{{"action", "accept"}, {"content", json::object{{"name", "Ada"}}}}}};
+  auto second = stateless(second_params);
+  ASSERT_TRUE(second.contains("result")) << json::serialize(second);
+  const auto& r2 = second.at("result").as_object();
+  EXPECT_EQ(r2.at("resultType"), "input_required");
+  const auto& [key2, q2] = *r2.at("inputRequests").as_object().begin();
+  EXPECT_EQ(q2.at("method"), "roots/list");
+  EXPECT_NE(key2, key1);
+
+  // Round 3: the last answer; the call's result arrives, with both answers as the upstream saw them.
+  auto third_params = first_params;
+  third_params["requestState"] = std::string(r2.at("requestState").as_string());
+  third_params["inputResponses"] =
+      json::object{{std::string(key2), json::object{{"roots", json::array{json::object{{"uri", "file:///w"}}}}}}};
+  auto third = stateless(third_params);
+  ASSERT_TRUE(third.contains("result")) << json::serialize(third);
+  const auto& r3 = third.at("result").as_object();
+  EXPECT_NE(r3.if_contains("resultType") ? r3.at("resultType") : json::value("complete"), "input_required");
+  EXPECT_EQ(r3.at("structuredContent").at("elicitation").at("content").at("name"), "Ada");
+  EXPECT_EQ(r3.at("structuredContent").at("roots").at("roots").at(0).at("uri"), "file:///w");
+  // The state is spent.
+  EXPECT_EQ(stateless(third_params).at("error").at("code"), -32602);
+
+  // A client without the capability: the upstream hears an error, the client gets the call's result.
+  auto plain = stateless(json::object{{"name", "ask"}, {"_meta", meta2026({})}});
+  ASSERT_TRUE(plain.contains("result")) << json::serialize(plain);
+  EXPECT_TRUE(plain.at("result").at("structuredContent").as_object().contains("error"));
 }
 
 TEST_F(Gateway, CancellationIsRelayedUpstream) {

@@ -1,7 +1,11 @@
 // HttpUpstream against our own conformance server (build/bin/conformance-server, both protocol
 // generations) run as a child process, and against a raw socket server that answers exactly the
 // bytes a test wants (HTTP errors, garbage, truncation, hangs).
+#include <jitgate/gateway/config.hpp>
+#include <jitgate/gateway/connect.hpp>
+#include <jitgate/gateway/gateway.hpp>
 #include <jitgate/gateway/http_upstream.hpp>
+#include <jitgate/mcp/server.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -20,6 +24,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "support/capture.hpp"
 
 namespace gw = jitgate::gateway;
 namespace json = boost::json;
@@ -815,3 +821,66 @@ TEST(HttpUpstream, UnreachableUpstreamRetriesWithBackoff) {
   ConformanceServer server(port);  // it comes up: the next attempt succeeds
   EXPECT_TRUE(wait_for([&] { return up.state() == gw::UpstreamState::ready; }, 5s)) << up.health().last_error;
 }
+
+namespace {
+
+// The gateway as `jitgate serve` builds it (make_spec) in front of the conformance server, for a
+// 2026-07-28 client whose tool needs an answer from the user: with a session-revision upstream the
+// upstream's elicitation/create becomes the gateway's input-required result; with a 2026-07-28
+// upstream the upstream's own input-required result passes through. Either way the client's retry
+// completes the call.
+TEST(HttpUpstreamBehindGateway, InputRequiredFor2026ClientsOverBothGenerations) {
+  ConformanceServer cs;
+  for (std::string protocol : {"2025-11-25", "2026-07-28"}) {
+    SCOPED_TRACE(protocol);
+    jitgate::mcp::Server server(jitgate::mcp::ServerOptions{});
+    gw::GatewayOptions go;
+    go.log = [](std::string_view, gw::LogLevel, std::string_view) {};
+    gw::Gateway gateway(server, go);
+    gw::UpstreamConfig u;
+    u.name = "conf";
+    u.tool_prefix = "c_";
+    u.timeout = 10s;
+    u.http = gw::HttpSettings{};
+    u.http->url = cs.url();
+    u.http->protocol = protocol;
+    u.http->open_get_stream = protocol != "2026-07-28";
+    gateway.add(gw::make_spec(u));
+    ASSERT_TRUE(gateway.start());
+
+    json::object meta{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                      {"io.modelcontextprotocol/clientCapabilities", json::object{{"elicitation", json::object{}}}}};
+    auto request = [&](json::object params) {
+      auto holder = std::make_shared<jitgate::mcp::Session>("");
+      auto out = std::make_shared<testsupport::CaptureOutbound>();
+      server.handle(holder, jitgate::jsonrpc::Request{1, "tools/call", json::value(std::move(params))}, out);
+      auto r = out->wait(10s);
+      EXPECT_TRUE(r) << "no response";
+      return r.value_or(json::object{});
+    };
+    json::object params{{"name", "c_test_input_required_result_elicitation"}, {"arguments", json::object{}}, {"_meta", meta}};
+    auto first = request(params);
+    ASSERT_TRUE(first.contains("result")) << json::serialize(first);
+    const auto& r1 = first.at("result").as_object();
+    ASSERT_EQ(r1.at("resultType"), "input_required") << json::serialize(r1);
+    ASSERT_EQ(r1.at("inputRequests").as_object().size(), 1u);
+    const auto& [key, question] = *r1.at("inputRequests").as_object().begin();
+    EXPECT_EQ(question.at("method"), "elicitation/create");
+    EXPECT_EQ(question.at("params").at("message"), "What is your name?");
+    // Ours for a session upstream; the upstream's own (and its key) for a 2026-07-28 one.
+    std::string state(r1.at("requestState").as_string());
+    EXPECT_EQ(state.starts_with("jitgate-input."), protocol != "2026-07-28") << state;
+    EXPECT_EQ(std::string(key) == "user_name", protocol == "2026-07-28") << key;
+
+    auto retry = params;
+    retry["requestState"] = state;
+    retry["inputResponses"] = json::object{{std::string(key), json::object{{"action", "accept"}, {"content", json::object{{"name", "Ada"}}}}}};
+    auto done = request(retry);
+    ASSERT_TRUE(done.contains("result")) << json::serialize(done);
+    EXPECT_EQ(done.at("result").at("content").at(0).at("text"), "Hello, Ada!");
+    gateway.stop();
+    server.join();
+  }
+}
+
+}  // namespace
