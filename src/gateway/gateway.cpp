@@ -725,14 +725,37 @@ struct Link : std::enable_shared_from_this<Link> {
     if (q.method == "ping") return respond(CallResult{json::object{}, std::nullopt});
     auto st = c.call(related);
     auto ctx = st ? st->context() : nullptr;
-    if (!ctx)
+    if (!ctx) {
+      // Outside any call: a connection of one session asks that session's client.
+      if (c.key.starts_with("session:"))
+        if (auto s = server.find_session(c.key.substr(8))) return ask_session(s, q, std::move(respond));
       return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   q.method + " outside a client request is not relayed")});
+                                                                   q.method + " outside a client request is relayed only on per_session connections")});
+    }
     if (ctx->envelope().stateless) return park(st, q, std::move(respond), *ctx);
     json::object params = q.params.is_object() ? q.params.get_object() : json::object{};
     ctx->request(q.method, std::move(params), [respond = std::move(respond)](mcp::ClientReply r) {
       respond(CallResult{std::move(r.result), std::move(r.error)});
     });
+  }
+
+  // A server-to-client request outside any call, sent on the session's stream (a GET stream).
+  static void ask_session(const std::shared_ptr<mcp::Session>& s, const jsonrpc::Request& q, Responder respond) {
+    auto refuse = [&](std::string why) {
+      respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found, std::move(why))});
+    };
+    std::string_view capability = mcp::client_capability_for(q.method);
+    if (capability.empty()) return refuse(q.method + " is not relayed to clients");
+    bool declared = s->with_state([&](mcp::Session::State& st) { return st.client_capabilities.contains(capability); });
+    if (!declared) return refuse("the client did not declare the " + std::string(capability) + " capability");
+    auto link = s->link();
+    if (!link) return refuse("the client has no stream open for requests outside a call");
+    std::string id = s->register_outgoing([respond = std::move(respond)](mcp::ClientReply r) {
+      respond(CallResult{std::move(r.result), std::move(r.error)});
+    });
+    json::object msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", q.method}};
+    if (const auto* p = q.params.if_object(); p && !p->empty()) msg["params"] = *p;
+    link->deliver(std::move(msg));
   }
 
   // ---- lists -------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // A tiny scripted MCP upstream over stdio for StdioUpstream's fault tests.
-// Flags: --garbage (noise on stdout before every answer), --hang-initialize.
+// Flags: --garbage (noise on stdout before every answer), --hang-initialize, --roots-on-init
+// (asks roots/list 200 ms after notifications/initialized, outside any call; roots_seen returns the
+// answer).
 // Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
 // mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
 // notification first), stderr {bytes} (one long stderr line), progress (two progress notifications
@@ -23,6 +25,7 @@ const text = (t) => ({ content: [{ type: 'text', text: t }] });
 let nextId = 1;
 const extra = [];
 const waiting = new Map();
+let rootsSeen = null;
 process.stderr.write(`scripted upstream ${process.pid} up\n`);
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
@@ -34,6 +37,13 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     return;
   }
   if (m.id === undefined) {
+    if (m.method === 'notifications/initialized' && flags.has('--roots-on-init')) {
+      setTimeout(() => {
+        const id = 's' + nextId++;
+        waiting.set(id, (answer) => { rootsSeen = answer; });
+        out({ jsonrpc: '2.0', id, method: 'roots/list' });
+      }, 200);
+    }
     if (m.method === 'notifications/cancelled') process.stderr.write(`cancelled ${m.params.requestId}\n`);
     return;
   }
@@ -44,7 +54,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   }
   if (m.method === 'ping') return result(m.id, {});
   if (m.method === 'tools/list') {
-    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', 'interview', ...extra];
+    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', 'interview', 'roots_seen', ...extra];
     return result(m.id, { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })) });
   }
   if (m.method !== 'tools/call') return out({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
@@ -64,6 +74,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       waiting.set(id, (answer) => result(m.id, { structuredContent: answer, content: [] }));
       return out({ jsonrpc: '2.0', id, method: 'roots/list' });
     }
+    case 'roots_seen': return result(m.id, { structuredContent: { answer: rootsSeen }, content: [] });
     case 'interview': {
       const ask = (method, params, then) => {
         const id = 's' + nextId++;

@@ -33,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 
-constexpr std::size_t kScriptedTools = 12;  // what scripted_upstream.cjs lists
+constexpr std::size_t kScriptedTools = 13;  // what scripted_upstream.cjs lists
 
 
 struct Logs {
@@ -297,6 +297,42 @@ TEST_F(Gateway, QuestionsFromTheUpstreamBecomeInputRequiredResultsFor2026Clients
   EXPECT_TRUE(plain.at("result").at("structuredContent").as_object().contains("error"));
 }
 
+TEST_F(Gateway, RequestsOutsideACallReachTheSessionsClient) {
+  // Like server-filesystem, the upstream asks for roots right after it is initialized.
+  start({scripted("up", "", {"--roots-on-init"}, gw::SessionMode::per_session)});
+  auto c = connect(json::object{{"roots", json::object{}}});
+  EXPECT_EQ(text_of(tool(c, "echo", {{"message", "hi"}})), "hi");  // opens the session's connection
+  ASSERT_TRUE(c.link->wait_method("roots/list"));
+  json::object ask;
+  {
+    std::lock_guard l(c.link->mu);
+    for (auto& m : c.link->got)
+      if (m.at("method") == "roots/list") ask = m;
+  }
+  server_.handle(c.session,
+                 jr::Response{ask.at("id"), json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///w"}}}}}),
+                              std::nullopt},
+                 nullptr);
+  json::object seen;
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    auto r = tool(c, "roots_seen");
+    seen = r.at("result").at("structuredContent").as_object();
+    if (!seen.at("answer").is_null()) break;
+  }
+  EXPECT_EQ(seen.at("answer").at("result").at("roots").at(0).at("uri"), "file:///w") << json::serialize(seen);
+
+  // A client that did not declare roots: the upstream hears a refusal, and the client nothing.
+  auto plain = connect();
+  EXPECT_EQ(text_of(tool(plain, "echo", {{"message", "x"}})), "x");
+  json::object refused;
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    refused = tool(plain, "roots_seen").at("result").at("structuredContent").as_object();
+    if (!refused.at("answer").is_null()) break;
+  }
+  EXPECT_EQ(refused.at("answer").at("error").at("code"), -32601) << json::serialize(refused);
+  EXPECT_FALSE(plain.link->wait_method("roots/list", 100ms));
+}
+
 TEST_F(Gateway, CancellationIsRelayedUpstream) {
   start({scripted("up", "")});
   auto c = connect();
@@ -377,6 +413,38 @@ TEST_F(Gateway, GarbageFromTheUpstreamIsSkipped) {
   auto c = connect();
   EXPECT_EQ(text_of(tool(c, "echo", {{"message", "through the noise"}})), "through the noise");
   EXPECT_GT(gateway_->health().at("upstreams").at("noisy").at("garbage_lines").as_uint64(), 0u);
+}
+
+TEST_F(Gateway, ConnectionLimitAndUnlistedNames) {
+  auto limited = scripted("up", "up_", {}, gw::SessionMode::per_session);
+  limited.max_connections = 1;
+  auto strict = scripted("strict", "strict_");
+  strict.forward_unlisted = false;
+  start({std::move(limited), std::move(strict)});
+  auto a = connect();
+  auto b = connect();
+  EXPECT_EQ(text_of(tool(a, "up_echo", {{"message", "a"}})), "a");
+  // The second session would need a second connection: refused at once, and named.
+  auto refused = tool(b, "up_echo", {{"message", "b"}});
+  ASSERT_TRUE(refused.contains("error")) << json::serialize(refused);
+  EXPECT_EQ(refused.at("error").at("code"), static_cast<int>(gw::UpstreamError::overloaded));
+  EXPECT_EQ(refused.at("error").at("data").at("upstream"), "up");
+  // Once the first session ends, its connection is closed and the second gets one.
+  server_.close_session(a.session->id());
+  json::object later;
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    later = tool(b, "up_echo", {{"message", "b"}});
+    if (later.contains("result")) break;
+  }
+  EXPECT_EQ(text_of(later), "b");
+  // forward_unlisted: false: a name under the prefix that the upstream did not list is unknown here.
+  EXPECT_EQ(text_of(tool(b, "strict_echo", {{"message", "s"}})), "s");
+  EXPECT_EQ(tool(b, "strict_no_such_tool").at("error").at("code"), -32602);
+  // With forwarding on, the upstream answers for itself.
+  auto forwarded = tool(b, "up_no_such_tool");
+  ASSERT_TRUE(forwarded.contains("error")) << json::serialize(forwarded);
+  EXPECT_NE(std::string(forwarded.at("error").at("message").as_string()).find("unknown tool"), std::string::npos)
+      << json::serialize(forwarded);
 }
 
 TEST_F(Gateway, PerSessionConnectionsAreSeparateAndEndWithTheirSession) {
