@@ -206,7 +206,7 @@ struct Reader {
       u.stdio = std::move(c);
     }
     if (const auto h = n["http"];
-        h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms", "token_exchange"}, "http")) {
+        h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms", "ca_file", "token_exchange"}, "http")) {
       HttpSettings c;
       if (!h["url"]) error(h, "http needs a url");
       else c.url = str(h["url"], "url");
@@ -220,6 +220,8 @@ struct Reader {
       if (h["headers"]) c.headers = string_map(h["headers"], "headers");
       if (h["get_stream"]) c.open_get_stream = boolean(h["get_stream"], "get_stream");
       if (h["connect_timeout_ms"]) c.connect_timeout = ms(h["connect_timeout_ms"], "connect_timeout_ms");
+      if (h["ca_file"]) c.ca_file = path(h["ca_file"], "ca_file");
+      if (!c.ca_file.empty() && c.url.rfind("https://", 0) != 0) error(h["ca_file"], "ca_file needs an https:// url");
       if (const auto x = h["token_exchange"]) {
         c.token_exchange = token_exchange(x, c.url);
         if (u.sessions == SessionMode::shared)

@@ -45,6 +45,7 @@ UpstreamSpec make_spec(const UpstreamConfig& c) {
     h.headers = c.http->headers;
     h.open_get_stream = c.http->open_get_stream;
     h.connect_timeout = c.http->connect_timeout;
+    h.ca_file = c.http->ca_file;
     h.default_timeout = c.timeout;
     h.max_in_flight = c.max_in_flight;
     h.backoff_initial = c.backoff_initial;

@@ -266,7 +266,16 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       : cfg(std::move(c)), handlers(std::move(h)), stateless(is_stateless_protocol(cfg.protocol)),
         backoff(cfg.backoff_initial) {
     endpoint = parse_endpoint(cfg.url, endpoint_error);
-    tls.set_default_verify_paths();
+    boost::system::error_code ec;
+    if (cfg.ca_file.empty()) {
+      tls.set_default_verify_paths(ec);
+    } else {
+      tls.load_verify_file(cfg.ca_file, ec);
+      if (ec && endpoint) {  // no CA to trust: every connection would fail, so say why once
+        endpoint_error = "cannot read the CA file " + cfg.ca_file + ": " + ec.message();
+        endpoint.reset();
+      }
+    }
     tls.set_verify_mode(ssl::verify_peer);
   }
 

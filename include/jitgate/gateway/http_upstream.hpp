@@ -11,7 +11,10 @@ namespace jitgate::gateway {
 
 struct HttpUpstreamConfig {
   std::string name = "upstream";  // in logs and error data
-  std::string url;                // http://host[:port]/path, or https:// (verified against the system CAs)
+  std::string url;                // http://host[:port]/path, or https:// (certificate and host name verified)
+  // PEM file of the CAs an https upstream's certificate must chain to, in place of the system's
+  // (a private CA). Empty: the system CAs.
+  std::string ca_file;
 
   // A session revision ("2025-11-25", "2025-06-18", "2025-03-26") or "2026-07-28" (stateless).
   std::string protocol = "2025-11-25";
