@@ -1,7 +1,8 @@
 // A tiny scripted MCP upstream over stdio for StdioUpstream's fault tests.
 // Flags: --garbage (noise on stdout before every answer), --hang-initialize, --roots-on-init
 // (asks roots/list 200 ms after notifications/initialized, outside any call; roots_seen returns the
-// answer).
+// answer), --resources (one resource, memo://note, that can be subscribed; subscribe and
+// unsubscribe are reported on stderr).
 // Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
 // mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
 // notification first), stderr {bytes} (one long stderr line), progress (two progress notifications
@@ -49,8 +50,17 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   }
   if (m.method === 'initialize') {
     if (flags.has('--hang-initialize')) return;
-    return result(m.id, { protocolVersion: m.params.protocolVersion, capabilities: { tools: {} },
-                          serverInfo: { name: 'scripted', version: '1' } });
+    const capabilities = { tools: {} };
+    if (flags.has('--resources')) capabilities.resources = { subscribe: true };
+    return result(m.id, { protocolVersion: m.params.protocolVersion, capabilities, serverInfo: { name: 'scripted', version: '1' } });
+  }
+  if (m.method === 'resources/list') return result(m.id, { resources: [{ uri: 'memo://note', name: 'note' }] });
+  if (m.method === 'resources/templates/list') return result(m.id, { resourceTemplates: [] });
+  if (m.method === 'resources/read')
+    return result(m.id, { contents: [{ uri: m.params.uri, mimeType: 'text/plain', text: 'a note' }] });
+  if (m.method === 'resources/subscribe' || m.method === 'resources/unsubscribe') {
+    process.stderr.write(`${m.method.split('/')[1]}d ${m.params.uri}\n`);
+    return result(m.id, {});
   }
   if (m.method === 'ping') return result(m.id, {});
   if (m.method === 'tools/list') {

@@ -333,6 +333,26 @@ TEST_F(Gateway, RequestsOutsideACallReachTheSessionsClient) {
   EXPECT_FALSE(plain.link->wait_method("roots/list", 100ms));
 }
 
+TEST_F(Gateway, OneUpstreamSubscriptionForManySessionsEndsWithTheLast) {
+  start({scripted("up", "", {"--resources"})});
+  auto a = connect();
+  auto b = connect();
+  auto sub = [&](Client& c) { return call(c, "resources/subscribe", json::object{{"uri", "memo://note"}}); };
+  ASSERT_TRUE(sub(a).contains("result"));
+  ASSERT_TRUE(logs_.wait("stderr: subscribed memo://note"));
+  ASSERT_TRUE(sub(b).contains("result"));
+  // The upstream was asked once; the first session's end does not unsubscribe, the last one's does.
+  server_.close_session(a.session->id());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(logs_.saw("unsubscribed"));
+  server_.close_session(b.session->id());
+  EXPECT_TRUE(logs_.wait("stderr: unsubscribed memo://note"));
+  std::lock_guard l(logs_.mu);
+  EXPECT_EQ(std::count_if(logs_.lines.begin(), logs_.lines.end(),
+                          [](const std::string& s) { return s.find("stderr: subscribed") != std::string::npos; }),
+            1);
+}
+
 TEST_F(Gateway, CancellationIsRelayedUpstream) {
   start({scripted("up", "")});
   auto c = connect();
