@@ -337,6 +337,26 @@ struct Link : std::enable_shared_from_this<Link> {
     return conn;
   }
 
+  // A client notification for the upstream: roots/list_changed goes to the connection serving that
+  // client alone (a per_session or per_subject one), if it has one open.
+  void client_notification(mcp::Session& session, const jsonrpc::Notification& n) {
+    if (n.method != "notifications/roots/list_changed") return;
+    std::string key;
+    if (spec.sessions == SessionMode::per_session) {
+      key = "session:" + session.id();
+    } else if (spec.sessions == SessionMode::per_subject) {
+      auto who = session.principal();
+      if (who && !who->anonymous()) key = "subject:" + who->issuer + "\n" + who->subject;
+    }
+    if (key.empty()) return;
+    std::shared_ptr<Conn> conn;
+    {
+      std::lock_guard lock(mu);
+      if (auto it = dedicated.find(key); it != dedicated.end()) conn = it->second;
+    }
+    if (conn) conn->up->notify(n.method);
+  }
+
   void session_closed(const std::string& session_id) {
     std::shared_ptr<Conn> gone;
     std::vector<std::string> unsubscribe;
@@ -1148,6 +1168,10 @@ bool Gateway::start() {
   impl_->server.on_session_closed([weak](const std::string& id) {
     if (auto impl = weak.lock())
       for (auto& l : impl->links) l->session_closed(id);
+  });
+  impl_->server.on_client_notification([weak](mcp::Session& session, const jsonrpc::Notification& n) {
+    if (auto impl = weak.lock())
+      for (auto& l : impl->links) l->client_notification(session, n);
   });
   for (auto& l : impl_->links) l->start();
   auto deadline = Clock::now() + impl_->options.startup_timeout;

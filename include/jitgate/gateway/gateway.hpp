@@ -65,7 +65,8 @@ class Gateway {
 
   // Before start(). Names must be unique.
   void add(UpstreamSpec spec);
-  // Starts every upstream; returns once each has published its lists or startup_timeout passed
+  // Takes the server's session-closed and client-notification hooks (Server::on_session_closed,
+  // Server::on_client_notification). Starts every upstream; returns once each has published its lists or startup_timeout passed
   // (true when all did). Upstreams that are not ready keep trying in the background.
   bool start();
   void stop();

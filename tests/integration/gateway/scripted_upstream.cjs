@@ -45,6 +45,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
         out({ jsonrpc: '2.0', id, method: 'roots/list' });
       }, 200);
     }
+    if (m.method === 'notifications/roots/list_changed') process.stderr.write('roots changed\n');
     if (m.method === 'notifications/cancelled') process.stderr.write(`cancelled ${m.params.requestId}\n`);
     return;
   }

@@ -321,6 +321,10 @@ TEST_F(Gateway, RequestsOutsideACallReachTheSessionsClient) {
   }
   EXPECT_EQ(seen.at("answer").at("result").at("roots").at(0).at("uri"), "file:///w") << json::serialize(seen);
 
+  // The client's roots change: its own connection hears of it (and would ask again).
+  server_.handle(c.session, jr::Notification{"notifications/roots/list_changed", nullptr}, nullptr);
+  EXPECT_TRUE(logs_.wait("stderr: roots changed"));
+
   // A client that did not declare roots: the upstream hears a refusal, and the client nothing.
   auto plain = connect();
   EXPECT_EQ(text_of(tool(plain, "echo", {{"message", "x"}})), "x");
