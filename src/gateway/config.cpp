@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/strict_yaml.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,40 +22,13 @@ std::string joined(const std::vector<std::string>& problems) {
   return out;
 }
 
-struct Reader {
-  std::string source;
+// Every problem in the file is collected (with its line), so one run of --check lists them all.
+struct Reader : yaml::StrictReader<std::runtime_error> {
   std::string base_dir;
-  std::vector<std::string> problems;
 
-  std::string where(const YAML::Node& n) const {
-    auto m = n.Mark();
-    if (m.line < 0) return source;
-    return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-  }
-  void error(const YAML::Node& n, const std::string& message) { problems.push_back(where(n) + ": " + message); }
+  Reader(std::string source, std::string dir) : StrictReader(std::move(source), Mode::collect), base_dir(std::move(dir)) {}
 
-  // Unknown keys are errors: a misspelt option must not be silently ignored in a security product.
-  bool only(const YAML::Node& map, std::initializer_list<std::string_view> keys, const std::string& what) {
-    if (!map.IsMap()) {
-      error(map, what + " must be a mapping");
-      return false;
-    }
-    for (const auto& kv : map) {
-      auto k = kv.first.as<std::string>();
-      bool known = false;
-      for (auto key : keys) known |= key == k;
-      if (!known) error(kv.first, "unknown field '" + k + "' in " + what);
-    }
-    return true;
-  }
-
-  std::string str(const YAML::Node& n, const std::string& what) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be a string");
-      return {};
-    }
-    return n.as<std::string>();
-  }
+  void error(const YAML::Node& n, const std::string& message) { problem(n, message); }
 
   template <typename T>
   T number(const YAML::Node& n, const std::string& what, T min, T max) {
@@ -79,16 +54,6 @@ struct Reader {
     }
     error(n, what + " must be true or false");
     return false;
-  }
-
-  std::vector<std::string> strings(const YAML::Node& n, const std::string& what) {
-    std::vector<std::string> out;
-    if (!n.IsSequence()) {
-      error(n, what + " must be a list of strings");
-      return out;
-    }
-    for (const auto& v : n) out.push_back(str(v, what));
-    return out;
   }
 
   // ${NAME} from this process's environment; a missing variable is an error (never silently empty).
@@ -234,7 +199,7 @@ struct Reader {
 
   GatewayConfig config(const YAML::Node& root) {
     GatewayConfig g;
-    g.source = source;
+    g.source = name();
     if (!only(root, {"listen", "server", "auth", "policy", "shadow_policy", "audit", "allowed_origins", "startup_timeout_ms",
                      "upstreams"},
               "the gateway configuration"))
@@ -274,7 +239,7 @@ struct Reader {
 ConfigError::ConfigError(std::vector<std::string> problems) : std::runtime_error(joined(problems)), problems_(std::move(problems)) {}
 
 GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
-  Reader r{source, base_dir, {}};
+  Reader r(source, base_dir);
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -285,9 +250,9 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::stri
   try {
     g = r.config(root);
   } catch (const YAML::Exception& e) {
-    r.problems.push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    r.problems().push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  if (!r.problems.empty()) throw ConfigError(std::move(r.problems));
+  if (!r.problems().empty()) throw ConfigError(std::move(r.problems()));
   return g;
 }
 
