@@ -1345,6 +1345,29 @@ const json::object* meta_of(const json::value& params) {
   return m ? m->if_object() : nullptr;
 }
 
+// The 2026-07-28 envelope members of a _meta object, found in one pass (keys are unique after parsing).
+struct EnvelopeFields {
+  const json::value* version = nullptr;
+  const json::value* capabilities = nullptr;
+  const json::value* client_info = nullptr;
+  const json::value* log_level = nullptr;
+};
+EnvelopeFields envelope_fields(const json::object& meta) {
+  constexpr std::string_view kPrefix = "io.modelcontextprotocol/";
+  static_assert(kMetaVersion.starts_with(kPrefix) && kMetaCapabilities.starts_with(kPrefix) &&
+                kMetaClientInfo.starts_with(kPrefix) && kMetaLogLevel.starts_with(kPrefix));
+  EnvelopeFields f;
+  for (const auto& kv : meta) {
+    std::string_view k = kv.key();
+    if (!k.starts_with(kPrefix)) continue;
+    if (k == kMetaVersion) f.version = &kv.value();
+    else if (k == kMetaCapabilities) f.capabilities = &kv.value();
+    else if (k == kMetaClientInfo) f.client_info = &kv.value();
+    else if (k == kMetaLogLevel) f.log_level = &kv.value();
+  }
+  return f;
+}
+
 void reply_error(Outbound& out, const jsonrpc::Id& id, std::int32_t code, std::string message,
                  std::optional<json::value> data = std::nullopt) {
   out.complete(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(message), std::move(data)}));
@@ -1461,10 +1484,7 @@ class StatelessOutbound : public Outbound {
         auto& result = r->get_object();
         // The handler set none of the keys below: they are constant, so the transport splices
         // their serialized text in instead (same members, same order as the decoration).
-        if (!tail_.empty() && !result.contains("resultType") && !result.contains("_meta") &&
-            (!cacheable_ || (!result.contains("ttlMs") && !result.contains("cacheScope"))) &&
-            inner_->complete_with_result_tail(*response, tail_))
-          return;
+        if (!tail_.empty() && !sets_decoration(result) && inner_->complete_with_result_tail(*response, tail_)) return;
         result.reserve(result.size() + 4);  // one growth for the keys added below
         const json::value* type = result.if_contains("resultType");
         bool complete = !type || *type == "complete";
@@ -1492,6 +1512,15 @@ class StatelessOutbound : public Outbound {
   void refuse(const jsonrpc::Id& id, const policy::Decision& d) override { inner_->refuse(id, d); }
 
  private:
+  // Whether the handler set any member the decoration would add (one pass over a small object).
+  bool sets_decoration(const json::object& result) const {
+    for (const auto& kv : result) {
+      std::string_view k = kv.key();
+      if (k == "resultType" || k == "_meta" || (cacheable_ && (k == "ttlMs" || k == "cacheScope"))) return true;
+    }
+    return false;
+  }
+
   static constexpr std::string_view kServerInfoKey = "io.modelcontextprotocol/serverInfo";
   std::shared_ptr<Outbound> inner_;
   bool cacheable_;
@@ -1522,13 +1551,14 @@ std::optional<jsonrpc::Error> Server::check_envelope(const json::value& params,
   };
   const auto* meta = meta_of(params);
   if (!meta) return invalid("_meta with the protocol version and client capabilities is required");
-  const auto* version = meta->if_contains(kMetaVersion);
+  const auto f = envelope_fields(*meta);
+  const auto* version = f.version;
   if (!version || !version->is_string()) return invalid("_meta." + std::string(kMetaVersion) + " must be a string");
-  const auto* caps = meta->if_contains(kMetaCapabilities);
-  if (!caps || !caps->is_object()) return invalid("_meta." + std::string(kMetaCapabilities) + " must be an object");
-  if (const auto* info = meta->if_contains(kMetaClientInfo); info && !info->is_object())
+  if (!f.capabilities || !f.capabilities->is_object())
+    return invalid("_meta." + std::string(kMetaCapabilities) + " must be an object");
+  if (f.client_info && !f.client_info->is_object())
     return invalid("_meta." + std::string(kMetaClientInfo) + " must be an object");
-  if (const auto* level = meta->if_contains(kMetaLogLevel); level && !(level->is_string() && parse_log_level(level->get_string())))
+  if (const auto* level = f.log_level; level && !(level->is_string() && parse_log_level(level->get_string())))
     return invalid("_meta." + std::string(kMetaLogLevel) + " must be a logging level");
   if (header_version && *header_version != version->get_string())
     return jsonrpc::Error{-32020, "Header mismatch: MCP-Protocol-Version does not match _meta protocolVersion", std::nullopt};
@@ -1697,19 +1727,18 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
   // The era is chosen per request: a 2026-07-28 envelope, or the session's negotiated revision.
   Envelope env;
-  if (const json::object* envelope = meta_of(req.params); envelope && envelope->contains(kMetaVersion)) {  // has_envelope
+  const json::object* envelope = meta_of(req.params);
+  if (EnvelopeFields ef = envelope ? envelope_fields(*envelope) : EnvelopeFields{}; ef.version) {  // has_envelope
     // The HTTP transport has checked the envelope (against its header too) and the method already;
     // everything else (stdio) is checked here.
     const bool checked = session->envelope_checked();
     if (!checked)
       if (auto err = check_envelope(req.params, std::nullopt)) return reply_error(*out, req.id, err->code, err->message, err->data);
-    const auto& meta = *envelope;
-    env.protocol_version = std::string(meta.at(kMetaVersion).get_string());
+    env.protocol_version = std::string(ef.version->get_string());
     env.stateless = true;
-    env.client_capabilities = meta.at(kMetaCapabilities).get_object();
-    const auto* level = meta.if_contains(kMetaLogLevel);
-    env.logging = level != nullptr;
-    if (level) env.log_level = parse_log_level(level->get_string());
+    env.client_capabilities = ef.capabilities->get_object();
+    env.logging = ef.log_level != nullptr;
+    if (ef.log_level) env.log_level = parse_log_level(ef.log_level->get_string());
     if (!checked && !stateless_method_available(m)) return method_not_found();
     const bool cache = cacheable(m), per_caller = impl.authorizing() && m != "server/discover";
     out = std::make_shared<StatelessOutbound>(std::move(out), cache, impl.server_info,
