@@ -1662,11 +1662,13 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
 
 // Hands a request to a published entry's forwarder, keeps it cancellable, and completes `out` with
 // what comes back. `then` runs before completing when the answer is a result.
-static void run_forward(Server& server, const std::shared_ptr<Session>& session, const jsonrpc::Request& req,
-                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward, json::object params,
+// The forwarder gets the request's params (moved out of `req` once its context is taken).
+static void run_forward(Server& server, const std::shared_ptr<Session>& session, jsonrpc::Request& req,
+                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward,
                         std::function<void()> then = {}) {
   auto started = begin_request(server, session, req, out, std::move(env));
   if (!started) return;
+  json::object params = req.params.is_object() ? std::move(req.params.get_object()) : json::object{};
   auto [key, ctx] = std::move(*started);
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto done = [session, key, ctx, out, once, id = req.id, then = std::move(then)](ForwardReply r) {
@@ -1681,7 +1683,7 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
         id, r.error.value_or(jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: no answer", std::nullopt})));
   };
   try {
-    forward(req.method, params, ctx, done);
+    forward(req.method, std::move(params), ctx, done);
   } catch (const ProtocolError& e) {
     done(ForwardReply{std::nullopt, jsonrpc::Error{e.code(), e.what(), e.data()}});
   } catch (const std::exception& e) {
@@ -1932,7 +1934,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
             else st.subscriptions.erase(uri);
           });
         };
-        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p, record);
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, record);
       }
       if (!allowed(target.action(m, uri))) return;
       auto record = [session, uri, subscribe = m == "resources/subscribe"] {
@@ -1942,7 +1944,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         });
       };
       const Published& pub = target.direct ? target.direct->pub : target.via->pub;
-      if (pub.subscribe) return run_forward(*this, session, req, std::move(out), std::move(env), pub.subscribe, p, record);
+      if (pub.subscribe) return run_forward(*this, session, req, std::move(out), std::move(env), pub.subscribe, record);
       record();
       return out->complete(jsonrpc::result_response(req.id, json::object{}));
     }
@@ -1950,21 +1952,26 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     if (m == "tools/call") {
       std::string name = required_string(p, "name");
       auto it = reg->tool_index.find(name);
-      json::object args;
-      if (const auto* a = p.if_contains("arguments")) {
+      // The arguments stay in the request (a forwarded call sends them on as they are); a local
+      // handler gets them moved out of it.
+      static const json::object kNoArguments;
+      json::object* given = nullptr;
+      if (auto* a = req.params.get_object().if_contains("arguments")) {  // params is an object: `p` found "name"
         if (!a->is_object() && !a->is_null()) return invalid_params("arguments must be an object");
-        if (a->is_object()) args = a->get_object();
+        if (a->is_object()) given = &a->get_object();
       }
+      const json::object* seen = given ? given : &kNoArguments;
       if (it == reg->tool_index.end()) {
         const Forwarder* fb = reg->fallback(name, &Catalog::Fallback::tool_prefix, &Catalog::Fallback::tool);
         if (!fb) return invalid_params("unknown tool '" + name + "'");
-        if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, nullptr})) return;
-        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+        if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, seen, nullptr})) return;
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
       }
       const ToolEntry& entry = reg->tools[it->second];
-      if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, &entry.tool.access})) return;
+      if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, seen, &entry.tool.access})) return;
       // A published tool's own server checks its arguments and answers as it would directly.
-      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward, p);
+      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward);
+      json::object args = given ? std::move(*given) : json::object{};
       if (auto problem = check_arguments(entry.tool.input_schema, args))
         return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
       if (entry.async) {
@@ -2000,7 +2007,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       if (auto target = resolve_resource(*reg, uri); !target.found()) {
         if (const Forwarder* fb = reg->fallback(uri, &Catalog::Fallback::uri_prefix, &Catalog::Fallback::resource)) {
           if (who && !allowed(target.action(m, uri))) return;
-          return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+          return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
         }
       }
       if (who) {
@@ -2010,7 +2017,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       if (auto target = resolve_resource(*reg, uri); target.found()) {
         const Published& pub = target.direct ? target.direct->pub : target.via->pub;
-        if (pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), pub.forward, p);
+        if (pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), pub.forward);
       }
       auto mrtr = mrtr_for(uri, nullptr);
       if (!mrtr) return;
@@ -2047,7 +2054,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         if (!fb) return invalid_params("unknown prompt '" + name + "'");
         const auto* a = p.if_contains("arguments");
         if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, a ? a->if_object() : nullptr, nullptr})) return;
-        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
       }
       const PromptEntry& entry = reg->prompts[it->second];
       StringMap args;
@@ -2062,7 +2069,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, raw_args.if_object(), &entry.prompt.access}))
         return;
-      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward, p);
+      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward);
       for (const auto& a : entry.prompt.arguments)
         if (a.required && !args.contains(a.name)) return invalid_params("missing required argument '" + a.name + "'");
       auto mrtr = mrtr_for(name, raw_args);
@@ -2117,7 +2124,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       } else {
         return invalid_params("ref.type must be ref/prompt or ref/resource");
       }
-      if (forward && *forward) return run_forward(*this, session, req, std::move(out), std::move(env), *forward, p);
+      if (forward && *forward) return run_forward(*this, session, req, std::move(out), std::move(env), *forward);
       return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), Mrtr{},
                           [completer, arg_name, value, context](RequestContext&) {
                             std::vector<std::string> values;
