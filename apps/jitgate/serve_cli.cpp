@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <boost/json/serialize.hpp>
+#include <csignal>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,9 @@ struct ServeArgs {
 };
 
 int serve(const ServeArgs& args) {
+  // A write to a stdio upstream that has died fails with EPIPE instead of killing the process, so
+  // calling threads may write to the children's stdin themselves (gateway::StdioUpstream).
+  std::signal(SIGPIPE, SIG_IGN);
   gateway::GatewayConfig cfg;
   try {
     cfg = gateway::load_gateway_config(args.config);

@@ -71,7 +71,11 @@ int main(int argc, char** argv) {
     };
   }
 
-  if (stdio) return jitgate::transport::serve_stdio(server, std::cin, std::cout);
+  if (stdio) {
+    // Unsynchronized standard streams read stdin a buffer at a time, not a getc() per byte.
+    std::ios::sync_with_stdio(false);
+    return jitgate::transport::serve_stdio(server, std::cin, std::cout);
+  }
 
   try {
     if (!auth_config.empty()) http.guard = jitgate::auth::make_guard(jitgate::auth::load_auth_config(auth_config));

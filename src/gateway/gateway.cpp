@@ -223,28 +223,41 @@ struct Link : std::enable_shared_from_this<Link> {
       metrics->gauge("jitgate_upstream_restarts", "Times the upstream was restarted after a fault", {{"upstream", spec.name}})
           .set(static_cast<double>(shared->up->health().restarts));
   }
+  // The registry's children for this upstream, looked up on first use (they live as long as it).
+  static constexpr std::array<std::string_view, 8> kOutcomes{"ok", "unavailable", "timeout", "overloaded",
+                                                              "cancelled", "bad_response", "error", "credentials"};
+  mutable std::array<std::atomic<observe::Counter*>, kOutcomes.size()> call_counters{};
+  mutable std::atomic<observe::Histogram*> call_seconds{nullptr};
+
   void count_call(const CallResult& r, Clock::duration took) const {
     if (!metrics) return;
-    std::string_view outcome = "ok";
+    std::size_t outcome = 0;
     if (r.error) {
       switch (static_cast<UpstreamError>(r.error->code)) {
-        case UpstreamError::unavailable: outcome = "unavailable"; break;
-        case UpstreamError::timeout: outcome = "timeout"; break;
-        case UpstreamError::overloaded: outcome = "overloaded"; break;
-        case UpstreamError::cancelled: outcome = "cancelled"; break;
-        case UpstreamError::bad_response: outcome = "bad_response"; break;
-        case UpstreamError::credentials: outcome = "credentials"; break;
-        default: outcome = "error"; break;  // the upstream's own JSON-RPC error
+        case UpstreamError::unavailable: outcome = 1; break;
+        case UpstreamError::timeout: outcome = 2; break;
+        case UpstreamError::overloaded: outcome = 3; break;
+        case UpstreamError::cancelled: outcome = 4; break;
+        case UpstreamError::bad_response: outcome = 5; break;
+        case UpstreamError::credentials: outcome = 7; break;
+        default: outcome = 6; break;  // the upstream's own JSON-RPC error
       }
     }
-    metrics->counter("jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome",
-                     {{"upstream", spec.name}, {"outcome", outcome}})
-        .inc();
-    metrics
-        ->histogram("jitgate_upstream_call_seconds", "Time from forwarding a call to its answer",
-                    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-                    {{"upstream", spec.name}})
-        .observe(std::chrono::duration<double>(took).count());
+    auto* counter = call_counters[outcome].load(std::memory_order_acquire);
+    if (!counter) {
+      counter = &metrics->counter("jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome",
+                                  {{"upstream", spec.name}, {"outcome", kOutcomes[outcome]}});
+      call_counters[outcome].store(counter, std::memory_order_release);
+    }
+    counter->inc();
+    auto* seconds = call_seconds.load(std::memory_order_acquire);
+    if (!seconds) {
+      seconds = &metrics->histogram("jitgate_upstream_call_seconds", "Time from forwarding a call to its answer",
+                                    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+                                    {{"upstream", spec.name}});
+      call_seconds.store(seconds, std::memory_order_release);
+    }
+    seconds->observe(std::chrono::duration<double>(took).count());
   }
 
   void count_exchange(std::string_view outcome) const {
@@ -919,11 +932,11 @@ struct Link : std::enable_shared_from_this<Link> {
   mcp::Forwarder forwarder(std::string method, std::string key, std::string upstream_value, bool fix_uris = false) {
     std::weak_ptr<Link> self = weak_from_this();
     return [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value), fix_uris](
-               std::string_view, const json::object& params, std::shared_ptr<RequestContext> ctx,
+               std::string_view, json::object params, std::shared_ptr<RequestContext> ctx,
                std::function<void(ForwardReply)> done) {
       auto link = self.lock();
       if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
-      json::object p = params;
+      json::object p = std::move(params);
       p[key] = upstream_value;
       link->forward(method, std::move(p), ctx, std::move(done), fix_uris ? link->uri_fixer() : nullptr);
     };
@@ -994,12 +1007,12 @@ struct Link : std::enable_shared_from_this<Link> {
   // tools/call and prompts/get of a name the upstream did not list: the name loses its prefix.
   mcp::Forwarder unlisted(std::string method, std::string prefix) {
     std::weak_ptr<Link> self = weak_from_this();
-    return [self, method = std::move(method), prefix = std::move(prefix)](std::string_view, const json::object& params,
+    return [self, method = std::move(method), prefix = std::move(prefix)](std::string_view, json::object params,
                                                                           std::shared_ptr<RequestContext> ctx,
                                                                           std::function<void(ForwardReply)> done) {
       auto link = self.lock();
       if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
-      json::object p = params;
+      json::object p = std::move(params);
       std::string name = string_at(p, "name");
       strip_prefix(name, prefix);
       p["name"] = name;

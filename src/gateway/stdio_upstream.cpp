@@ -1,12 +1,15 @@
 // StdioUpstream: one child process, one I/O thread that polls the child's stdout, stderr and
-// stdin (non-blocking), the call deadlines and the restart timer. Only the I/O thread writes to
-// the child, with SIGPIPE blocked on that thread, so a dead child never signals the process.
+// stdin (non-blocking), the call deadlines and the restart timer. The I/O thread writes to the
+// child with SIGPIPE blocked on that thread, so a dead child never signals the process. A caller
+// writes its request line itself when nothing is queued before it and the process ignores SIGPIPE
+// (jitgate serve does): one wake-up of the I/O thread fewer per call.
 #include <jitgate/gateway/stdio_upstream.hpp>
 
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
@@ -62,6 +65,42 @@ void consume_sigpipe() {
   }
 }
 
+// Appends `s` as a JSON string literal.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// Appends `v` serialized, through a stack buffer (no temporary string).
+void append_json(std::string& out, const json::value& v) {
+  json::serializer sr;
+  sr.reset(&v);
+  char buf[4096];
+  while (!sr.done()) {
+    auto part = sr.read(buf, sizeof buf);
+    out.append(part.data(), part.size());
+  }
+}
+
+bool sigpipe_ignored() {
+  struct sigaction sa {};
+  return ::sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_IGN;
+}
+
 // `command` as exec would find it in the child's PATH (not ours: the child's environment is its
 // own).
 std::optional<std::string> resolve_command(const std::string& command,
@@ -107,17 +146,21 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   std::int64_t next_id = 1;
   json::value init_result;
   UpstreamHealth stats;
+  int in_fd = -1;  // the child's stdin; set and closed by the I/O thread, written by whoever holds mu
+  Clock::time_point poll_until = Clock::time_point::max();  // when the I/O thread's poll ends at the latest
+  bool caller_writes = false;  // callers may write to in_fd (SIGPIPE is ignored): set at start
 
   // I/O thread only.
   std::thread io;
   int wake_r = -1, wake_w = -1;
-  int in_fd = -1, out_fd = -1, err_fd = -1;
+  int out_fd = -1, err_fd = -1;
   std::string line, err_line;
   bool discarding = false, err_truncated = false;
   unsigned consecutive_failures = 0;
   milliseconds backoff{0};
   std::optional<Clock::time_point> next_spawn;
   std::optional<std::string> doomed;  // why the current child must be killed
+  Clock::time_point last_reap{};
 
   Impl(StdioUpstreamConfig c, StdioUpstreamHandlers h)
       : cfg(std::move(c)), handlers(std::move(h)), backoff(cfg.backoff_initial) {
@@ -184,6 +227,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
                  std::optional<milliseconds> timeout) {
     CallResult refused;
     std::int64_t id = 0;
+    bool need_wake = true;
     {
       std::lock_guard lock(mu);
       if (state != UpstreamState::ready || pid < 0) {
@@ -195,12 +239,16 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
                                   std::to_string(cfg.max_in_flight) + " calls in flight");
       } else {
         id = next_id++;
-        if (!enqueue_locked(jsonrpc::to_json(jsonrpc::Request{id, std::move(method), std::move(params)}))) {
+        if (!enqueue_request_locked(id, method, params)) {
           refused.error =
               fault(UpstreamError::overloaded, "upstream " + cfg.name + " write buffer is full");
         } else {
-          pending.emplace(id, Pending{std::move(done), Clock::now() + timeout.value_or(cfg.default_timeout), true});
+          auto deadline = Clock::now() + timeout.value_or(cfg.default_timeout);
+          pending.emplace(id, Pending{std::move(done), deadline, true});
           ++counted_in_flight;
+          // Written here when possible; the I/O thread is woken only for what is left, or for a
+          // deadline before the end of its current poll.
+          need_wake = !write_now_locked() || deadline < poll_until;
         }
       }
     }
@@ -208,8 +256,44 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       if (done) done(std::move(refused));
       return 0;
     }
-    wake();
+    if (need_wake) wake();
     return static_cast<CallId>(id);
+  }
+
+  // Appends one request line, its params serialized once, straight from the caller's tree.
+  bool enqueue_request_locked(std::int64_t id, std::string_view method, const json::value& params) {
+    std::size_t before = outbuf.size();
+    char num[24];
+    outbuf += R"({"jsonrpc":"2.0","id":)";
+    outbuf.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, id).ptr - num));
+    outbuf += R"(,"method":)";
+    append_json_string(outbuf, method);
+    if (!params.is_null()) {
+      outbuf += R"(,"params":)";
+      append_json(outbuf, params);
+    }
+    outbuf += "}\n";
+    if (outbuf.size() > cfg.max_write_buffer_bytes) {
+      outbuf.resize(before);
+      return false;
+    }
+    return true;
+  }
+
+  // A caller writes what is queued (its own line, when nothing was before it) to the child's
+  // stdin. True when nothing is left for the I/O thread; otherwise it must be woken to finish.
+  bool write_now_locked() {
+    if (!caller_writes || in_fd < 0 || outbuf.empty()) return outbuf.empty();
+    while (!outbuf.empty()) {
+      ssize_t n = ::write(in_fd, outbuf.data(), outbuf.size());
+      if (n > 0) {
+        outbuf.erase(0, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return false;  // full pipe, or a closed one: the I/O thread polls, or notices the child's end
+    }
+    return true;
   }
 
   bool cancel(CallId call, std::string_view reason) {
@@ -347,10 +431,9 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       start_failed(errno_text(("spawn " + *path).c_str(), rc));
       return;
     }
-    in_fd = in[1];
     out_fd = out[0];
     err_fd = err[0];
-    set_nonblocking(in_fd);
+    set_nonblocking(in[1]);
     set_nonblocking(out_fd);
     set_nonblocking(err_fd);
     line.clear();
@@ -361,6 +444,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     {
       std::lock_guard lock(mu);
       if (stats.starts++ > 0) ++stats.restarts;
+      in_fd = in[1];
       pid = child;
       gen = ++generation;
       outbuf.clear();
@@ -429,7 +513,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     drain_stdout();
     drain_stderr();
     flush_stderr_line();
-    close_fd(in_fd);
+    {
+      std::lock_guard lock(mu);
+      close_fd(in_fd);
+    }
     close_fd(out_fd);
     close_fd(err_fd);
     std::string reason = why.empty() ? exit_text(status) : why + " (" + exit_text(status) + ")";
@@ -511,13 +598,15 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     kill_child("closed its stdout");
   }
 
-  // Reads what stdout holds now; returns false at end of file.
+  // Reads what stdout holds now; returns false at end of file. A short read took everything the
+  // pipe held: the next poll reports what comes after it (one read(2) per answer, not two).
   bool read_stdout() {
     char buf[65536];
     while (out_fd >= 0) {
       ssize_t n = ::read(out_fd, buf, sizeof buf);
       if (n > 0) {
         on_stdout_bytes(buf, static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < sizeof buf) return true;
         continue;
       }
       if (n == 0) return false;
@@ -725,11 +814,14 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
 
   milliseconds poll_timeout(Clock::time_point now) {
     auto next = now + milliseconds(100);  // also the cadence of the exit check
+    if (next_spawn) next = std::min(next, *next_spawn);
     {
+      // With the deadlines read under the same lock: a call added later than this is compared
+      // against it (request() wakes the loop for an earlier deadline).
       std::lock_guard lock(mu);
       for (auto& [id, p] : pending) next = std::min(next, p.deadline);
+      poll_until = next;
     }
-    if (next_spawn) next = std::min(next, *next_spawn);
     return std::max(milliseconds(0), std::chrono::ceil<milliseconds>(next - now));
   }
 
@@ -751,12 +843,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       int out_i = -1, err_i = -1, in_i = -1;
       if (out_fd >= 0) out_i = static_cast<int>(n), fds[n++] = {out_fd, POLLIN, 0};
       if (err_fd >= 0) err_i = static_cast<int>(n), fds[n++] = {err_fd, POLLIN, 0};
-      bool want_write;
       {
         std::lock_guard lock(mu);
-        want_write = !outbuf.empty();
+        if (in_fd >= 0 && !outbuf.empty()) in_i = static_cast<int>(n), fds[n++] = {in_fd, POLLOUT, 0};
       }
-      if (in_fd >= 0 && want_write) in_i = static_cast<int>(n), fds[n++] = {in_fd, POLLOUT, 0};
 
       int rc = ::poll(fds, n, static_cast<int>(poll_timeout(Clock::now()).count()));
       if (rc < 0 && errno != EINTR) {
@@ -777,8 +867,14 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       }
       if (doomed) kill_child(*std::exchange(doomed, std::nullopt));
       flush_stdin();
-      expire(Clock::now());
-      reap_if_exited();
+      auto now = Clock::now();
+      expire(now);
+      // A child that exits closes its stdout, which the poll reports; the wait is for one whose
+      // stdout lives on in its own children: at the poll's cadence, not after every answer.
+      if (rc == 0 || out_fd < 0 || now - last_reap >= milliseconds(100)) {
+        last_reap = now;
+        reap_if_exited();
+      }
       bool idle;
       {
         std::lock_guard lock(mu);
@@ -807,7 +903,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     // Callers waiting on initialize are internal and ignore the stale generation.
     run_completions(done);
     if (p >= 0) {
-      close_fd(in_fd);  // many stdio servers exit on end of input
+      {
+        std::lock_guard lock(mu);
+        close_fd(in_fd);  // many stdio servers exit on end of input
+      }
       ::kill(-p, SIGTERM);
       int status = 0;
       bool exited = false;
@@ -830,7 +929,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       std::lock_guard lock(mu);
       pid = -1;
     }
-    close_fd(in_fd);
+    {
+      std::lock_guard lock(mu);
+      close_fd(in_fd);
+    }
     close_fd(out_fd);
     close_fd(err_fd);
   }
@@ -847,6 +949,7 @@ void StdioUpstream::start() {
     if (impl_->started) return;
     impl_->started = true;
     impl_->state = UpstreamState::starting;
+    impl_->caller_writes = sigpipe_ignored();
   }
   impl_->state_cv.notify_all();
   impl_->io = std::thread([impl = impl_.get()] { impl->run(); });

@@ -62,7 +62,8 @@ Decoded classify_impl(V& v) {
   if (!idp) return invalid(nullptr, "Invalid Request: a response needs an id");
   Response r{*idp, std::nullopt, std::nullopt};
   if (result) {
-    r.result = *result;
+    if constexpr (std::is_const_v<V>) r.result = *result;
+    else r.result = std::move(*const_cast<json::value*>(result));  // `result` points into `v`, not const here
   } else {
     const auto* eo = error->if_object();
     if (!eo || !eo->contains("code") || !(*eo).at("code").is_int64() || !eo->contains("message") ||
@@ -70,7 +71,10 @@ Decoded classify_impl(V& v) {
       return invalid(id, "Invalid Request: malformed error object");
     Error e{static_cast<std::int32_t>(eo->at("code").get_int64()), std::string(eo->at("message").get_string()),
             std::nullopt};
-    if (const auto* d = eo->if_contains("data")) e.data = *d;
+    if (const auto* d = eo->if_contains("data")) {
+      if constexpr (std::is_const_v<V>) e.data = *d;
+      else e.data = std::move(*const_cast<json::value*>(d));  // `d` points into `v`, which is not const here
+    }
     r.error = std::move(e);
   }
   return Message{std::move(r)};

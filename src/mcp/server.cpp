@@ -1342,6 +1342,29 @@ const json::object* meta_of(const json::value& params) {
   return m ? m->if_object() : nullptr;
 }
 
+// The 2026-07-28 envelope members of a _meta object, found in one pass (keys are unique after parsing).
+struct EnvelopeFields {
+  const json::value* version = nullptr;
+  const json::value* capabilities = nullptr;
+  const json::value* client_info = nullptr;
+  const json::value* log_level = nullptr;
+};
+EnvelopeFields envelope_fields(const json::object& meta) {
+  constexpr std::string_view kPrefix = "io.modelcontextprotocol/";
+  static_assert(kMetaVersion.starts_with(kPrefix) && kMetaCapabilities.starts_with(kPrefix) &&
+                kMetaClientInfo.starts_with(kPrefix) && kMetaLogLevel.starts_with(kPrefix));
+  EnvelopeFields f;
+  for (const auto& kv : meta) {
+    std::string_view k = kv.key();
+    if (!k.starts_with(kPrefix)) continue;
+    if (k == kMetaVersion) f.version = &kv.value();
+    else if (k == kMetaCapabilities) f.capabilities = &kv.value();
+    else if (k == kMetaClientInfo) f.client_info = &kv.value();
+    else if (k == kMetaLogLevel) f.log_level = &kv.value();
+  }
+  return f;
+}
+
 void reply_error(Outbound& out, const jsonrpc::Id& id, std::int32_t code, std::string message,
                  std::optional<json::value> data = std::nullopt) {
   out.complete(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(message), std::move(data)}));
@@ -1458,10 +1481,7 @@ class StatelessOutbound : public Outbound {
         auto& result = r->get_object();
         // The handler set none of the keys below: they are constant, so the transport splices
         // their serialized text in instead (same members, same order as the decoration).
-        if (!tail_.empty() && !result.contains("resultType") && !result.contains("_meta") &&
-            (!cacheable_ || (!result.contains("ttlMs") && !result.contains("cacheScope"))) &&
-            inner_->complete_with_result_tail(*response, tail_))
-          return;
+        if (!tail_.empty() && !sets_decoration(result) && inner_->complete_with_result_tail(*response, tail_)) return;
         result.reserve(result.size() + 4);  // one growth for the keys added below
         const json::value* type = result.if_contains("resultType");
         bool complete = !type || *type == "complete";
@@ -1489,6 +1509,15 @@ class StatelessOutbound : public Outbound {
   void refuse(const jsonrpc::Id& id, const policy::Decision& d) override { inner_->refuse(id, d); }
 
  private:
+  // Whether the handler set any member the decoration would add (one pass over a small object).
+  bool sets_decoration(const json::object& result) const {
+    for (const auto& kv : result) {
+      std::string_view k = kv.key();
+      if (k == "resultType" || k == "_meta" || (cacheable_ && (k == "ttlMs" || k == "cacheScope"))) return true;
+    }
+    return false;
+  }
+
   static constexpr std::string_view kServerInfoKey = "io.modelcontextprotocol/serverInfo";
   std::shared_ptr<Outbound> inner_;
   bool cacheable_;
@@ -1519,13 +1548,14 @@ std::optional<jsonrpc::Error> Server::check_envelope(const json::value& params,
   };
   const auto* meta = meta_of(params);
   if (!meta) return invalid("_meta with the protocol version and client capabilities is required");
-  const auto* version = meta->if_contains(kMetaVersion);
+  const auto f = envelope_fields(*meta);
+  const auto* version = f.version;
   if (!version || !version->is_string()) return invalid("_meta." + std::string(kMetaVersion) + " must be a string");
-  const auto* caps = meta->if_contains(kMetaCapabilities);
-  if (!caps || !caps->is_object()) return invalid("_meta." + std::string(kMetaCapabilities) + " must be an object");
-  if (const auto* info = meta->if_contains(kMetaClientInfo); info && !info->is_object())
+  if (!f.capabilities || !f.capabilities->is_object())
+    return invalid("_meta." + std::string(kMetaCapabilities) + " must be an object");
+  if (f.client_info && !f.client_info->is_object())
     return invalid("_meta." + std::string(kMetaClientInfo) + " must be an object");
-  if (const auto* level = meta->if_contains(kMetaLogLevel); level && !(level->is_string() && parse_log_level(level->get_string())))
+  if (const auto* level = f.log_level; level && !(level->is_string() && parse_log_level(level->get_string())))
     return invalid("_meta." + std::string(kMetaLogLevel) + " must be a logging level");
   if (header_version && *header_version != version->get_string())
     return jsonrpc::Error{-32020, "Header mismatch: MCP-Protocol-Version does not match _meta protocolVersion", std::nullopt};
@@ -1629,11 +1659,13 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
 
 // Hands a request to a published entry's forwarder, keeps it cancellable, and completes `out` with
 // what comes back. `then` runs before completing when the answer is a result.
-static void run_forward(Server& server, const std::shared_ptr<Session>& session, const jsonrpc::Request& req,
-                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward, json::object params,
+// The forwarder gets the request's params (moved out of `req` once its context is taken).
+static void run_forward(Server& server, const std::shared_ptr<Session>& session, jsonrpc::Request& req,
+                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward,
                         std::function<void()> then = {}) {
   auto started = begin_request(server, session, req, out, std::move(env));
   if (!started) return;
+  json::object params = req.params.is_object() ? std::move(req.params.get_object()) : json::object{};
   auto [key, ctx] = std::move(*started);
   auto once = std::make_shared<std::atomic<bool>>(false);
   auto done = [session, key, ctx, out, once, id = req.id, then = std::move(then)](ForwardReply r) {
@@ -1648,7 +1680,7 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
         id, r.error.value_or(jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: no answer", std::nullopt})));
   };
   try {
-    forward(req.method, params, ctx, done);
+    forward(req.method, std::move(params), ctx, done);
   } catch (const ProtocolError& e) {
     done(ForwardReply{std::nullopt, jsonrpc::Error{e.code(), e.what(), e.data()}});
   } catch (const std::exception& e) {
@@ -1694,19 +1726,18 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
 
   // The era is chosen per request: a 2026-07-28 envelope, or the session's negotiated revision.
   Envelope env;
-  if (const json::object* envelope = meta_of(req.params); envelope && envelope->contains(kMetaVersion)) {  // has_envelope
+  const json::object* envelope = meta_of(req.params);
+  if (EnvelopeFields ef = envelope ? envelope_fields(*envelope) : EnvelopeFields{}; ef.version) {  // has_envelope
     // The HTTP transport has checked the envelope (against its header too) and the method already;
     // everything else (stdio) is checked here.
     const bool checked = session->envelope_checked();
     if (!checked)
       if (auto err = check_envelope(req.params, std::nullopt)) return reply_error(*out, req.id, err->code, err->message, err->data);
-    const auto& meta = *envelope;
-    env.protocol_version = std::string(meta.at(kMetaVersion).get_string());
+    env.protocol_version = std::string(ef.version->get_string());
     env.stateless = true;
-    env.client_capabilities = meta.at(kMetaCapabilities).get_object();
-    const auto* level = meta.if_contains(kMetaLogLevel);
-    env.logging = level != nullptr;
-    if (level) env.log_level = parse_log_level(level->get_string());
+    env.client_capabilities = ef.capabilities->get_object();
+    env.logging = ef.log_level != nullptr;
+    if (ef.log_level) env.log_level = parse_log_level(ef.log_level->get_string());
     if (!checked && !stateless_method_available(m)) return method_not_found();
     const bool cache = cacheable(m), per_caller = impl.authorizing() && m != "server/discover";
     out = std::make_shared<StatelessOutbound>(std::move(out), cache, impl.server_info,
@@ -1900,7 +1931,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
             else st.subscriptions.erase(uri);
           });
         };
-        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p, record);
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, record);
       }
       if (!allowed(target.action(m, uri))) return;
       auto record = [session, uri, subscribe = m == "resources/subscribe"] {
@@ -1910,7 +1941,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         });
       };
       const Published& pub = target.direct ? target.direct->pub : target.via->pub;
-      if (pub.subscribe) return run_forward(*this, session, req, std::move(out), std::move(env), pub.subscribe, p, record);
+      if (pub.subscribe) return run_forward(*this, session, req, std::move(out), std::move(env), pub.subscribe, record);
       record();
       return out->complete(jsonrpc::result_response(req.id, json::object{}));
     }
@@ -1918,21 +1949,26 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
     if (m == "tools/call") {
       std::string name = required_string(p, "name");
       auto it = reg->tool_index.find(name);
-      json::object args;
-      if (const auto* a = p.if_contains("arguments")) {
+      // The arguments stay in the request (a forwarded call sends them on as they are); a local
+      // handler gets them moved out of it.
+      static const json::object kNoArguments;
+      json::object* given = nullptr;
+      if (auto* a = req.params.get_object().if_contains("arguments")) {  // params is an object: `p` found "name"
         if (!a->is_object() && !a->is_null()) return invalid_params("arguments must be an object");
-        if (a->is_object()) args = a->get_object();
+        if (a->is_object()) given = &a->get_object();
       }
+      const json::object* seen = given ? given : &kNoArguments;
       if (it == reg->tool_index.end()) {
         const Forwarder* fb = reg->fallback(name, &Catalog::Fallback::tool_prefix, &Catalog::Fallback::tool);
         if (!fb) return invalid_params("unknown tool '" + name + "'");
-        if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, nullptr})) return;
-        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+        if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, seen, nullptr})) return;
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
       }
       const ToolEntry& entry = reg->tools[it->second];
-      if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, &args, &entry.tool.access})) return;
+      if (!allowed({policy::Kind::tool, policy::Phase::invocation, m, name, {}, seen, &entry.tool.access})) return;
       // A published tool's own server checks its arguments and answers as it would directly.
-      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward, p);
+      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward);
+      json::object args = given ? std::move(*given) : json::object{};
       if (auto problem = check_arguments(entry.tool.input_schema, args))
         return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
       if (entry.async) {
@@ -1968,7 +2004,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       if (auto target = resolve_resource(*reg, uri); !target.found()) {
         if (const Forwarder* fb = reg->fallback(uri, &Catalog::Fallback::uri_prefix, &Catalog::Fallback::resource)) {
           if (who && !allowed(target.action(m, uri))) return;
-          return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+          return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
         }
       }
       if (who) {
@@ -1978,7 +2014,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       if (auto target = resolve_resource(*reg, uri); target.found()) {
         const Published& pub = target.direct ? target.direct->pub : target.via->pub;
-        if (pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), pub.forward, p);
+        if (pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), pub.forward);
       }
       auto mrtr = mrtr_for(uri, nullptr);
       if (!mrtr) return;
@@ -2015,7 +2051,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         if (!fb) return invalid_params("unknown prompt '" + name + "'");
         const auto* a = p.if_contains("arguments");
         if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, a ? a->if_object() : nullptr, nullptr})) return;
-        return run_forward(*this, session, req, std::move(out), std::move(env), *fb, p);
+        return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
       }
       const PromptEntry& entry = reg->prompts[it->second];
       StringMap args;
@@ -2030,7 +2066,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       }
       if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, raw_args.if_object(), &entry.prompt.access}))
         return;
-      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward, p);
+      if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward);
       for (const auto& a : entry.prompt.arguments)
         if (a.required && !args.contains(a.name)) return invalid_params("missing required argument '" + a.name + "'");
       auto mrtr = mrtr_for(name, raw_args);
@@ -2085,7 +2121,7 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
       } else {
         return invalid_params("ref.type must be ref/prompt or ref/resource");
       }
-      if (forward && *forward) return run_forward(*this, session, req, std::move(out), std::move(env), *forward, p);
+      if (forward && *forward) return run_forward(*this, session, req, std::move(out), std::move(env), *forward);
       return run_blocking(*this, impl, session, std::move(req), std::move(out), std::move(env), Mrtr{},
                           [completer, arg_name, value, context](RequestContext&) {
                             std::vector<std::string> values;

@@ -98,6 +98,15 @@ bool is_json_content_type(std::string_view ct) {
   return iequals(trim(ct.substr(0, ct.find(';'))), "application/json");
 }
 
+bool header_name_is(std::string_view name, std::string_view lower) {
+  // OR-ing 0x20 folds exactly a letter's two cases; of the token characters, none other lands on a
+  // letter or on '-' (only CR would, and a parsed name holds none).
+  if (name.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i)
+    if ((static_cast<unsigned char>(name[i]) | 0x20) != static_cast<unsigned char>(lower[i])) return false;
+  return true;
+}
+
 std::optional<std::string> decode_header_value(std::string_view raw) {
   raw = trim(raw);
   if (raw.empty()) return std::nullopt;
@@ -154,25 +163,65 @@ std::string chunk(std::string_view payload) {
   return out;
 }
 
-std::string response_head(unsigned status, const std::vector<std::string>& headers, std::optional<std::size_t> length,
-                          bool keep_alive, bool chunked) {
-  std::string out = "HTTP/1.1 ";
-  out += std::to_string(status);
+namespace {
+
+// The head of a response, appended to `out` (which the caller sized); `extra` is one more header line
+// (may be empty), `length` the Content-Length if any.
+void append_head(std::string& out, unsigned status, std::string_view reason, const std::vector<std::string>& headers,
+                 std::string_view extra, std::optional<std::size_t> length, bool keep_alive, bool chunked) {
+  char num[24];
+  out += "HTTP/1.1 ";
+  out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, status).ptr - num));
   out += ' ';
-  out += boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  out += reason;
   out += "\r\nServer: jitgate\r\n";
   for (const auto& h : headers) {
     out += h;
     out += "\r\n";
   }
+  if (!extra.empty()) {
+    out += extra;
+    out += "\r\n";
+  }
   if (length) {
     out += "Content-Length: ";
-    out += std::to_string(*length);
+    out.append(num, static_cast<std::size_t>(std::to_chars(num, num + sizeof num, *length).ptr - num));
     out += "\r\n";
   }
   if (chunked) out += "Transfer-Encoding: chunked\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
   out += "\r\n";
+}
+
+// An upper bound of append_head's output beside the header lines themselves.
+constexpr std::size_t kHeadFixed = 9 + 3 + 1 + 2 + 18 + 16 + 20 + 2 + 28 + 24 + 2;
+
+std::size_t header_bytes(const std::vector<std::string>& headers) {
+  std::size_t n = 0;
+  for (const auto& h : headers) n += h.size() + 2;
+  return n;
+}
+
+}  // namespace
+
+std::string response_head(unsigned status, const std::vector<std::string>& headers, std::optional<std::size_t> length,
+                          bool keep_alive, bool chunked) {
+  auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  std::string out;
+  out.reserve(kHeadFixed + reason.size() + header_bytes(headers));
+  append_head(out, status, reason, headers, {}, length, keep_alive, chunked);
+  return out;
+}
+
+std::string response_with_body(unsigned status, const std::vector<std::string>& headers, std::string_view extra_header,
+                               std::initializer_list<std::string_view> body, bool keep_alive) {
+  auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  std::size_t length = 0;
+  for (auto part : body) length += part.size();
+  std::string out;
+  out.reserve(kHeadFixed + reason.size() + header_bytes(headers) + extra_header.size() + 2 + length);
+  append_head(out, status, reason, headers, extra_header, length, keep_alive, false);
+  for (auto part : body) out += part;
   return out;
 }
 

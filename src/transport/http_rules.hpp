@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,10 @@ std::vector<std::string> cors_headers(std::string_view origin, const std::vector
 // Accept header checks: POST needs both JSON and SSE, GET needs SSE.
 bool accepts(std::string_view accept, std::string_view media_type);
 bool is_json_content_type(std::string_view content_type);
+
+// Whether `name`, a header name as parsed (a token), equals `lower` (lowercase letters and '-' only)
+// ignoring case. Cheaper than a general case-insensitive compare, for one pass over a request's fields.
+bool header_name_is(std::string_view name, std::string_view lower);
 
 // A 2026-07-28 header value: plain (surrounding whitespace trimmed) or "=?base64?...?=" for values
 // that are not safe ASCII. nullopt when absent or malformed.
@@ -42,5 +47,9 @@ inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 // An HTTP/1.1 response head; `headers` are "Name: value" lines without CRLF.
 std::string response_head(unsigned status, const std::vector<std::string>& headers, std::optional<std::size_t> length,
                           bool keep_alive, bool chunked = false);
+// A whole response with a Content-Length body given in pieces, built in one allocation;
+// `extra_header` is one more header line after `headers` (empty: none).
+std::string response_with_body(unsigned status, const std::vector<std::string>& headers, std::string_view extra_header,
+                               std::initializer_list<std::string_view> body, bool keep_alive);
 
 }  // namespace jitgate::transport

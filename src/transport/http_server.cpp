@@ -145,8 +145,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Reads one byte while a response is pending or streaming, to learn when the client leaves.
   void start_probe();
   void on_probe(beast::error_code ec, std::size_t n);
+  // The MCP request headers, found in one pass over the fields (the first of each name, as
+  // `req_[name]` would give) instead of one case-insensitive tree lookup per name.
+  struct McpHeaders {
+    std::string_view version;  // MCP-Protocol-Version
+    std::string_view method;   // Mcp-Method
+    std::string_view name;     // Mcp-Name
+    bool has_name = false;
+  };
+  McpHeaders mcp_headers() const;
   // `envelope`: the lone message's params carry a 2026-07-28 envelope (dispatch_post has looked).
-  void handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version, bool envelope, Caller caller);
+  void handle_stateless(jsonrpc::DecodedBody body, const McpHeaders& headers, bool envelope, Caller caller);
   void fail(beast::error_code ec, std::string_view what);
 
   // Request routing (on the strand).
@@ -255,6 +264,24 @@ class Exchange : public mcp::Outbound {
   bool complete_with_result_tail(json::object& response, std::string_view tail) override {
     std::lock_guard lock(mu_);
     if (done_ || batch_ || outstanding_ != 1 || !collected_.empty() || serialized_) return false;
+    if (!stream_ && conn_ && !(flush_pending_ && link_ && link_->has_pending())) {
+      // The usual case, a JSON answer: serialized into a stack buffer, spliced into the message.
+      std::array<char, 4096> buf;
+      json::serializer sr;
+      sr.reset(&response);
+      std::string_view text = sr.read(buf.data(), buf.size());
+      if (sr.done()) {
+        auto parts = result_tail_parts(response, text, tail);
+        if (!parts) return false;
+        --outstanding_;
+        done_ = true;
+        conn_->send_response(response_with_body(200, headers_, "Content-Type: application/json",
+                                                 {parts->head, parts->comma, tail, "}}"}, true),
+                             true);
+        conn_.reset();
+        return true;
+      }
+    }
     auto text = serialize_with_result_tail(response, tail);
     if (!text) return false;
     if (stream_) stream_->append_serialized(*text);
@@ -264,6 +291,20 @@ class Exchange : public mcp::Outbound {
   }
 
  private:
+  // Where `tail` goes in `text`, `response` serialized (see Outbound::serialize_with_result_tail).
+  struct TailParts {
+    std::string_view head;   // text up to the result's closing brace
+    std::string_view comma;  // "," unless the result is empty or the tail is
+  };
+  static std::optional<TailParts> result_tail_parts(const json::object& response, std::string_view text,
+                                                    std::string_view tail) {
+    if (response.empty() || (response.end() - 1)->key() != "result" || !(response.end() - 1)->value().is_object())
+      return std::nullopt;
+    if (text.size() < 2 || !text.ends_with("}}")) return std::nullopt;
+    bool empty = (response.end() - 1)->value().get_object().empty();
+    return TailParts{text.substr(0, text.size() - 2), !empty && !tail.empty() ? "," : ""};
+  }
+
   void finish_locked() {
     if (--outstanding_ > 0) return;
     if (!stream_ && flush_pending_ && link_ && link_->has_pending()) open_stream_locked();
@@ -273,15 +314,20 @@ class Exchange : public mcp::Outbound {
     } else if (conn_) {
       if (collected_.empty() && !serialized_) {
         conn_->send_response(response_head(202, headers_, 0, true), true);
+      } else if (serialized_) {
+        conn_->send_response(response_with_body(status_locked(), headers_, "Content-Type: application/json", {*serialized_}, true), true);
+      } else if (batch_) {
+        std::string body = json::serialize(json::array(collected_.begin(), collected_.end()));
+        conn_->send_response(response_with_body(status_locked(), headers_, "Content-Type: application/json", {body}, true), true);
       } else {
-        std::string body = serialized_ ? std::move(*serialized_)
-                           : batch_    ? json::serialize(json::array(collected_.begin(), collected_.end()))
-                                       : json::serialize(collected_.front());
-        std::vector<std::string> h = headers_;
-        h.emplace_back("Content-Type: application/json");
-        std::string bytes = response_head(status_locked(), h, body.size(), true);
-        bytes += body;
-        conn_->send_response(std::move(bytes), true);
+        // One message: serialized into a stack buffer when it fits, copied once into the response.
+        std::array<char, 4096> buf;
+        json::serializer sr;
+        sr.reset(&collected_.front());
+        std::string_view text = sr.read(buf.data(), buf.size());
+        std::string whole;
+        if (!sr.done()) text = whole = json::serialize(collected_.front());
+        conn_->send_response(response_with_body(status_locked(), headers_, "Content-Type: application/json", {text}, true), true);
       }
     }
     conn_.reset();
@@ -806,11 +852,32 @@ bool Connection::bind(const std::shared_ptr<mcp::Session>& session, const Caller
   return false;
 }
 
+Connection::McpHeaders Connection::mcp_headers() const {
+  McpHeaders h;
+  bool version = false, method = false;
+  for (const auto& f : req_) {
+    if (f.name() != http::field::unknown) continue;
+    std::string_view n = f.name_string();
+    if (!version && header_name_is(n, "mcp-protocol-version")) {
+      version = true;
+      h.version = f.value();
+    } else if (!method && header_name_is(n, "mcp-method")) {
+      method = true;
+      h.method = f.value();
+    } else if (!h.has_name && header_name_is(n, "mcp-name")) {
+      h.has_name = true;
+      h.name = f.value();
+    }
+  }
+  return h;
+}
+
 void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
 
   // One endpoint, two generations: a 2026-07-28 envelope (or a version header that is not a
   // session revision) selects the stateless protocol for this request.
-  std::string_view header_version = req_["MCP-Protocol-Version"];
+  const McpHeaders mcp = mcp_headers();
+  std::string_view header_version = mcp.version;
   bool envelope = false;
   if (!body.batch)
     if (const auto* m = std::get_if<jsonrpc::Message>(&body.items.front())) {
@@ -818,7 +885,7 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
       if (const auto* n = std::get_if<jsonrpc::Notification>(m)) envelope = mcp::Server::has_envelope(n->params);
     }
   if (envelope || (!header_version.empty() && !mcp::is_supported_revision(header_version)))
-    return handle_stateless(std::move(body), header_version, envelope, std::move(caller));
+    return handle_stateless(std::move(body), mcp, envelope, std::move(caller));
 
   // initialize opens a session; it must be sent alone.
   bool is_init = false;
@@ -830,7 +897,7 @@ void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
   std::vector<std::string> headers = cors_;
   if (is_init) {
     if (body.batch) return reply_rpc_error(400, nullptr, -32600, "Invalid Request: initialize cannot be part of a batch");
-    auto version = req_["MCP-Protocol-Version"];
+    std::string_view version = mcp.version;
     if (!version.empty() && !mcp::is_supported_revision(version))
       return reply_rpc_error(400, nullptr, -32600, "Bad Request: unsupported MCP-Protocol-Version " + std::string(version));
     if (!req_["Mcp-Session-Id"].empty())
@@ -987,7 +1054,8 @@ void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, 
   });
 }
 
-void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view header_version, bool envelope, Caller caller) {
+void Connection::handle_stateless(jsonrpc::DecodedBody body, const McpHeaders& headers, bool envelope, Caller caller) {
+  std::string_view header_version = headers.version;
   auto fail = [&](unsigned status, const jsonrpc::Id& id, std::int32_t code, std::string msg,
                   std::optional<json::value> data = std::nullopt) {
     reply(status, json::serialize(jsonrpc::error_response(id, jsonrpc::Error{code, std::move(msg), std::move(data)})));
@@ -1011,7 +1079,7 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
   if (header_version.empty()) return fail(400, id, -32020, "Header mismatch: MCP-Protocol-Version header is required");
   if (auto err = shared_->server.check_envelope(request.params, header_version))
     return fail(400, id, err->code, err->message, err->data);
-  auto method_header = req_["Mcp-Method"];
+  std::string_view method_header = headers.method;
   if (method_header.empty()) return fail(400, id, -32020, "Header mismatch: Mcp-Method header is required");
   if (method_header != request.method)
     return fail(400, id, -32020, "Header mismatch: Mcp-Method does not match the request method");
@@ -1021,7 +1089,7 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, std::string_view he
   if (!name_key.empty()) {
     const auto* p = request.params.if_object();
     const auto* body_name = p ? p->if_contains(name_key) : nullptr;
-    auto name_header = decode_header_value(req_["Mcp-Name"]);
+    auto name_header = decode_header_value(headers.name);
     if (!name_header) return fail(400, id, -32020, "Header mismatch: Mcp-Name header is required or malformed");
     if (body_name && body_name->is_string() && *name_header != body_name->get_string())
       return fail(400, id, -32020, "Header mismatch: Mcp-Name does not match params." + std::string(name_key));

@@ -93,7 +93,8 @@ int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
       writer->write(jsonrpc::error_response(nullptr, *body.parse_error));
       continue;
     }
-    std::string version = session->snapshot().protocol_version;
+    std::string version = body.batch ? session->with_state([](mcp::Session::State& st) { return st.protocol_version; })
+                                     : std::string();
     if (body.batch && !version.empty() && version > "2025-03-26") {
       writer->write(jsonrpc::error_response(
           nullptr, jsonrpc::Error{-32600, "Invalid Request: JSON-RPC batches are not supported in revision " + version, std::nullopt}));

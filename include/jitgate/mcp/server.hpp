@@ -160,11 +160,12 @@ struct ForwardReply {
   std::optional<jsonrpc::Error> error;
 };
 // Serves a request somewhere else (the gateway's upstream servers). Gets the request's method and
-// params as the client sent them, once the policy has allowed the request, and its context (cancellation,
-// progress, logging, server-to-client requests); runs on the calling (I/O) thread and must not
-// block; calls `done` once, from any thread.
-using Forwarder = std::function<void(std::string_view method, const json::object& params,
-                                     std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done)>;
+// params as the client sent them (its own: moved out of the request, so forwarding them copies
+// nothing), once the policy has allowed the request, and its context (cancellation, progress,
+// logging, server-to-client requests); runs on the calling (I/O) thread and must not block; calls
+// `done` once, from any thread.
+using Forwarder = std::function<void(std::string_view method, json::object params, std::shared_ptr<RequestContext> ctx,
+                                     std::function<void(ForwardReply)> done)>;
 
 // Primitives a provider other than the add_* calls publishes (the gateway: what its upstream servers
 // list). Each item is listed as `listed` says (its "name", "uri" or "uriTemplate" names it) and

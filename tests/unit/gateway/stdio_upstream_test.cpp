@@ -438,3 +438,79 @@ TEST(StdioUpstream, CancelFailsTheCallAndTellsTheUpstream) {
   EXPECT_EQ(up.health().in_flight, 0u);
   EXPECT_TRUE(get(up.request("tools/call", call("echo", {{"message", "x"}}))).ok());
 }
+
+// With SIGPIPE ignored, as jitgate serve runs, a caller writes its request line to the child itself
+// (the I/O thread is woken only for what is left or for an earlier deadline).
+TEST(StdioUpstream, CallersWriteTheirOwnRequestsWhenSigpipeIsIgnored) {
+  struct IgnoreSigpipe {
+    void (*old)(int) = std::signal(SIGPIPE, SIG_IGN);
+    ~IgnoreSigpipe() { std::signal(SIGPIPE, old); }
+  } ignore;
+  Recorder rec;
+  gw::StdioUpstream up(scripted(), rec.handlers());
+  up.start();
+  ASSERT_TRUE(up.wait_ready(10s));
+
+  // Calls from several threads at once: every line reaches the child whole, every answer its caller.
+  std::atomic<int> right{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string m = "caller " + std::to_string(t) + " call " + std::to_string(i) + " \"quoted\" \\ \u00e9";
+        auto r = get(up.request("tools/call", call("echo", {{"message", m}})));
+        if (r.ok() && first_text(r) == m) ++right;
+      }
+    });
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(right.load(), 200);
+
+  // A method name that needs escaping arrives as sent (the child parses the line and answers).
+  auto odd = get(up.request("no\"such\\method\x01"));
+  ASSERT_TRUE(odd.error);
+  EXPECT_EQ(odd.error->code, -32601);
+
+  // A deadline before the end of the I/O thread's current poll still fires on time.
+  auto started = Clock::now();
+  auto hung = get(up.request("tools/call", call("hang"), 150ms), 3s);
+  ASSERT_TRUE(hung.error);
+  EXPECT_EQ(hung.error->code, static_cast<int>(gw::UpstreamError::timeout));
+  EXPECT_LT(Clock::now() - started, 1000ms);
+
+  // The child dies: its calls fail and it comes back.
+  auto crash = get(up.request("tools/call", call("crash"), 20s), 5s);
+  ASSERT_TRUE(crash.error);
+  ASSERT_TRUE(up.wait_ready(10s));
+  auto back = get(up.request("tools/call", call("echo", {{"message", "back"}})));
+  ASSERT_TRUE(back.ok()) << back.error->message;
+  EXPECT_EQ(first_text(back), "back");
+  EXPECT_EQ(up.health().restarts, 1u);
+}
+
+// A caller's write to a child that closed its stdin fails with EPIPE (SIGPIPE ignored): the call
+// times out like any unanswered one and the process lives on.
+TEST(StdioUpstream, CallerWriteToAClosedStdinFailsTheCallOnly) {
+  struct IgnoreSigpipe {
+    void (*old)(int) = std::signal(SIGPIPE, SIG_IGN);
+    ~IgnoreSigpipe() { std::signal(SIGPIPE, old); }
+  } ignore;
+  gw::StdioUpstreamConfig cfg;
+  cfg.name = "closer";
+  cfg.command = "/bin/sh";
+  // Answers initialize (id 1), reads notifications/initialized, closes its stdin, stays alive.
+  cfg.args = {"-c",
+              "read l; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":\"2025-11-25\","
+              "\"capabilities\":{},\"serverInfo\":{\"name\":\"closer\",\"version\":\"1\"}}}'; read l; exec 0<&-; sleep 5"};
+  cfg.kill_grace = 300ms;
+  gw::StdioUpstream up(cfg);
+  up.start();
+  ASSERT_TRUE(up.wait_ready(5s)) << up.health().last_error;
+  std::this_thread::sleep_for(200ms);  // let the shell close its stdin
+  for (int i = 0; i < 3; ++i) {
+    auto r = get(up.request("tools/call", call("echo", {{"message", "into the void"}}), 200ms), 3s);
+    ASSERT_TRUE(r.error);
+    EXPECT_EQ(r.error->code, static_cast<int>(gw::UpstreamError::timeout));
+  }
+  EXPECT_EQ(up.health().state, gw::UpstreamState::ready);  // still running: its stdout is open
+  up.stop();
+}

@@ -62,4 +62,27 @@ TEST(HttpRules, Framing) {
   EXPECT_EQ(head.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
   EXPECT_NE(head.find("Content-Length: 3\r\n"), std::string::npos);
   EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(response_head(202, {"A: b", "C: d"}, 0, true),
+            "HTTP/1.1 202 Accepted\r\nServer: jitgate\r\nA: b\r\nC: d\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(response_head(200, {}, std::nullopt, false, true),
+            "HTTP/1.1 200 OK\r\nServer: jitgate\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+}
+
+TEST(HttpRules, ResponseWithBodyIsTheHeadThenThePieces) {
+  std::vector<std::string> headers{"X: y"};
+  auto whole = response_with_body(200, headers, "Content-Type: application/json", {R"({"a":)", "", "1}"}, true);
+  EXPECT_EQ(whole, response_head(200, {"X: y", "Content-Type: application/json"}, 7, true) + R"({"a":1})");
+  EXPECT_EQ(response_with_body(404, {}, "", {"nope"}, false), response_head(404, {}, 4, false) + "nope");
+  std::string big(100000, 'x');
+  EXPECT_EQ(response_with_body(200, {}, "", {big, big}, true), response_head(200, {}, 200000, true) + big + big);
+}
+
+TEST(HttpRules, HeaderNameIsIgnoresCase) {
+  EXPECT_TRUE(header_name_is("MCP-Protocol-Version", "mcp-protocol-version"));
+  EXPECT_TRUE(header_name_is("mcp-name", "mcp-name"));
+  EXPECT_TRUE(header_name_is("MCP-NAME", "mcp-name"));
+  EXPECT_FALSE(header_name_is("Mcp-Names", "mcp-name"));
+  EXPECT_FALSE(header_name_is("Mcp_Name", "mcp-name"));
+  EXPECT_FALSE(header_name_is("Mcp-Nome", "mcp-name"));
+  EXPECT_FALSE(header_name_is("", "mcp-name"));
 }
