@@ -6,6 +6,8 @@
 #include <jitgate/auth/request_guard.hpp>
 #include <jitgate/auth/token_exchange.hpp>
 #include <jitgate/devauth/server.hpp>
+#include <jitgate/gateway/config.hpp>
+#include <jitgate/gateway/connect.hpp>
 #include <jitgate/gateway/gateway.hpp>
 #include <jitgate/gateway/http_upstream.hpp>
 #include <jitgate/mcp/server.hpp>
@@ -124,27 +126,25 @@ class TokenExchange : public ::testing::Test {
                      gw::SessionMode mode = gw::SessionMode::per_subject) {
     metrics_ = std::make_shared<observe::Registry>();
     gateway_server_ = std::make_unique<mcp::Server>(mcp::ServerOptions{.info = {"gw", "1", ""}, .metrics = metrics_});
+    // As `jitgate serve` builds it from gateway.yaml.
+    gw::UpstreamConfig u;
+    u.name = "notes";
+    u.tool_prefix = "notes.";
+    u.sessions = mode;
+    u.timeout = 5s;
+    u.backoff_initial = 50ms;
+    u.http = gw::HttpSettings{};
+    u.http->url = "http://127.0.0.1:" + std::to_string(upstream_port_) + "/mcp";
     auth::TokenExchangeOptions t;
     t.token_endpoint = as_->issuer() + "/token";
     t.client_id = client;
     t.client_secret = secret;
     t.resource = kUpstreamAudience;
     t.scopes = std::move(scopes);
-    exchanger_ = std::make_shared<auth::TokenExchanger>(t);
-    gw::UpstreamSpec spec;
-    spec.name = "notes";
-    spec.tool_prefix = "notes.";
-    spec.sessions = mode;
-    spec.call_timeout = 5s;
-    spec.exchange = exchanger_;
-    std::string url = "http://127.0.0.1:" + std::to_string(upstream_port_) + "/mcp";
-    spec.connect = [url](gw::UpstreamHandlers h) {
-      gw::HttpUpstreamConfig c;
-      c.name = "notes";
-      c.url = url;
-      c.backoff_initial = 50ms;
-      return std::make_unique<gw::HttpUpstream>(c, std::move(h));
-    };
+    u.http->token_exchange = t;
+    auto spec = gw::make_spec(u);
+    exchanger_ = spec.exchange;
+    ASSERT_TRUE(exchanger_);
     gw::GatewayOptions go;
     go.startup_timeout = 10s;
     go.log = [this](std::string_view, gw::LogLevel, std::string_view text) {
