@@ -162,19 +162,16 @@ mkdir -p "$work/broken"
 sed 's/^auth: .*/auth: bad-auth.yaml/; s/^policy: .*/policy: bad-policy.yaml/' "$work/gateway.yaml" > "$work/broken/gateway.yaml"
 cp "$work/auth.yaml" "$work/broken/bad-auth.yaml"
 printf 'version: 1\nrules:\n  - {id: read, tier: nowhere, tools: [fs_read_text_file]}\n' > "$work/broken/bad-policy.yaml"
-set +e
-"$jitgate" serve --config "$work/broken/gateway.yaml" --check > "$work/check.out" 2>&1
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "broken policy: exit $rc: $(cat "$work/check.out")"
-grep -q 'bad-policy.yaml:3' "$work/check.out" || fail "broken policy not named with its line: $(cat "$work/check.out")"
+# check_refuses WHAT FILE: --check of the broken configuration exits 2 naming FILE with its line.
+check_refuses() {
+  local rc=0
+  "$jitgate" serve --config "$work/broken/gateway.yaml" --check > "$work/check.out" 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "$1: exit $rc: $(cat "$work/check.out")"
+  grep -q "$2" "$work/check.out" || fail "$1 not named with its line: $(cat "$work/check.out")"
+}
+check_refuses "broken policy" 'bad-policy.yaml:3'
 cp "$work/policy.yaml" "$work/broken/bad-policy.yaml"
 printf 'resource: http://127.0.0.1:1/mcp\nauthorization_servers: [{issuer: "http://127.0.0.1:1"}]\ncolour: blue\n' > "$work/broken/bad-auth.yaml"
-set +e
-"$jitgate" serve --config "$work/broken/gateway.yaml" --check > "$work/check.out" 2>&1
-rc=$?
-set -e
-[ "$rc" = 2 ] || fail "broken auth: exit $rc: $(cat "$work/check.out")"
-grep -q 'bad-auth.yaml:3' "$work/check.out" || fail "broken auth not named with its line: $(cat "$work/check.out")"
+check_refuses "broken auth" 'bad-auth.yaml:3'
 
 echo "fs-story: ok (anonymous 1 tool, signed-in 10, elevated 14; 401, 403 files:write, writes and moves as elevated; --check)"

@@ -150,12 +150,12 @@ class DevAuth : public ::testing::Test {
     if (!resource.empty()) f.emplace_back("resource", resource);
     return post("/token", form(f));
   }
-  auth::Verification verify(const std::string& token) {
+  auth::Verification verify(const std::string& token, const std::string& audience = kResource) {
     auth::JwksOptions jo;
     jo.issuer = issuer_;
     auth::JwtOptions o;
     o.issuer = issuer_;
-    o.audiences = {kResource};
+    o.audiences = {audience};
     auth::JwtVerifier v(o, std::make_shared<auth::JwksCache>(jo, auth::make_http_fetcher()));
     return v.verify(token);
   }
@@ -603,13 +603,7 @@ TEST_F(DevAuth, TokenExchangeKeepsTheSubjectAndNamesTheActor) {
   EXPECT_GT(got->expires_at, 0);
 
   // The issued token: alice, her roles, for the upstream, issued to the gateway acting for her.
-  auth::JwksOptions jo;
-  jo.issuer = issuer_;
-  auth::JwtOptions vo;
-  vo.issuer = issuer_;
-  vo.audiences = {kUpstream};
-  auth::JwtVerifier v(vo, std::make_shared<auth::JwksCache>(jo, auth::make_http_fetcher()));
-  auto verified = v.verify(got->access_token);
+  auto verified = verify(got->access_token, kUpstream);
   ASSERT_TRUE(std::holds_alternative<auth::Principal>(verified));
   const auto& p = std::get<auth::Principal>(verified);
   EXPECT_EQ(p.subject, "alice");
