@@ -133,32 +133,26 @@ struct Link : std::enable_shared_from_this<Link> {
       metrics->gauge("jitgate_upstream_restarts", "Times the upstream was restarted after a fault", {{"upstream", spec.name}})
           .set(static_cast<double>(shared->up->health().restarts));
   }
-  // The registry's children for this upstream, looked up on first use (they live as long as it).
-  static constexpr std::array<std::string_view, 7> kOutcomes{"ok", "unavailable", "timeout", "overloaded",
-                                                              "cancelled", "bad_response", "error"};
-  mutable std::array<std::atomic<observe::Counter*>, kOutcomes.size()> call_counters{};
+  // Per call: the counter through a per-thread memo, the histogram looked up once (it lives as long
+  // as the registry); not a registry lookup with label strings and a bounds vector each time.
+  observe::CounterMemo calls_total{"jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome", "upstream",
+                                   "outcome"};
   mutable std::atomic<observe::Histogram*> call_seconds{nullptr};
 
   void count_call(const CallResult& r, Clock::duration took) const {
     if (!metrics) return;
-    std::size_t outcome = 0;
+    std::string_view outcome = "ok";
     if (r.error) {
       switch (static_cast<UpstreamError>(r.error->code)) {
-        case UpstreamError::unavailable: outcome = 1; break;
-        case UpstreamError::timeout: outcome = 2; break;
-        case UpstreamError::overloaded: outcome = 3; break;
-        case UpstreamError::cancelled: outcome = 4; break;
-        case UpstreamError::bad_response: outcome = 5; break;
-        default: outcome = 6; break;  // the upstream's own JSON-RPC error
+        case UpstreamError::unavailable: outcome = "unavailable"; break;
+        case UpstreamError::timeout: outcome = "timeout"; break;
+        case UpstreamError::overloaded: outcome = "overloaded"; break;
+        case UpstreamError::cancelled: outcome = "cancelled"; break;
+        case UpstreamError::bad_response: outcome = "bad_response"; break;
+        default: outcome = "error"; break;  // the upstream's own JSON-RPC error
       }
     }
-    auto* counter = call_counters[outcome].load(std::memory_order_acquire);
-    if (!counter) {
-      counter = &metrics->counter("jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome",
-                                  {{"upstream", spec.name}, {"outcome", kOutcomes[outcome]}});
-      call_counters[outcome].store(counter, std::memory_order_release);
-    }
-    counter->inc();
+    calls_total.get(*metrics, spec.name, outcome).inc();
     auto* seconds = call_seconds.load(std::memory_order_acquire);
     if (!seconds) {
       seconds = &metrics->histogram("jitgate_upstream_call_seconds", "Time from forwarding a call to its answer",
@@ -327,6 +321,7 @@ struct Link : std::enable_shared_from_this<Link> {
         link->progress.erase(token);
       }
       if (r.error) return done(ForwardReply{std::nullopt, std::move(r.error)});
+      if (!r.result_text.empty()) return done(ForwardReply{std::nullopt, std::nullopt, std::move(r.result_text)});
       if (!r.result || !r.result->is_object())
         return done(ForwardReply{std::nullopt, fault(name, UpstreamError::bad_response,
                                                      "upstream " + name + " answered with a result that is not an object")});
@@ -338,7 +333,10 @@ struct Link : std::enable_shared_from_this<Link> {
       std::lock_guard lock(conn->mu);
       ++conn->registering;
     }
-    CallId id = conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
+    // A result nothing changes on its way back travels as text (no tree built for it).
+    bool as_text = !fix;
+    CallId id = as_text ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
+                        : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
     id_box->store(id);
     {
       std::lock_guard lock(conn->mu);
