@@ -24,7 +24,7 @@ namespace {
 using Reader = yaml::StrictReader<ConfigError>;
 
 // Secrets may come from the environment so that config files carry none.
-std::string secret(const Reader& r, const YAML::Node& issuer, const char* key, const char* env_key) {
+std::string secret(Reader& r, const YAML::Node& issuer, const char* key, const char* env_key) {
   if (issuer[key]) return r.str(issuer[key], key);
   if (issuer[env_key]) {
     std::string var = r.str(issuer[env_key], env_key);

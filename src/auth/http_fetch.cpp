@@ -8,6 +8,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
+#include <openssl/evp.h>
 
 namespace jitgate::auth {
 
@@ -49,6 +50,21 @@ std::optional<FetchResponse> exchange(asio::io_context& ioc, Stream& stream, bea
 }
 
 }  // namespace
+
+void authenticate_client(FetchRequest& request, std::vector<std::pair<std::string, std::string>>& form,
+                         const std::string& client_id, const std::string& client_secret, bool in_body) {
+  if (in_body) {
+    form.emplace_back("client_id", client_id);
+    form.emplace_back("client_secret", client_secret);
+    return;
+  }
+  std::string pair = form_encode({{"x", client_id}}).substr(2) + ":" + form_encode({{"x", client_secret}}).substr(2);
+  std::string encoded(4 * ((pair.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(pair.data()),
+                          static_cast<int>(pair.size()));
+  encoded.resize(static_cast<std::size_t>(n));
+  request.headers.emplace_back("Authorization", "Basic " + encoded);
+}
 
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::string out;

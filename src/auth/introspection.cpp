@@ -1,7 +1,5 @@
 #include "jitgate/auth/introspection.hpp"
 
-#include <openssl/evp.h>
-
 #include <boost/json.hpp>
 #include <chrono>
 
@@ -11,18 +9,6 @@ namespace jitgate::auth {
 
 namespace json = boost::json;
 
-namespace {
-
-std::string base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-}  // namespace
-
 IntrospectionVerifier::IntrospectionVerifier(IntrospectionOptions options, Fetcher fetch)
     : options_(std::move(options)), fetch_(std::move(fetch)) {}
 
@@ -30,15 +16,8 @@ Verification IntrospectionVerifier::verify(std::string_view token) {
   if (token.size() > options_.max_token_bytes) return TokenError{"token too large"};
   std::vector<std::pair<std::string, std::string>> form{{"token", std::string(token)}, {"token_type_hint", "access_token"}};
   FetchRequest req{"POST", options_.endpoint, {{"Content-Type", "application/x-www-form-urlencoded"}}, {}};
-  if (options_.client_auth == IntrospectionOptions::ClientAuth::basic) {
-    // RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
-    std::string id = form_encode({{"x", options_.client_id}}).substr(2);
-    std::string secret = form_encode({{"x", options_.client_secret}}).substr(2);
-    req.headers.emplace_back("Authorization", "Basic " + base64(id + ":" + secret));
-  } else {
-    form.emplace_back("client_id", options_.client_id);
-    form.emplace_back("client_secret", options_.client_secret);
-  }
+  authenticate_client(req, form, options_.client_id, options_.client_secret,
+                      options_.client_auth != IntrospectionOptions::ClientAuth::basic);
   req.body = form_encode(form);
   std::string error;
   auto r = fetch_(req, error);
@@ -90,6 +69,7 @@ Verification IntrospectionVerifier::verify(std::string_view token) {
     }
   p.claims = o;
   p.token_hash = token_hash(token);
+  p.token = SecretToken(std::string(token));
   return p;
 }
 

@@ -322,6 +322,7 @@ Verification JwtVerifier::verify(std::string_view token) {
   // `iss` equals options_.issuer and `exp` is a number here, so the mapping sets both as before.
   Principal p = principal_from_claims(std::move(*claims), options_.role_claims);
   p.token_hash = token_hash(token);
+  p.token = SecretToken(std::string(token));
   return p;
 }
 

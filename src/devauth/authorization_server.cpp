@@ -8,6 +8,8 @@
 
 #include "devauth/pages.hpp"
 #include "devauth/util.hpp"
+#include "jitgate/auth/jwt_verifier.hpp"
+#include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/devauth/password.hpp"
 
 namespace jitgate::devauth {
@@ -270,7 +272,7 @@ Response AuthorizationServer::metadata(bool openid) const {
       {"jwks_uri", issuer_ + "/jwks"},
       {"response_types_supported", json::array{"code"}},
       {"response_modes_supported", json::array{"query"}},
-      {"grant_types_supported", json::array{"authorization_code", "refresh_token", "client_credentials"}},
+      {"grant_types_supported", json::array{"authorization_code", "refresh_token", "client_credentials", auth::kTokenExchangeGrant}},
       {"code_challenge_methods_supported", json::array{"S256"}},
       {"token_endpoint_auth_methods_supported", json::array{"none", "client_secret_basic", "client_secret_post"}},
       {"scopes_supported", std::move(scopes)},
@@ -660,9 +662,11 @@ Response AuthorizationServer::token(const Request& r) {
 
   auto grant_type = field(*form, "grant_type");
   if (!grant_type) return oauth_error("invalid_request", "grant_type is missing");
-  if (*grant_type != "authorization_code" && *grant_type != "refresh_token" && *grant_type != "client_credentials")
+  if (*grant_type != "authorization_code" && *grant_type != "refresh_token" && *grant_type != "client_credentials" &&
+      *grant_type != auth::kTokenExchangeGrant)
     return oauth_error("unsupported_grant_type", "unsupported grant_type " + *grant_type);
   if (!contains(client->grant_types, *grant_type)) return oauth_error("unauthorized_client", "this client may not use " + *grant_type);
+  if (*grant_type == auth::kTokenExchangeGrant) return token_exchange(*client, *form);
   auto resource = field(*form, "resource");
 
   if (*grant_type == "authorization_code") {
@@ -751,6 +755,74 @@ Response AuthorizationServer::token(const Request& r) {
     aud = *resource;
   }
   return token_response(*client, client->client_id, nullptr, scopes, aud, false, {});
+}
+
+Response AuthorizationServer::token_exchange(const Client& c, const Fields& form) {
+  if (c.client_secret.empty()) return oauth_error("unauthorized_client", "token exchange needs a confidential client");
+  auto subject_token = field(form, "subject_token");
+  auto subject_type = field(form, "subject_token_type");
+  if (!subject_token || subject_token->empty()) return oauth_error("invalid_request", "subject_token is missing");
+  if (!subject_type) return oauth_error("invalid_request", "subject_token_type is missing");
+  if (*subject_type != auth::kAccessTokenType)
+    return oauth_error("invalid_request", "only access tokens are exchanged (subject_token_type " + std::string(auth::kAccessTokenType) + ")");
+  if (field(form, "actor_token") || field(form, "actor_token_type"))
+    return oauth_error("invalid_request", "actor tokens are not supported; the authenticated client is the actor");
+  if (auto requested = field(form, "requested_token_type"); requested && *requested != auth::kAccessTokenType)
+    return oauth_error("invalid_request", "only access tokens are issued (requested_token_type)");
+
+  // The subject token: signed here, unexpired, and addressed to a resource this client serves.
+  std::string why;
+  auto keys = auth::KeySet::parse(keys_.jwks_json(), &why);
+  if (!keys) return oauth_error("server_error", "the signing keys cannot be read", 500);
+  auth::JwtOptions jo;
+  jo.issuer = issuer_;
+  jo.audiences = c.exchange_audiences;
+  jo.algorithms = {"ES256"};
+  jo.clock_skew = std::chrono::seconds(0);
+  jo.role_claims = {"roles"};
+  jo.now = [this] { return now(); };
+  auth::JwtVerifier verifier(std::move(jo), std::make_shared<auth::StaticKeySource>(keys));
+  auto verified = verifier.verify(*subject_token);
+  if (auto* e = std::get_if<auth::TokenError>(&verified))
+    return oauth_error("invalid_grant", "the subject token is not valid here: " + e->description);
+  const auto& subject = std::get<auth::Principal>(verified);
+
+  // Only narrower: the scopes asked for must all be the subject token's.
+  std::vector<std::string> scopes(subject.scopes.begin(), subject.scopes.end());
+  if (auto sc = field(form, "scope")) {
+    scopes = split_scopes(*sc);
+    for (const auto& s : scopes)
+      if (!subject.scopes.contains(s)) return oauth_error("invalid_scope", "scope " + s + " is not in the subject token");
+  }
+  // The target: `resource` (RFC 8707) or `audience`, naming a resource tokens are issued for.
+  auto resource = field(form, "resource");
+  auto audience = field(form, "audience");
+  if (resource && audience && *resource != *audience)
+    return oauth_error("invalid_target", "resource and audience name different targets");
+  std::string target = resource ? *resource : audience ? *audience : options_.default_resource;
+  if (target.empty()) return oauth_error("invalid_target", "no resource or audience named");
+  if (!resource_allowed(target)) return oauth_error("invalid_target", "tokens are not issued for this resource");
+
+  std::int64_t t = now();
+  std::int64_t exp = t + options_.access_token_lifetime.count();
+  if (subject.expires_at) exp = std::min(exp, *subject.expires_at);  // never outlives what it came from
+  json::object claims{{"iss", issuer_}, {"sub", subject.subject}, {"aud", target}, {"client_id", c.client_id},
+                      {"iat", t},       {"nbf", t},               {"exp", exp},    {"jti", random_token(16)},
+                      {"scope", join_scopes(scopes)}};
+  for (const char* k : {"roles", "name", "preferred_username"})
+    if (const auto* v = subject.claims.if_contains(k)) claims[k] = *v;
+  // RFC 8693 section 4.1: the acting party, the chain of earlier actors nested inside.
+  json::object act{{"sub", c.client_id}};
+  if (const auto* earlier = subject.claims.if_contains("act")) act["act"] = *earlier;
+  claims["act"] = std::move(act);
+  std::string access = keys_.sign(claims);
+  log("exchanged a token of " + subject.subject + " (token #" + log_label(*subject_token) + ") for " + c.client_id + " (aud " + target +
+      ", scope '" + join_scopes(scopes) + "', token #" + log_label(access) + ")");
+  return json_response(200, json::object{{"access_token", access},
+                                         {"issued_token_type", auth::kAccessTokenType},
+                                         {"token_type", "Bearer"},
+                                         {"expires_in", exp - t},
+                                         {"scope", join_scopes(scopes)}});
 }
 
 Response AuthorizationServer::token_response(const Client& c, const std::string& subject, const User* u, const std::vector<std::string>& scopes,

@@ -51,6 +51,8 @@ class AuthorizationServer {
   // After login: the consent page, or straight back to the client when nothing new is asked.
   Response continue_after_login(const std::string& request_id, const std::string& session_id);
   Response issue_code(const std::string& request_id, const std::vector<std::string>& scopes, const std::string& username);
+  // RFC 8693: a subject access token issued here, traded for one meant for another resource.
+  Response token_exchange(const Client& c, const std::vector<std::pair<std::string, std::string>>& form);
   Response token_response(const Client& c, const std::string& subject, const User* user, const std::vector<std::string>& scopes,
                           const std::string& resource, bool with_refresh, const std::string& family);
   std::optional<std::string> session_of(const Request& r);

@@ -3,7 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/strict_yaml.hpp"
+#include "jitgate/auth/token_exchange.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -66,7 +68,7 @@ Options parse_options(const std::string& text, const std::string& name) {
     if (!clients.IsSequence()) r.fail(clients, "clients must be a list");
     for (const auto& c : clients) {
       r.only(c, {"client_id", "client_secret", "client_secret_env", "client_name", "redirect_uris", "grant_types", "scope",
-                 "token_endpoint_auth_method"},
+                 "token_endpoint_auth_method", "exchange_audiences"},
              "a client");
       if (!c["client_id"]) r.fail(c, "a client needs client_id");
       Client x;
@@ -83,6 +85,16 @@ Options parse_options(const std::string& text, const std::string& name) {
       if (c["grant_types"]) x.grant_types = r.strings(c["grant_types"], "grant_types");
       if (c["scope"]) x.scope = r.str(c["scope"], "scope");
       if (c["token_endpoint_auth_method"]) x.token_endpoint_auth_method = r.str(c["token_endpoint_auth_method"], "token_endpoint_auth_method");
+      if (c["exchange_audiences"]) x.exchange_audiences = r.strings(c["exchange_audiences"], "exchange_audiences");
+      for (const auto& g : x.grant_types)
+        if (g != "authorization_code" && g != "refresh_token" && g != "client_credentials" && g != auth::kTokenExchangeGrant)
+          r.fail(c["grant_types"], "unknown grant type " + g);
+      bool exchanges = std::find(x.grant_types.begin(), x.grant_types.end(), auth::kTokenExchangeGrant) != x.grant_types.end();
+      if (exchanges && x.client_secret.empty()) r.fail(c, "token exchange needs a confidential client (a client_secret)");
+      if (exchanges && x.exchange_audiences.empty())
+        r.fail(c, "token exchange needs exchange_audiences: the audiences of the tokens this client may exchange");
+      if (!exchanges && !x.exchange_audiences.empty())
+        r.fail(c["exchange_audiences"], "exchange_audiences needs the grant type " + std::string(auth::kTokenExchangeGrant));
       o.clients.push_back(std::move(x));
     }
   }

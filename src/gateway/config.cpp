@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/strict_yaml.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,40 +22,13 @@ std::string joined(const std::vector<std::string>& problems) {
   return out;
 }
 
-struct Reader {
-  std::string source;
+// Every problem in the file is collected (with its line), so one run of --check lists them all.
+struct Reader : yaml::StrictReader<std::runtime_error> {
   std::string base_dir;
-  std::vector<std::string> problems;
 
-  std::string where(const YAML::Node& n) const {
-    auto m = n.Mark();
-    if (m.line < 0) return source;
-    return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-  }
-  void error(const YAML::Node& n, const std::string& message) { problems.push_back(where(n) + ": " + message); }
+  Reader(std::string source, std::string dir) : StrictReader(std::move(source), Mode::collect), base_dir(std::move(dir)) {}
 
-  // Unknown keys are errors: a misspelt option must not be silently ignored in a security product.
-  bool only(const YAML::Node& map, std::initializer_list<std::string_view> keys, const std::string& what) {
-    if (!map.IsMap()) {
-      error(map, what + " must be a mapping");
-      return false;
-    }
-    for (const auto& kv : map) {
-      auto k = kv.first.as<std::string>();
-      bool known = false;
-      for (auto key : keys) known |= key == k;
-      if (!known) error(kv.first, "unknown field '" + k + "' in " + what);
-    }
-    return true;
-  }
-
-  std::string str(const YAML::Node& n, const std::string& what) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be a string");
-      return {};
-    }
-    return n.as<std::string>();
-  }
+  void error(const YAML::Node& n, const std::string& message) { problem(n, message); }
 
   template <typename T>
   T number(const YAML::Node& n, const std::string& what, T min, T max) {
@@ -79,16 +54,6 @@ struct Reader {
     }
     error(n, what + " must be true or false");
     return false;
-  }
-
-  std::vector<std::string> strings(const YAML::Node& n, const std::string& what) {
-    std::vector<std::string> out;
-    if (!n.IsSequence()) {
-      error(n, what + " must be a list of strings");
-      return out;
-    }
-    for (const auto& v : n) out.push_back(str(v, what));
-    return out;
   }
 
   // ${NAME} from this process's environment; a missing variable is an error (never silently empty).
@@ -128,6 +93,35 @@ struct Reader {
     if (p.empty() || p == "-") return p;
     fs::path fp(p);
     return (fp.is_absolute() ? fp : fs::path(base_dir) / fp).lexically_normal().string();
+  }
+
+  auth::TokenExchangeOptions token_exchange(const YAML::Node& x, const std::string& url) {
+    auth::TokenExchangeOptions t;
+    t.resource = url;
+    if (!only(x, {"token_endpoint", "client_id", "client_secret", "client_auth", "resource", "audience", "scopes",
+                  "refresh_before_s"},
+              "token_exchange"))
+      return t;
+    if (!x["token_endpoint"]) error(x, "token_exchange needs token_endpoint");
+    else t.token_endpoint = str(x["token_endpoint"], "token_endpoint");
+    if (!t.token_endpoint.empty() && t.token_endpoint.rfind("http://", 0) != 0 && t.token_endpoint.rfind("https://", 0) != 0)
+      error(x["token_endpoint"], "token_endpoint must start with http:// or https://");
+    if (!x["client_id"]) error(x, "token_exchange needs client_id (the gateway's own client)");
+    else t.client_id = expand(x["client_id"], str(x["client_id"], "client_id"));
+    if (!x["client_secret"]) error(x, "token_exchange needs client_secret (write it as ${VARIABLE})");
+    else t.client_secret = expand(x["client_secret"], str(x["client_secret"], "client_secret"));
+    if (const auto a = x["client_auth"]) {
+      std::string v = str(a, "client_auth");
+      if (v == "client_secret_post") t.client_secret_post = true;
+      else if (v != "client_secret_basic") error(a, "client_auth must be client_secret_basic or client_secret_post");
+    }
+    if (x["resource"]) t.resource = str(x["resource"], "resource");
+    if (x["audience"]) t.audience = str(x["audience"], "audience");
+    if (t.resource.empty() && t.audience.empty()) error(x, "token_exchange needs a resource or an audience");
+    if (x["scopes"]) t.scopes = strings(x["scopes"], "scopes");
+    if (x["refresh_before_s"])
+      t.refresh_before = std::chrono::seconds(number<long long>(x["refresh_before_s"], "refresh_before_s", 0, 3600));
+    return t;
   }
 
   UpstreamConfig upstream(const YAML::Node& n, std::set<std::string>& names) {
@@ -176,7 +170,8 @@ struct Reader {
       c.backoff_max = u.backoff_max;
       u.stdio = std::move(c);
     }
-    if (const auto h = n["http"]; h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms"}, "http")) {
+    if (const auto h = n["http"];
+        h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms", "ca_file", "token_exchange"}, "http")) {
       HttpSettings c;
       if (!h["url"]) error(h, "http needs a url");
       else c.url = str(h["url"], "url");
@@ -190,6 +185,13 @@ struct Reader {
       if (h["headers"]) c.headers = string_map(h["headers"], "headers");
       if (h["get_stream"]) c.open_get_stream = boolean(h["get_stream"], "get_stream");
       if (h["connect_timeout_ms"]) c.connect_timeout = ms(h["connect_timeout_ms"], "connect_timeout_ms");
+      if (h["ca_file"]) c.ca_file = path(h["ca_file"], "ca_file");
+      if (!c.ca_file.empty() && c.url.rfind("https://", 0) != 0) error(h["ca_file"], "ca_file needs an https:// url");
+      if (const auto x = h["token_exchange"]) {
+        c.token_exchange = token_exchange(x, c.url);
+        if (u.sessions == SessionMode::shared)
+          error(x, "token_exchange needs sessions: per_subject or per_session (one shared connection would mix callers)");
+      }
       u.http = std::move(c);
     }
     return u;
@@ -197,7 +199,7 @@ struct Reader {
 
   GatewayConfig config(const YAML::Node& root) {
     GatewayConfig g;
-    g.source = source;
+    g.source = name();
     if (!only(root, {"listen", "server", "auth", "policy", "shadow_policy", "audit", "allowed_origins", "startup_timeout_ms",
                      "upstreams"},
               "the gateway configuration"))
@@ -237,7 +239,7 @@ struct Reader {
 ConfigError::ConfigError(std::vector<std::string> problems) : std::runtime_error(joined(problems)), problems_(std::move(problems)) {}
 
 GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
-  Reader r{source, base_dir, {}};
+  Reader r(source, base_dir);
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -248,9 +250,9 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::stri
   try {
     g = r.config(root);
   } catch (const YAML::Exception& e) {
-    r.problems.push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    r.problems().push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  if (!r.problems.empty()) throw ConfigError(std::move(r.problems));
+  if (!r.problems().empty()) throw ConfigError(std::move(r.problems()));
   return g;
 }
 

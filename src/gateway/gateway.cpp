@@ -1,5 +1,7 @@
 #include "jitgate/gateway/gateway.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -14,6 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <openssl/rand.h>
+
+#include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/observe/metrics.hpp"
 
@@ -51,11 +56,74 @@ bool strip_prefix(std::string& s, const std::string& prefix) {
   return true;
 }
 
-// One forwarded call: set once it is answered, so a late registration does not outlive it.
+// requestState values the gateway hands out for parked calls (any other one is the upstream's).
+constexpr std::string_view kParkedPrefix = "jitgate-input.";
+// How long a parked call's questions wait for the retry beyond the call's own timeout.
+constexpr std::chrono::seconds kParkedGrace{60};
+
+// One forwarded call and who gets its answer. A 2026-07-28 client cannot be asked anything
+// mid-call, so when the upstream asks, the call is parked: the downstream request is answered with
+// an input-required result, and the client's retry (with requestState and inputResponses) answers
+// the upstream and becomes the request that gets the call's result.
 struct CallState {
   std::atomic<bool> finished{false};
+  std::mutex mu;
+  // The current request's cancellation cancels the call. Its own lock, never held with `mu`: a stop
+  // callback may run at once and answer the call.
+  std::mutex stop_mu;
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
+  std::atomic<std::uint64_t> generation{0};  // bumped when parked: an earlier request's stop is stale
+  std::function<void(ForwardReply)> done;  // the downstream request answered next; null while parked
+  std::weak_ptr<RequestContext> ctx;       // that request
+  std::string progress_token;              // ours, when the client asked for progress
+  // Parking (2026-07-28 clients).
+  std::string binding;   // method, name and arguments: what a retry must repeat
+  std::string caller;    // issuer and subject of the caller ("" anonymous): who may retry
+  std::string state_id;  // the requestState handed out; empty until first parked
+  std::uint64_t next_question = 0;
+  std::map<std::string, std::pair<std::string, Responder>> waiting;  // question key -> (method, the upstream's responder)
+  json::object asked;                                                // unanswered: key -> {method, params}
+  std::optional<ForwardReply> final;  // the call ended while no request was attached
+  Clock::time_point expires{};
+
+  std::shared_ptr<RequestContext> context() {
+    std::lock_guard lock(mu);
+    return ctx.lock();
+  }
+  json::object input_required() const {
+    return json::object{{"resultType", "input_required"}, {"inputRequests", asked}, {"requestState", state_id}};
+  }
 };
+
+std::string caller_key(const RequestContext& ctx) {
+  auto who = ctx.session().principal();
+  return who && !who->anonymous() ? who->issuer + "\n" + who->subject : std::string();
+}
+
+std::string binding_of(std::string_view method, const json::object& params) {
+  std::string b(method);
+  for (const char* k : {"name", "uri", "arguments"}) {
+    b += '\n';
+    if (const auto* v = params.if_contains(k)) b += json::serialize(*v);
+  }
+  return b;
+}
+
+std::string random_id() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(kParkedPrefix);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+jsonrpc::Error invalid_params(std::string message) {
+  return jsonrpc::Error::make(jsonrpc::ErrorCode::invalid_params, "Invalid params: " + message);
+}
 
 }  // namespace
 
@@ -75,20 +143,37 @@ struct Conn {
   std::string key;  // empty: the shared connection
   std::unique_ptr<Upstream> up;
   std::mutex mu;
-  std::unordered_map<CallId, std::weak_ptr<RequestContext>> calls;  // for related notifications and requests
+  std::unordered_map<CallId, std::shared_ptr<CallState>> calls;  // for related notifications and requests
   std::vector<std::function<void(bool ready)>> waiting;             // calls made before it was ready
   std::size_t registering = 0;  // calls sent whose id is not in `calls` yet
   std::condition_variable registered;
+  // The latest exchanged token of the caller this connection serves ("Bearer ..."), for what is not
+  // one of its calls (the handshake, the GET stream, notifications). Its own lock: the upstream
+  // asks for it from its I/O thread.
+  mutable std::mutex credential_mu;
+  std::string credential;
+  void set_credential(const std::string& c) {
+    std::lock_guard lock(credential_mu);
+    if (!c.empty()) credential = c;
+  }
+  std::string current_credential() const {
+    std::lock_guard lock(credential_mu);
+    return credential;
+  }
 
   // The call a message from the upstream belongs to. The upstream can speak before request()
   // has returned the call's id to us: then wait (briefly, bounded) for the registration.
-  std::shared_ptr<RequestContext> context(CallId id) {
+  std::shared_ptr<CallState> call(CallId id) {
     if (id == 0) return nullptr;
     std::unique_lock lock(mu);
     auto found = [&] { return calls.contains(id) || registering == 0; };
     if (!found()) registered.wait_for(lock, std::chrono::milliseconds(500), found);
     auto it = calls.find(id);
-    return it == calls.end() ? nullptr : it->second.lock();
+    return it == calls.end() ? nullptr : it->second;
+  }
+  std::shared_ptr<RequestContext> context(CallId id) {
+    auto st = call(id);
+    return st ? st->context() : nullptr;
   }
 };
 
@@ -102,6 +187,7 @@ struct Link : std::enable_shared_from_this<Link> {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Conn>> dedicated;
   std::unordered_map<std::string, std::weak_ptr<RequestContext>> progress;  // our progress token -> call
+  std::unordered_map<std::string, std::shared_ptr<CallState>> parked;    // requestState -> call awaiting a retry
   std::uint64_t next_token = 1;
   std::map<std::string, int> upstream_subscriptions;                    // upstream URI -> subscribed sessions
   std::map<std::string, std::set<std::string>> session_subscriptions;  // session id -> upstream URIs
@@ -116,6 +202,10 @@ struct Link : std::enable_shared_from_this<Link> {
   bool refresh_wanted = false;
   bool stopping = false;
   std::condition_variable published_cv;
+
+  // The exchange thread: token exchanges (which wait on the authorization server), in order.
+  std::thread exchanger;
+  std::deque<std::function<void(bool run)>> exchanges;  // run(false): the gateway stopped first
 
   std::shared_ptr<observe::Registry> metrics;  // the server's, when it has one
 
@@ -133,26 +223,33 @@ struct Link : std::enable_shared_from_this<Link> {
       metrics->gauge("jitgate_upstream_restarts", "Times the upstream was restarted after a fault", {{"upstream", spec.name}})
           .set(static_cast<double>(shared->up->health().restarts));
   }
-  // Per call: the counter through a per-thread memo, the histogram looked up once (it lives as long
-  // as the registry); not a registry lookup with label strings and a bounds vector each time.
-  observe::CounterMemo calls_total{"jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome", "upstream",
-                                   "outcome"};
+  // The registry's children for this upstream, looked up on first use (they live as long as it).
+  static constexpr std::array<std::string_view, 8> kOutcomes{"ok", "unavailable", "timeout", "overloaded",
+                                                              "cancelled", "bad_response", "error", "credentials"};
+  mutable std::array<std::atomic<observe::Counter*>, kOutcomes.size()> call_counters{};
   mutable std::atomic<observe::Histogram*> call_seconds{nullptr};
 
   void count_call(const CallResult& r, Clock::duration took) const {
     if (!metrics) return;
-    std::string_view outcome = "ok";
+    std::size_t outcome = 0;
     if (r.error) {
       switch (static_cast<UpstreamError>(r.error->code)) {
-        case UpstreamError::unavailable: outcome = "unavailable"; break;
-        case UpstreamError::timeout: outcome = "timeout"; break;
-        case UpstreamError::overloaded: outcome = "overloaded"; break;
-        case UpstreamError::cancelled: outcome = "cancelled"; break;
-        case UpstreamError::bad_response: outcome = "bad_response"; break;
-        default: outcome = "error"; break;  // the upstream's own JSON-RPC error
+        case UpstreamError::unavailable: outcome = 1; break;
+        case UpstreamError::timeout: outcome = 2; break;
+        case UpstreamError::overloaded: outcome = 3; break;
+        case UpstreamError::cancelled: outcome = 4; break;
+        case UpstreamError::bad_response: outcome = 5; break;
+        case UpstreamError::credentials: outcome = 7; break;
+        default: outcome = 6; break;  // the upstream's own JSON-RPC error
       }
     }
-    calls_total.get(*metrics, spec.name, outcome).inc();
+    auto* counter = call_counters[outcome].load(std::memory_order_acquire);
+    if (!counter) {
+      counter = &metrics->counter("jitgate_upstream_calls_total", "Calls forwarded to upstreams, by outcome",
+                                  {{"upstream", spec.name}, {"outcome", kOutcomes[outcome]}});
+      call_counters[outcome].store(counter, std::memory_order_release);
+    }
+    counter->inc();
     auto* seconds = call_seconds.load(std::memory_order_acquire);
     if (!seconds) {
       seconds = &metrics->histogram("jitgate_upstream_call_seconds", "Time from forwarding a call to its answer",
@@ -161,6 +258,13 @@ struct Link : std::enable_shared_from_this<Link> {
       call_seconds.store(seconds, std::memory_order_release);
     }
     seconds->observe(std::chrono::duration<double>(took).count());
+  }
+
+  void count_exchange(std::string_view outcome) const {
+    if (!metrics) return;
+    metrics->counter("jitgate_token_exchanges_total", "Upstream tokens for callers: exchanged, from the cache, or failed",
+                     {{"upstream", spec.name}, {"outcome", outcome}})
+        .inc();
   }
 
   void log(LogLevel level, std::string_view text) const {
@@ -195,6 +299,11 @@ struct Link : std::enable_shared_from_this<Link> {
       auto c = weak.lock();
       if (link && c) link->on_state(*c, s);
     };
+    if (spec.exchange)
+      h.authorization = [weak] {
+        auto c = weak.lock();
+        return c ? c->current_credential() : std::string();
+      };
     conn->up = spec.connect(std::move(h));
     if (!conn->up) throw std::runtime_error("gateway: upstream " + spec.name + " could not be configured");
     return conn;
@@ -213,7 +322,7 @@ struct Link : std::enable_shared_from_this<Link> {
   }
 
   // The connection that serves `ctx`'s request: the shared one, or that session's or subject's own.
-  std::shared_ptr<Conn> connection_for(const RequestContext& ctx, std::string& refused) {
+  std::shared_ptr<Conn> connection_for(const RequestContext& ctx, const std::string& credential, std::string& refused) {
     std::string key;
     if (spec.sessions == SessionMode::per_session && !ctx.envelope().stateless) {
       key = "session:" + ctx.session().id();
@@ -225,16 +334,40 @@ struct Link : std::enable_shared_from_this<Link> {
     std::shared_ptr<Conn> conn;
     {
       std::lock_guard lock(mu);
-      if (auto it = dedicated.find(key); it != dedicated.end()) return it->second;
+      if (auto it = dedicated.find(key); it != dedicated.end()) {
+        it->second->set_credential(credential);
+        return it->second;
+      }
       if (dedicated.size() >= spec.max_connections) {
         refused = "upstream " + spec.name + " has " + std::to_string(spec.max_connections) + " connections open";
         return nullptr;
       }
       conn = open(key);
+      conn->set_credential(credential);  // before the handshake, which already needs it
       dedicated.emplace(key, conn);
     }
     conn->up->start();
     return conn;
+  }
+
+  // A client notification for the upstream: roots/list_changed goes to the connection serving that
+  // client alone (a per_session or per_subject one), if it has one open.
+  void client_notification(mcp::Session& session, const jsonrpc::Notification& n) {
+    if (n.method != "notifications/roots/list_changed") return;
+    std::string key;
+    if (spec.sessions == SessionMode::per_session) {
+      key = "session:" + session.id();
+    } else if (spec.sessions == SessionMode::per_subject) {
+      auto who = session.principal();
+      if (who && !who->anonymous()) key = "subject:" + who->issuer + "\n" + who->subject;
+    }
+    if (key.empty()) return;
+    std::shared_ptr<Conn> conn;
+    {
+      std::lock_guard lock(mu);
+      if (auto it = dedicated.find(key); it != dedicated.end()) conn = it->second;
+    }
+    if (conn) conn->up->notify(n.method);
   }
 
   void session_closed(const std::string& session_id) {
@@ -266,27 +399,58 @@ struct Link : std::enable_shared_from_this<Link> {
   // turned into the upstream's; `fix` adjusts a result on its way back.
   void forward(std::string method, json::object params, const std::shared_ptr<RequestContext>& ctx,
                std::function<void(ForwardReply)> done, std::function<void(json::object&)> fix = {}) {
+    if (resume(method, params, ctx, done)) return;
+    std::shared_ptr<const auth::Principal> who = spec.exchange ? ctx->session().principal() : nullptr;
+    if (!who || who->anonymous()) return forward_as({}, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    if (who->token.empty())
+      return done(ForwardReply{std::nullopt, fault(spec.name, UpstreamError::credentials,
+                                                   "upstream " + spec.name + " needs a token exchange, and the caller has no token")});
+    if (auto t = spec.exchange->cached(who->token.reveal())) {
+      count_exchange("cached");
+      return forward_as("Bearer " + t->access_token, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    }
+    // Asking the authorization server blocks: on the exchange thread, never on an I/O thread.
+    post_exchange([self = shared_from_this(), who, method = std::move(method), params = std::move(params), ctx,
+                   done = std::move(done), fix = std::move(fix)](bool run) mutable {
+      if (!run)
+        return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::unavailable, "the gateway is stopping")});
+      std::string error;
+      auto t = self->spec.exchange->exchange(who->token.reveal(), who->expires_at, error);
+      if (!t) {
+        self->count_exchange("failed");
+        self->log(LogLevel::warning, "token exchange for " + who->subject + " (token #" + who->token_hash + ") failed: " + error);
+        return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::credentials,
+                                                     "no credentials for upstream " + self->spec.name + ": " + error)});
+      }
+      self->count_exchange("exchanged");
+      self->forward_as("Bearer " + t->access_token, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    });
+  }
+
+  // Forwards with `credential` (an Authorization value; empty: the connection's configured headers).
+  void forward_as(std::string credential, std::string method, json::object params, const std::shared_ptr<RequestContext>& ctx,
+                  std::function<void(ForwardReply)> done, std::function<void(json::object&)> fix) {
     std::string refused;
-    auto conn = connection_for(*ctx, refused);
+    auto conn = connection_for(*ctx, credential, refused);
     if (!conn) return done(ForwardReply{std::nullopt, fault(spec.name, UpstreamError::overloaded, refused)});
     {
       std::unique_lock lock(conn->mu);
       if (conn->up->state() == UpstreamState::starting) {
         // A connection just opened (or restarting its handshake): the call waits for it.
-        conn->waiting.push_back([self = shared_from_this(), method = std::move(method), params = std::move(params), ctx,
-                                 done = std::move(done), fix = std::move(fix), conn](bool ready) mutable {
+        conn->waiting.push_back([self = shared_from_this(), credential = std::move(credential), method = std::move(method),
+                                 params = std::move(params), ctx, done = std::move(done), fix = std::move(fix), conn](bool ready) mutable {
           if (!ready)
             return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::unavailable,
                                                          "upstream " + self->spec.name + " did not start")});
-          self->send(conn, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+          self->send(conn, std::move(credential), std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
         });
         return;
       }
     }
-    send(conn, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    send(conn, std::move(credential), std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
   }
 
-  void send(const std::shared_ptr<Conn>& conn, std::string method, json::object params,
+  void send(const std::shared_ptr<Conn>& conn, std::string credential, std::string method, json::object params,
             const std::shared_ptr<RequestContext>& ctx, std::function<void(ForwardReply)> done,
             std::function<void(json::object&)> fix) {
     // The client's progress token becomes one of ours (tokens of different clients could collide);
@@ -305,49 +469,252 @@ struct Link : std::enable_shared_from_this<Link> {
       if (m.empty()) params.erase("_meta");
     }
     auto st = std::make_shared<CallState>();
+    st->done = std::move(done);
+    st->ctx = ctx;
+    st->progress_token = token;
+    if (ctx->envelope().stateless) {  // it may be parked: remember what a retry must repeat
+      st->binding = binding_of(method, params);
+      st->caller = caller_key(*ctx);
+    }
     std::weak_ptr<Link> self = weak_from_this();
     std::weak_ptr<Conn> weak = conn;
     auto id_box = std::make_shared<std::atomic<CallId>>(0);
-    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), done = std::move(done), name = spec.name,
+    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), name = spec.name,
                     started = Clock::now()](CallResult r) mutable {
       st->finished = true;
-      if (auto link = self.lock()) link->count_call(r, Clock::now() - started);
+      auto link = self.lock();
+      if (link) link->count_call(r, Clock::now() - started);
       if (auto c = weak.lock()) {
         std::lock_guard lock(c->mu);
         c->calls.erase(id_box->load());
       }
-      if (auto link = self.lock(); link && !token.empty()) {
+      if (link && !token.empty()) {
         std::lock_guard lock(link->mu);
         link->progress.erase(token);
       }
-      if (r.error) return done(ForwardReply{std::nullopt, std::move(r.error)});
-      if (!r.result_text.empty()) return done(ForwardReply{std::nullopt, std::nullopt, std::move(r.result_text)});
-      if (!r.result || !r.result->is_object())
-        return done(ForwardReply{std::nullopt, fault(name, UpstreamError::bad_response,
-                                                     "upstream " + name + " answered with a result that is not an object")});
-      json::object result = std::move(r.result->get_object());
-      if (fix) fix(result);
-      done(ForwardReply{std::move(result), std::nullopt});
+      ForwardReply reply;
+      if (r.error) {
+        reply.error = std::move(r.error);
+      } else if (!r.result_text.empty()) {
+        reply.result_text = std::move(r.result_text);  // asked for as text: checked, and nothing to fix
+      } else if (!r.result || !r.result->is_object()) {
+        reply.error = fault(name, UpstreamError::bad_response, "upstream " + name + " answered with a result that is not an object");
+      } else {
+        json::object result = std::move(r.result->get_object());
+        if (fix) fix(result);
+        reply.result = std::move(result);
+      }
+      deliver(link.get(), st, std::move(reply));
     };
     {
       std::lock_guard lock(conn->mu);
       ++conn->registering;
     }
     // A result nothing changes on its way back travels as text (no tree built for it).
-    bool as_text = !fix;
-    CallId id = as_text ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
-                        : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
+    CallId id = !credential.empty()
+                    ? conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
+                                           std::move(on_done), spec.call_timeout)
+                : !fix ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
+                       : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
     id_box->store(id);
     {
       std::lock_guard lock(conn->mu);
       --conn->registering;
-      if (id != 0 && !st->finished) conn->calls[id] = ctx;
+      if (id != 0 && !st->finished) conn->calls[id] = st;
     }
     conn->registered.notify_all();
     if (id == 0) return;  // refused at once: already answered
-    st->on_stop.emplace(ctx->stop_token(), std::function<void()>([weak, id] {
-                          if (auto c = weak.lock()) c->up->cancel(id, "cancelled by the client");
+    arm_stop(st, weak, id, *ctx);
+  }
+
+  // Cancelling `ctx`'s request cancels the upstream call, until the call is parked.
+  static void arm_stop(const std::shared_ptr<CallState>& st, const std::weak_ptr<Conn>& conn, CallId id, const RequestContext& ctx) {
+    std::uint64_t gen = st->generation.load();
+    std::weak_ptr<CallState> weak = st;
+    std::lock_guard lock(st->stop_mu);
+    st->on_stop.emplace(ctx.stop_token(), std::function<void()>([weak, conn, id, gen] {
+                          auto s = weak.lock();
+                          if (!s || s->generation.load() != gen) return;  // parked since: that request is over
+                          if (auto c = conn.lock()) c->up->cancel(id, "cancelled by the client");
                         }));
+  }
+
+  // The call's answer goes to the request attached to it or, while it is parked, waits for the retry.
+  static void deliver(Link* link, const std::shared_ptr<CallState>& st, ForwardReply reply) {
+    std::function<void(ForwardReply)> done;
+    std::string parked_id;
+    {
+      std::lock_guard lock(st->mu);
+      done = std::move(st->done);
+      st->done = nullptr;
+      if (!done) {
+        st->final = std::move(reply);
+        st->waiting.clear();  // the questions died with the call
+        st->asked.clear();
+        return;
+      }
+      parked_id = st->state_id;
+    }
+    if (link && !parked_id.empty()) {
+      std::lock_guard lock(link->mu);
+      link->parked.erase(parked_id);
+    }
+    done(std::move(reply));
+  }
+
+  // ---- input-required results (2026-07-28 clients) -----------------------------------------
+
+  // The upstream asked a question during a 2026-07-28 client's call: the client gets it as an
+  // input-required result, and the upstream's request waits for the client's retry.
+  void park(const std::shared_ptr<CallState>& st, const jsonrpc::Request& q, Responder respond, const RequestContext& ctx) {
+    std::string_view capability = mcp::client_capability_for(q.method);
+    if (capability.empty())
+      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                                                   q.method + " cannot be relayed to a revision 2026-07-28 client")});
+    if (!ctx.client_supports(capability))
+      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                                                   "the client did not declare the " + std::string(capability) +
+                                                                       " capability")});
+    std::function<void(ForwardReply)> done;
+    json::object result;
+    std::string id;
+    bool fresh = false;
+    {
+      std::lock_guard lock(st->mu);
+      if (st->finished) return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "the call is over")});
+      std::string key = "upstream-" + std::to_string(++st->next_question);
+      json::object question{{"method", q.method}};
+      question["params"] = q.params.is_object() ? q.params : json::value(json::object{});
+      st->asked[key] = std::move(question);
+      st->waiting.emplace(key, std::make_pair(q.method, std::move(respond)));
+      if (st->state_id.empty()) {
+        st->state_id = random_id();
+        fresh = true;
+      }
+      id = st->state_id;
+      st->expires = Clock::now() + spec.call_timeout + kParkedGrace;
+      done = std::move(st->done);
+      st->done = nullptr;
+      if (done) {
+        ++st->generation;  // the request answered now no longer cancels the call
+        result = st->input_required();
+      }
+    }
+    if (fresh) {
+      std::lock_guard lock(mu);
+      sweep_parked();
+      parked.emplace(id, st);
+    }
+    if (done) done(ForwardReply{std::move(result), std::nullopt});  // later questions wait for the retry
+  }
+
+  // A retry of a parked call: its answers go upstream, and it receives what the call answers next
+  // (its result, or the next question). False when `params` carry no requestState of ours.
+  bool resume(const std::string& method, const json::object& params, const std::shared_ptr<RequestContext>& ctx,
+              std::function<void(ForwardReply)>& done) {
+    const auto* rs = params.if_contains("requestState");
+    if (!ctx->envelope().stateless || !rs || !rs->is_string() || !rs->get_string().starts_with(kParkedPrefix)) return false;
+    std::string id(rs->get_string());
+    std::shared_ptr<CallState> st;
+    {
+      std::lock_guard lock(mu);
+      sweep_parked();
+      if (auto it = parked.find(id); it != parked.end()) st = it->second;
+    }
+    auto refuse = [&](std::string message) {
+      done(ForwardReply{std::nullopt, invalid_params(std::move(message))});
+      return true;
+    };
+    // The retry repeats the request, by the same caller (and is authorized again on its own).
+    if (!st || st->binding != binding_of(method, params) || st->caller != caller_key(*ctx))
+      return refuse("requestState is invalid, expired or belongs to another request");
+    const json::object* answers = nullptr;
+    if (const auto* ir = params.if_contains("inputResponses")) {
+      if (!ir->is_object()) return refuse("inputResponses must be an object");
+      answers = &ir->get_object();
+    }
+    std::vector<std::pair<Responder, json::value>> replies;
+    std::optional<ForwardReply> final;
+    json::object again;
+    std::string token;
+    bool attached = false;
+    {
+      std::lock_guard lock(st->mu);
+      if (st->done) return refuse("requestState is being answered by another request");
+      if (answers)
+        for (const auto& [k, v] : *answers)
+          if (auto w = st->waiting.find(k); w != st->waiting.end() && !mcp::input_response_fits(w->second.first, v))
+            return refuse("inputResponses." + std::string(k) + " is not a valid " + w->second.first + " result");
+      if (st->final) {
+        final = std::move(st->final);
+        st->final.reset();
+      } else {
+        if (answers)
+          for (const auto& [k, v] : *answers)
+            if (auto w = st->waiting.find(k); w != st->waiting.end()) {
+              replies.emplace_back(std::move(w->second.second), v);
+              st->waiting.erase(w);
+              st->asked.erase(k);
+            }
+        if (!st->asked.empty()) {
+          again = st->input_required();
+        } else {
+          st->done = std::move(done);
+          st->ctx = ctx;
+          st->expires = Clock::time_point::max();
+          token = st->progress_token;
+          attached = true;
+        }
+      }
+    }
+    if (final) {
+      {
+        std::lock_guard lock(mu);
+        parked.erase(id);
+      }
+      done(std::move(*final));
+      return true;
+    }
+    if (attached) {
+      if (!token.empty() && ctx->has_progress_token()) {
+        std::lock_guard lock(mu);
+        progress[token] = ctx;
+      }
+      std::shared_ptr<Conn> conn;
+      CallId call = 0;
+      for (const auto& c : all_connections()) {
+        std::lock_guard lock(c->mu);
+        for (const auto& [k, v] : c->calls)
+          if (v == st) {
+            conn = c;
+            call = k;
+          }
+      }
+      if (conn) arm_stop(st, conn, call, *ctx);
+    }
+    for (auto& [respond, answer] : replies) respond(CallResult{std::move(answer), std::nullopt});
+    if (!again.empty()) done(ForwardReply{std::move(again), std::nullopt});
+    return true;
+  }
+
+  // Parked calls nobody came back for (their upstream calls timed out long ago).
+  void sweep_parked() {
+    auto now = Clock::now();
+    for (auto it = parked.begin(); it != parked.end();) {
+      bool expired;
+      {
+        std::lock_guard lock(it->second->mu);
+        expired = it->second->expires < now;
+      }
+      it = expired ? parked.erase(it) : std::next(it);
+    }
+  }
+
+  std::vector<std::shared_ptr<Conn>> all_connections() {
+    std::vector<std::shared_ptr<Conn>> out{shared};
+    std::lock_guard lock(mu);
+    for (const auto& [k, c] : dedicated) out.push_back(c);
+    return out;
   }
 
   // ---- from the upstream -------------------------------------------------------------------
@@ -393,17 +760,39 @@ struct Link : std::enable_shared_from_this<Link> {
 
   void on_request(Conn& c, const jsonrpc::Request& q, Responder respond, CallId related) {
     if (q.method == "ping") return respond(CallResult{json::object{}, std::nullopt});
-    auto ctx = c.context(related);
-    if (!ctx)
+    auto st = c.call(related);
+    auto ctx = st ? st->context() : nullptr;
+    if (!ctx) {
+      // Outside any call: a connection of one session asks that session's client.
+      if (c.key.starts_with("session:"))
+        if (auto s = server.find_session(c.key.substr(8))) return ask_session(s, q, std::move(respond));
       return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   q.method + " outside a client request is not relayed")});
-    if (ctx->envelope().stateless)
-      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   "the client (revision 2026-07-28) cannot be asked " + q.method)});
+                                                                   q.method + " outside a client request is relayed only on per_session connections")});
+    }
+    if (ctx->envelope().stateless) return park(st, q, std::move(respond), *ctx);
     json::object params = q.params.is_object() ? q.params.get_object() : json::object{};
     ctx->request(q.method, std::move(params), [respond = std::move(respond)](mcp::ClientReply r) {
       respond(CallResult{std::move(r.result), std::move(r.error)});
     });
+  }
+
+  // A server-to-client request outside any call, sent on the session's stream (a GET stream).
+  static void ask_session(const std::shared_ptr<mcp::Session>& s, const jsonrpc::Request& q, Responder respond) {
+    auto refuse = [&](std::string why) {
+      respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found, std::move(why))});
+    };
+    std::string_view capability = mcp::client_capability_for(q.method);
+    if (capability.empty()) return refuse(q.method + " is not relayed to clients");
+    bool declared = s->with_state([&](mcp::Session::State& st) { return st.client_capabilities.contains(capability); });
+    if (!declared) return refuse("the client did not declare the " + std::string(capability) + " capability");
+    auto link = s->link();
+    if (!link) return refuse("the client has no stream open for requests outside a call");
+    std::string id = s->register_outgoing([respond = std::move(respond)](mcp::ClientReply r) {
+      respond(CallResult{std::move(r.result), std::move(r.error)});
+    });
+    json::object msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", q.method}};
+    if (const auto* p = q.params.if_object(); p && !p->empty()) msg["params"] = *p;
+    link->deliver(std::move(msg));
   }
 
   // ---- lists -------------------------------------------------------------------------------
@@ -415,6 +804,38 @@ struct Link : std::enable_shared_from_this<Link> {
       tasks.push_back(std::move(task));
     }
     cv.notify_all();
+  }
+
+  void post_exchange(std::function<void(bool)> task) {
+    {
+      std::lock_guard lock(mu);
+      if (!stopping) {
+        exchanges.push_back(std::move(task));
+        task = nullptr;
+      }
+    }
+    if (task) return task(false);
+    cv.notify_all();
+  }
+
+  void run_exchanger() {
+    for (;;) {
+      std::function<void(bool)> task;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !exchanges.empty(); });
+        if (stopping) break;
+        task = std::move(exchanges.front());
+        exchanges.pop_front();
+      }
+      task(true);
+    }
+    std::deque<std::function<void(bool)>> left;
+    {
+      std::lock_guard lock(mu);
+      left.swap(exchanges);
+    }
+    for (auto& t : left) t(false);
   }
 
   void request_refresh() {
@@ -668,6 +1089,7 @@ struct Link : std::enable_shared_from_this<Link> {
   void start() {
     shared = open({});
     worker = std::thread([this] { run_worker(); });
+    if (spec.exchange) exchanger = std::thread([this] { run_exchanger(); });
     shared->up->start();
   }
 
@@ -679,6 +1101,7 @@ struct Link : std::enable_shared_from_this<Link> {
     }
     cv.notify_all();
     if (worker.joinable()) worker.join();
+    if (exchanger.joinable()) exchanger.join();
     std::vector<std::shared_ptr<Conn>> conns;
     {
       std::lock_guard lock(mu);
@@ -747,6 +1170,9 @@ void Gateway::add(UpstreamSpec spec) {
   if (impl_->started) throw std::logic_error("gateway: add upstreams before start()");
   if (spec.name.empty()) throw std::invalid_argument("gateway: an upstream needs a name");
   if (!spec.connect) throw std::invalid_argument("gateway: upstream " + spec.name + " has no connector");
+  // One connection for every caller would carry one caller's upstream token for another.
+  if (spec.exchange && spec.sessions == SessionMode::shared)
+    throw std::invalid_argument("gateway: upstream " + spec.name + " exchanges tokens, so it needs sessions per_session or per_subject");
   for (const auto& l : impl_->links)
     if (l->spec.name == spec.name) throw std::invalid_argument("gateway: two upstreams are named " + spec.name);
   impl_->links.push_back(std::make_shared<Link>(std::move(spec), impl_->server, impl_->options.log));
@@ -759,6 +1185,10 @@ bool Gateway::start() {
   impl_->server.on_session_closed([weak](const std::string& id) {
     if (auto impl = weak.lock())
       for (auto& l : impl->links) l->session_closed(id);
+  });
+  impl_->server.on_client_notification([weak](mcp::Session& session, const jsonrpc::Notification& n) {
+    if (auto impl = weak.lock())
+      for (auto& l : impl->links) l->client_notification(session, n);
   });
   for (auto& l : impl_->links) l->start();
   auto deadline = Clock::now() + impl_->options.startup_timeout;

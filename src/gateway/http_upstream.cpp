@@ -226,6 +226,7 @@ struct Answer {
 struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
   struct Pending {
     std::function<void(CallResult)> done;
+    std::string authorization;  // this call's own Authorization value; empty: the connection's
   };
 
   HttpUpstreamConfig cfg;
@@ -265,7 +266,16 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       : cfg(std::move(c)), handlers(std::move(h)), stateless(is_stateless_protocol(cfg.protocol)),
         backoff(cfg.backoff_initial) {
     endpoint = parse_endpoint(cfg.url, endpoint_error);
-    tls.set_default_verify_paths();
+    boost::system::error_code ec;
+    if (cfg.ca_file.empty()) {
+      tls.set_default_verify_paths(ec);
+    } else {
+      tls.load_verify_file(cfg.ca_file, ec);
+      if (ec && endpoint) {  // no CA to trust: every connection would fail, so say why once
+        endpoint_error = "cannot read the CA file " + cfg.ca_file + ": " + ec.message();
+        endpoint.reset();
+      }
+    }
     tls.set_verify_mode(ssl::verify_peer);
   }
 
@@ -348,9 +358,9 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
   }
 
   // The HTTP request for one JSON-RPC message.
-  http::request<http::string_body> make_post(const json::object& message, bool with_session) const {
+  http::request<http::string_body> make_post(const json::object& message, bool with_session, CallId call) const {
     http::request<http::string_body> req{http::verb::post, endpoint->target, 11};
-    decorate(req, with_session);
+    decorate(req, with_session, call);
     req.set(http::field::content_type, "application/json");
     req.set(http::field::accept, "application/json, text/event-stream");
     if (stateless) {
@@ -368,12 +378,18 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     return req;
   }
 
+  // `call`: the call whose request this is (0: none), for its own Authorization value.
   template <typename Req>
-  void decorate(Req& req, bool with_session) const {
+  void decorate(Req& req, bool with_session, CallId call = 0) const {
     req.set(http::field::host, endpoint->host_header);
     req.set(http::field::user_agent, "jitgate");
     for (const auto& [k, v] : cfg.headers) req.set(k, v);
+    if (handlers.authorization)
+      if (std::string a = handlers.authorization(); !a.empty()) req.set(http::field::authorization, a);
     std::lock_guard lock(mu);
+    if (call != 0)
+      if (auto it = pending.find(call); it != pending.end() && !it->second.authorization.empty())
+        req.set(http::field::authorization, it->second.authorization);
     if (stateless) {
       req.set("MCP-Protocol-Version", cfg.protocol);
     } else if (with_session) {
@@ -557,7 +573,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
   // notification or a response, which want 202); `related` the call whose connection this is.
   asio::awaitable<Answer> exchange(json::object message, CallId expect, CallId related, Clock::time_point deadline,
                                    bool with_session) {
-    auto req = make_post(message, with_session);
+    auto req = make_post(message, with_session, expect);
     Answer a;
     ConnPtr c;
     std::optional<Parser> parser;
@@ -718,7 +734,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
   // ---- calls ----------------------------------------------------------------------------
 
   CallId request(std::string method, json::value params, std::function<void(CallResult)> done,
-                 std::optional<milliseconds> timeout) {
+                 std::optional<milliseconds> timeout, std::string authorization = {}) {
     CallResult refused;
     CallId id = 0;
     {
@@ -730,7 +746,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
                           "upstream " + cfg.name + " has " + std::to_string(cfg.max_in_flight) + " calls in flight");
       } else {
         id = next_id++;
-        pending.emplace(id, Pending{std::move(done)});
+        pending.emplace(id, Pending{std::move(done), std::move(authorization)});
       }
     }
     if (refused.error) {
@@ -1126,6 +1142,11 @@ const std::string& HttpUpstream::name() const { return impl_->cfg.name; }
 CallId HttpUpstream::request(std::string method, json::value params, std::function<void(CallResult)> done,
                              std::optional<std::chrono::milliseconds> timeout) {
   return impl_->request(std::move(method), std::move(params), std::move(done), timeout);
+}
+
+CallId HttpUpstream::request_as(std::string authorization, std::string method, json::value params,
+                                std::function<void(CallResult)> done, std::optional<std::chrono::milliseconds> timeout) {
+  return impl_->request(std::move(method), std::move(params), std::move(done), timeout, std::move(authorization));
 }
 
 bool HttpUpstream::cancel(CallId call, std::string_view reason) { return impl_->cancel(call, reason); }

@@ -767,10 +767,8 @@ void RequestContext::log(LogLevel level, json::value data, std::string logger) {
   out_->send(notification("notifications/message", std::move(p)));
 }
 
-namespace {
-
 // The client capability a server-to-client method needs.
-std::string_view capability_for(std::string_view method) {
+std::string_view client_capability_for(std::string_view method) {
   if (method == "sampling/createMessage") return "sampling";
   if (method == "elicitation/create") return "elicitation";
   if (method == "roots/list") return "roots";
@@ -778,7 +776,7 @@ std::string_view capability_for(std::string_view method) {
 }
 
 // An answer from inputResponses is used only when it has the shape of its method's result.
-bool answer_fits(std::string_view method, const json::value& v) {
+bool input_response_fits(std::string_view method, const json::value& v) {
   const auto* o = v.if_object();
   if (!o) return false;
   if (method == "elicitation/create") {
@@ -794,11 +792,10 @@ bool answer_fits(std::string_view method, const json::value& v) {
   return true;
 }
 
-}  // namespace
 
 void RequestContext::request(std::string method, json::object params, ClientReplyHandler on_reply) {
   // A client must declare the capability before the server may use it.
-  std::string_view needed = capability_for(method);
+  std::string_view needed = client_capability_for(method);
   if (!needed.empty() && !client_supports(needed)) {
     on_reply(ClientReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::method_not_found),
                                                       "Client does not support " + std::string(needed), std::nullopt}});
@@ -869,10 +866,10 @@ std::map<std::string, ClientReply> RequestContext::ask_all(std::vector<InputRequ
   json::object missing;
   json::object required_caps;
   for (auto& r : requests) {
-    std::string_view needed = capability_for(r.method);
+    std::string_view needed = client_capability_for(r.method);
     if (!needed.empty() && !client_supports(needed)) required_caps[needed] = json::object{};
     if (const auto* a = answers_.if_contains(r.key)) {
-      if (!answer_fits(r.method, *a))
+      if (!input_response_fits(r.method, *a))
         throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params),
                             "Invalid params: inputResponses." + r.key + " is not a valid " + r.method + " result");
       out.emplace(r.key, ClientReply{*a, std::nullopt});

@@ -33,4 +33,9 @@ Fetcher make_http_fetcher(std::chrono::milliseconds timeout = std::chrono::secon
 // application/x-www-form-urlencoded
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);
 
+// Client authentication at a token or introspection endpoint (RFC 6749 section 2.3.1): an HTTP
+// Basic header (the id and secret form-encoded first), or client_id and client_secret in the form.
+void authenticate_client(FetchRequest& request, std::vector<std::pair<std::string, std::string>>& form,
+                         const std::string& client_id, const std::string& client_secret, bool in_body);
+
 }  // namespace jitgate::auth

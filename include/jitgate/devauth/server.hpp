@@ -32,6 +32,10 @@ struct Client {
   std::string scope;
   // For registered clients: client_secret_basic, client_secret_post or none.
   std::string token_endpoint_auth_method;
+  // For token exchange (RFC 8693, grant type urn:ietf:params:oauth:grant-type:token-exchange):
+  // the client may exchange access tokens whose audience is one of these (its own resource, for a
+  // gateway), for tokens of a resource the server issues tokens for.
+  std::vector<std::string> exchange_audiences;
 };
 
 struct Scope {

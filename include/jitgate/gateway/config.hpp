@@ -1,6 +1,7 @@
 // The gateway configuration file (`jitgate serve --config gateway.yaml`).
 #pragma once
 
+#include <jitgate/auth/token_exchange.hpp>
 #include <jitgate/gateway/gateway.hpp>
 #include <jitgate/gateway/stdio_upstream.hpp>
 
@@ -21,6 +22,9 @@ struct HttpSettings {
   std::map<std::string, std::string> headers;  // values already resolved from the environment
   bool open_get_stream = true;
   std::chrono::milliseconds connect_timeout{5'000};
+  std::string ca_file;  // https: the CAs to trust instead of the system's (absolute)
+  // Tokens for signed-in callers from an RFC 8693 exchange (resource: the url unless set).
+  std::optional<auth::TokenExchangeOptions> token_exchange;
 };
 
 struct UpstreamConfig {

@@ -15,6 +15,9 @@
 namespace jitgate::mcp {
 class Server;
 }
+namespace jitgate::auth {
+class TokenExchanger;
+}
 
 namespace jitgate::gateway {
 
@@ -37,6 +40,10 @@ struct UpstreamSpec {
   // Calls of names (and URIs) under the prefixes that the upstream did not list are forwarded too,
   // after the policy decides on them by name: the upstream says whether they exist.
   bool forward_unlisted = true;
+  // RFC 8693: a signed-in caller's token is exchanged here for a token meant for the upstream,
+  // sent with each of that caller's calls (the caller's own token is never forwarded). Anonymous
+  // callers' calls carry the configured headers only. Needs per_session or per_subject.
+  std::shared_ptr<auth::TokenExchanger> exchange;
   // Makes one connection (not yet started). Called for the shared connection, which also reads the
   // lists, and for every dedicated one.
   std::function<std::unique_ptr<Upstream>(UpstreamHandlers)> connect;
@@ -58,7 +65,8 @@ class Gateway {
 
   // Before start(). Names must be unique.
   void add(UpstreamSpec spec);
-  // Starts every upstream; returns once each has published its lists or startup_timeout passed
+  // Takes the server's session-closed and client-notification hooks (Server::on_session_closed,
+  // Server::on_client_notification). Starts every upstream; returns once each has published its lists or startup_timeout passed
   // (true when all did). Upstreams that are not ready keep trying in the background.
   bool start();
   void stop();

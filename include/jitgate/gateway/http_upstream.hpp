@@ -11,7 +11,10 @@ namespace jitgate::gateway {
 
 struct HttpUpstreamConfig {
   std::string name = "upstream";  // in logs and error data
-  std::string url;                // http://host[:port]/path, or https:// (verified against the system CAs)
+  std::string url;                // http://host[:port]/path, or https:// (certificate and host name verified)
+  // PEM file of the CAs an https upstream's certificate must chain to, in place of the system's
+  // (a private CA). Empty: the system CAs.
+  std::string ca_file;
 
   // A session revision ("2025-11-25", "2025-06-18", "2025-03-26") or "2026-07-28" (stateless).
   std::string protocol = "2025-11-25";
@@ -53,6 +56,8 @@ class HttpUpstream final : public Upstream {
   using Upstream::request;
   CallId request(std::string method, json::value params, std::function<void(CallResult)> done,
                  std::optional<std::chrono::milliseconds> timeout = std::nullopt) override;
+  CallId request_as(std::string authorization, std::string method, json::value params, std::function<void(CallResult)> done,
+                    std::optional<std::chrono::milliseconds> timeout = std::nullopt) override;
   // Session revisions: notifications/cancelled, and the call's connection is closed; 2026-07-28:
   // closing the call's response stream is the cancellation.
   bool cancel(CallId call, std::string_view reason) override;

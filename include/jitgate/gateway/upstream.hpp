@@ -26,6 +26,7 @@ enum class UpstreamError : std::int32_t {
   overloaded = -32012,   // the in-flight limit or the write buffer is full
   cancelled = -32013,    // cancel() was called for it
   bad_response = -32014, // the upstream answered with something that is not a JSON-RPC response
+  credentials = -32015,  // no credentials for the upstream: the token exchange was refused or failed
 };
 
 enum class UpstreamState {
@@ -66,6 +67,10 @@ struct UpstreamHandlers {
   std::function<void(const jsonrpc::Request&, Responder, CallId related)> on_request;  // sampling, roots, ...
   std::function<void(LogSource, LogLevel, std::string_view)> on_log;
   std::function<void(UpstreamState)> on_state;
+  // HTTP upstreams: the Authorization header value for the next request (a token obtained for
+  // this connection's caller), or empty for the configured headers alone. Asked for every request
+  // on the upstream's thread, so it must answer at once (no network work).
+  std::function<std::string()> authorization;
 };
 
 struct UpstreamHealth {
@@ -100,6 +105,13 @@ class Upstream {
                          std::optional<std::chrono::milliseconds> timeout = std::nullopt) = 0;
   std::future<CallResult> request(std::string method, json::value params = nullptr,
                                   std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // The same call sent with its own Authorization header value (a token obtained for the caller
+  // it is made for), over any connection default. Transports without headers (stdio) ignore it.
+  virtual CallId request_as(std::string authorization, std::string method, json::value params,
+                            std::function<void(CallResult)> done, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    (void)authorization;
+    return request(std::move(method), std::move(params), std::move(done), timeout);
+  }
   // As request(), for a caller that passes the result on as it is: `done` may get the result as
   // text (CallResult::result_text) instead of a tree, which saves building one. The default builds it.
   virtual CallId request_text(std::string method, json::value params, std::function<void(CallResult)> done,

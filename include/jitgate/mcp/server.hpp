@@ -86,6 +86,12 @@ struct InputRequired {
 };
 
 // What a handler knows about the request it serves and how it talks back.
+// The client capability a server-to-client method needs ("sampling", "elicitation", "roots"; empty
+// for any other method).
+std::string_view client_capability_for(std::string_view method);
+// Whether an answer in a 2026-07-28 retry's inputResponses has the shape of `method`'s result.
+bool input_response_fits(std::string_view method, const json::value& answer);
+
 class RequestContext : public std::enable_shared_from_this<RequestContext> {
  public:
   RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id, json::value progress_token,

@@ -155,4 +155,26 @@ echo "$r" | grep -q '^HTTP/1.1 200' || fail "writer move: $r"
 # Every decision is in the audit log, without a token.
 grep -q '"rule":"write"' "$work/audit.jsonl" || fail "no audit line for the write rule"
 ! grep -q "$reader" "$work/audit.jsonl" || fail "a token in the audit log"
-echo "fs-story: ok (anonymous 1 tool, signed-in 10, elevated 14; 401, 403 files:write, writes and moves as elevated)"
+# `serve --check` passes the good configuration and names the broken file otherwise (exit 2).
+"$jitgate" serve --config "$work/gateway.yaml" --check > "$work/check.out" 2>&1 || fail "check of the good config: $(cat "$work/check.out")"
+grep -q ': ok (1 upstreams)' "$work/check.out" || fail "check output: $(cat "$work/check.out")"
+mkdir -p "$work/broken"
+sed 's/^auth: .*/auth: bad-auth.yaml/; s/^policy: .*/policy: bad-policy.yaml/' "$work/gateway.yaml" > "$work/broken/gateway.yaml"
+cp "$work/auth.yaml" "$work/broken/bad-auth.yaml"
+printf 'version: 1\nrules:\n  - {id: read, tier: nowhere, tools: [fs_read_text_file]}\n' > "$work/broken/bad-policy.yaml"
+set +e
+"$jitgate" serve --config "$work/broken/gateway.yaml" --check > "$work/check.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "broken policy: exit $rc: $(cat "$work/check.out")"
+grep -q 'bad-policy.yaml:3' "$work/check.out" || fail "broken policy not named with its line: $(cat "$work/check.out")"
+cp "$work/policy.yaml" "$work/broken/bad-policy.yaml"
+printf 'resource: http://127.0.0.1:1/mcp\nauthorization_servers: [{issuer: "http://127.0.0.1:1"}]\ncolour: blue\n' > "$work/broken/bad-auth.yaml"
+set +e
+"$jitgate" serve --config "$work/broken/gateway.yaml" --check > "$work/check.out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "broken auth: exit $rc: $(cat "$work/check.out")"
+grep -q 'bad-auth.yaml:3' "$work/check.out" || fail "broken auth not named with its line: $(cat "$work/check.out")"
+
+echo "fs-story: ok (anonymous 1 tool, signed-in 10, elevated 14; 401, 403 files:write, writes and moves as elevated; --check)"

@@ -1,9 +1,13 @@
 // A tiny scripted MCP upstream over stdio for StdioUpstream's fault tests.
-// Flags: --garbage (noise on stdout before every answer), --hang-initialize.
+// Flags: --garbage (noise on stdout before every answer), --hang-initialize, --roots-on-init
+// (asks roots/list 200 ms after notifications/initialized, outside any call; roots_seen returns the
+// answer), --resources (one resource, memo://note, that can be subscribed; subscribe and
+// unsubscribe are reported on stderr).
 // Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
 // mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
 // notification first), stderr {bytes} (one long stderr line), progress (two progress notifications
-// for the call's token), pid, grow (adds a tool named extra{n} and says tools/list_changed).
+// for the call's token), pid, grow (adds a tool named extra{n} and says tools/list_changed),
+// interview (asks elicitation/create, then roots/list, and returns both answers).
 'use strict';
 const readline = require('node:readline');
 const flags = new Set(process.argv.slice(2));
@@ -22,6 +26,7 @@ const text = (t) => ({ content: [{ type: 'text', text: t }] });
 let nextId = 1;
 const extra = [];
 const waiting = new Map();
+let rootsSeen = null;
 process.stderr.write(`scripted upstream ${process.pid} up\n`);
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
@@ -33,17 +38,34 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     return;
   }
   if (m.id === undefined) {
+    if (m.method === 'notifications/initialized' && flags.has('--roots-on-init')) {
+      setTimeout(() => {
+        const id = 's' + nextId++;
+        waiting.set(id, (answer) => { rootsSeen = answer; });
+        out({ jsonrpc: '2.0', id, method: 'roots/list' });
+      }, 200);
+    }
+    if (m.method === 'notifications/roots/list_changed') process.stderr.write('roots changed\n');
     if (m.method === 'notifications/cancelled') process.stderr.write(`cancelled ${m.params.requestId}\n`);
     return;
   }
   if (m.method === 'initialize') {
     if (flags.has('--hang-initialize')) return;
-    return result(m.id, { protocolVersion: m.params.protocolVersion, capabilities: { tools: {} },
-                          serverInfo: { name: 'scripted', version: '1' } });
+    const capabilities = { tools: {} };
+    if (flags.has('--resources')) capabilities.resources = { subscribe: true };
+    return result(m.id, { protocolVersion: m.params.protocolVersion, capabilities, serverInfo: { name: 'scripted', version: '1' } });
+  }
+  if (m.method === 'resources/list') return result(m.id, { resources: [{ uri: 'memo://note', name: 'note' }] });
+  if (m.method === 'resources/templates/list') return result(m.id, { resourceTemplates: [] });
+  if (m.method === 'resources/read')
+    return result(m.id, { contents: [{ uri: m.params.uri, mimeType: 'text/plain', text: 'a note' }] });
+  if (m.method === 'resources/subscribe' || m.method === 'resources/unsubscribe') {
+    process.stderr.write(`${m.method.split('/')[1]}d ${m.params.uri}\n`);
+    return result(m.id, {});
   }
   if (m.method === 'ping') return result(m.id, {});
   if (m.method === 'tools/list') {
-    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', ...extra];
+    const names = ['echo', 'env', 'sleep', 'hang', 'crash', 'notify', 'ask', 'stderr', 'progress', 'pid', 'grow', 'interview', 'roots_seen', ...extra];
     return result(m.id, { tools: names.map((name) => ({ name, inputSchema: { type: 'object' } })) });
   }
   if (m.method !== 'tools/call') return out({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
@@ -62,6 +84,18 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       const id = 's' + nextId++;
       waiting.set(id, (answer) => result(m.id, { structuredContent: answer, content: [] }));
       return out({ jsonrpc: '2.0', id, method: 'roots/list' });
+    }
+    case 'roots_seen': return result(m.id, { structuredContent: { answer: rootsSeen }, content: [] });
+    case 'interview': {
+      const ask = (method, params, then) => {
+        const id = 's' + nextId++;
+        waiting.set(id, then);
+        out({ jsonrpc: '2.0', id, method, params });
+      };
+      return ask('elicitation/create', { message: 'Your name?', requestedSchema: { type: 'object', properties: { name: { type: 'string' } } } },
+        (first) => ask('roots/list', {}, (second) =>
+          result(m.id, { structuredContent: { elicitation: first.result || first.error, roots: second.result || second.error },
+                         content: [{ type: 'text', text: 'interviewed' }] })));
     }
     case 'progress': {
       const token = m.params._meta && m.params._meta.progressToken;

@@ -10,6 +10,7 @@
 #include "devauth/util.hpp"
 #include "jitgate/auth/jwks_cache.hpp"
 #include "jitgate/auth/jwt_verifier.hpp"
+#include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/devauth/config.hpp"
 #include "jitgate/devauth/password.hpp"
 #include "jitgate/devauth/server.hpp"
@@ -22,6 +23,7 @@ namespace {
 
 const std::string kResource = "http://127.0.0.1:9999/mcp";
 const std::string kRedirect = "http://127.0.0.1:7777/callback";
+const std::string kUpstream = "http://127.0.0.1:9998/mcp";  // a second resource, for token exchange
 
 struct Reply {
   unsigned status = 0;
@@ -58,7 +60,7 @@ class DevAuth : public ::testing::Test {
     o.users = {devauth::User{"alice", *alice_hash_, "Alice Example", {"member"}},
                devauth::User{"bob", devauth::hash_password("bob-password"), "", {"admin", "member"}}};
     o.scopes = {{"notes:read", "Read your own notes"}, {"notes:write", "Write your own notes"}, {"admin:write", "Run admin actions"}};
-    o.resources = {kResource};
+    o.resources = {kResource, kUpstream};
     o.cimd_allowed_hosts = {"127.0.0.1"};
     devauth::Client robot;
     robot.client_id = "robot";
@@ -69,7 +71,12 @@ class DevAuth : public ::testing::Test {
     app.client_id = "app";
     app.client_name = "Demo App";
     app.redirect_uris = {kRedirect};
-    o.clients = {robot, app};
+    devauth::Client gateway;  // may exchange tokens addressed to kResource
+    gateway.client_id = "gateway";
+    gateway.client_secret = "gateway-secret";
+    gateway.grant_types = {std::string(auth::kTokenExchangeGrant)};
+    gateway.exchange_audiences = {kResource};
+    o.clients = {robot, app, gateway};
     o.now = [this] { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + skew_.load(); };
     server_ = std::make_unique<devauth::DevAuthServer>(std::move(o));
     port_ = server_->listen();
@@ -569,6 +576,145 @@ TEST(DevAuthConfig, ParsesAndRejectsWithPositions) {
     EXPECT_NE(std::string(e.what()).find("demo.yaml:3:"), std::string::npos) << e.what();
   }
   EXPECT_THROW(devauth::parse_options("colour: blue\n"), devauth::ConfigError);
+}
+
+}  // namespace
+
+namespace {
+
+// Token exchange (RFC 8693): jitgate's own TokenExchanger against the real endpoint.
+TEST_F(DevAuth, TokenExchangeKeepsTheSubjectAndNamesTheActor) {
+  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read notes:write", verifier_), "alice",
+                                        "alice-password", {"notes:read", "notes:write"});
+  auto t = exchange("app", param(loc, "code"), verifier_).json();
+  std::string subject_token(t.at("access_token").as_string());
+
+  auth::TokenExchangeOptions o;
+  o.token_endpoint = issuer_ + "/token";
+  o.client_id = "gateway";
+  o.client_secret = "gateway-secret";
+  o.resource = kUpstream;
+  o.scopes = {"notes:read"};
+  auth::TokenExchanger exchanger(o);
+  std::string error;
+  auto got = exchanger.exchange(subject_token, std::nullopt, error);
+  ASSERT_TRUE(got) << error;
+  EXPECT_EQ(got->scope, "notes:read");
+  EXPECT_GT(got->expires_at, 0);
+
+  // The issued token: alice, her roles, for the upstream, issued to the gateway acting for her.
+  auth::JwksOptions jo;
+  jo.issuer = issuer_;
+  auth::JwtOptions vo;
+  vo.issuer = issuer_;
+  vo.audiences = {kUpstream};
+  auth::JwtVerifier v(vo, std::make_shared<auth::JwksCache>(jo, auth::make_http_fetcher()));
+  auto verified = v.verify(got->access_token);
+  ASSERT_TRUE(std::holds_alternative<auth::Principal>(verified));
+  const auto& p = std::get<auth::Principal>(verified);
+  EXPECT_EQ(p.subject, "alice");
+  EXPECT_EQ(p.client_id, "gateway");
+  EXPECT_EQ(p.roles, (std::set<std::string, std::less<>>{"member"}));
+  EXPECT_EQ(p.scopes, (std::set<std::string, std::less<>>{"notes:read"}));
+  EXPECT_EQ(p.claims.at("act").at("sub").as_string(), "gateway");
+  // Not for the original resource any more.
+  EXPECT_TRUE(std::holds_alternative<auth::TokenError>(verify(got->access_token)));
+  // Cached: the same subject token asks the server only once.
+  auto again = exchanger.exchange(subject_token, std::nullopt, error);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->access_token, got->access_token);
+  EXPECT_EQ(exchanger.stats().exchanges, 1u);
+
+  // Exchanging the exchanged token again nests the actors (RFC 8693 section 4.1) ... once it is
+  // addressed to a resource this client may exchange from; kUpstream is not.
+  auto nested = exchanger.exchange(got->access_token, std::nullopt, error);
+  EXPECT_FALSE(nested);
+  EXPECT_NE(error.find("invalid_grant"), std::string::npos) << error;
+}
+
+TEST_F(DevAuth, TokenExchangeRefusals) {
+  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password",
+                                        {"notes:read"});
+  std::string subject(exchange("app", param(loc, "code"), verifier_).json().at("access_token").as_string());
+  std::string grant(auth::kTokenExchangeGrant), at(auth::kAccessTokenType);
+  auto ask = [&](devauth::Fields f, const std::string& who = "gateway", const std::string& secret = "gateway-secret") {
+    f.insert(f.begin(), {{"grant_type", grant}, {"client_id", who}, {"client_secret", secret}});
+    return post("/token", form(f));
+  };
+  devauth::Fields good{{"subject_token", subject}, {"subject_token_type", at}, {"resource", kUpstream}};
+  auto ok = ask(good);
+  ASSERT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_EQ(ok.json().at("issued_token_type").as_string(), at);
+  EXPECT_EQ(ok.json().at("token_type").as_string(), "Bearer");
+  EXPECT_FALSE(ok.json().contains("refresh_token"));
+
+  EXPECT_EQ(ask({{"subject_token_type", at}, {"resource", kUpstream}}).error(), "invalid_request");  // no subject_token
+  EXPECT_EQ(ask({{"subject_token", subject}, {"resource", kUpstream}}).error(), "invalid_request");  // no type
+  EXPECT_EQ(ask({{"subject_token", subject}, {"subject_token_type", "urn:ietf:params:oauth:token-type:id_token"}, {"resource", kUpstream}})
+                .error(),
+            "invalid_request");
+  auto with_actor = good;
+  with_actor.emplace_back("actor_token", subject);
+  EXPECT_EQ(ask(with_actor).error(), "invalid_request");
+  auto refresh_wanted = good;
+  refresh_wanted.emplace_back("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token");
+  EXPECT_EQ(ask(refresh_wanted).error(), "invalid_request");
+  // A token that is not one of ours, or is garbage.
+  EXPECT_EQ(ask({{"subject_token", "not-a-jwt"}, {"subject_token_type", at}, {"resource", kUpstream}}).error(), "invalid_grant");
+  auto tampered = subject;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(ask({{"subject_token", tampered}, {"subject_token_type", at}, {"resource", kUpstream}}).error(), "invalid_grant");
+  // Wider than the subject token, or for a resource tokens are not issued for.
+  auto wider = good;
+  wider.emplace_back("scope", "notes:read notes:write");
+  EXPECT_EQ(ask(wider).error(), "invalid_scope");
+  EXPECT_EQ(ask({{"subject_token", subject}, {"subject_token_type", at}, {"resource", "https://other.example/mcp"}}).error(),
+            "invalid_target");
+  EXPECT_EQ(ask({{"subject_token", subject}, {"subject_token_type", at}, {"resource", kUpstream}, {"audience", kResource}}).error(),
+            "invalid_target");
+  // A client without the grant, or with a wrong secret.
+  EXPECT_EQ(ask(good, "robot", "robot-secret").error(), "unauthorized_client");
+  auto wrong = ask(good, "gateway", "guess");
+  EXPECT_EQ(wrong.status, 401u);
+  EXPECT_EQ(wrong.error(), "invalid_client");
+  // An expired subject token.
+  skew_ = 3600;
+  EXPECT_EQ(ask(good).error(), "invalid_grant");
+  skew_ = 0;
+  // Discovery names the grant.
+  auto m = get("/.well-known/oauth-authorization-server").json();
+  bool listed = false;
+  for (const auto& g : m.at("grant_types_supported").as_array()) listed = listed || g.as_string() == grant;
+  EXPECT_TRUE(listed);
+}
+
+TEST_F(DevAuth, TokenExchangeConfiguration) {
+  EXPECT_THROW(devauth::parse_options(R"(clients:
+  - client_id: gw
+    grant_types: ["urn:ietf:params:oauth:grant-type:token-exchange"]
+    exchange_audiences: ["http://127.0.0.1:8080/mcp"]
+)"),
+               devauth::ConfigError);  // a public client may not exchange
+  EXPECT_THROW(devauth::parse_options(R"(clients:
+  - client_id: gw
+    client_secret: s
+    grant_types: ["urn:ietf:params:oauth:grant-type:token-exchange"]
+)"),
+               devauth::ConfigError);  // exchange_audiences missing
+  EXPECT_THROW(devauth::parse_options(R"(clients:
+  - client_id: gw
+    client_secret: s
+    grant_types: [password]
+)"),
+               devauth::ConfigError);  // unknown grant
+  auto o = devauth::parse_options(R"(clients:
+  - client_id: gw
+    client_secret: s
+    grant_types: ["urn:ietf:params:oauth:grant-type:token-exchange"]
+    exchange_audiences: ["http://127.0.0.1:8080/mcp"]
+)");
+  ASSERT_EQ(o.clients.size(), 1u);
+  EXPECT_EQ(o.clients[0].exchange_audiences, std::vector<std::string>{"http://127.0.0.1:8080/mcp"});
 }
 
 }  // namespace

@@ -127,3 +127,67 @@ TEST(GatewayConfig, RejectsEmptyAndMalformedFiles) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(GatewayConfig, TokenExchange) {
+  ::setenv("JITGATE_TEST_EXCHANGE_SECRET", "gw-s3cret", 1);
+  auto g = gw::parse_gateway_config(R"(
+upstreams:
+  - name: notes
+    sessions: per_subject
+    http:
+      url: http://127.0.0.1:9000/mcp
+      token_exchange:
+        token_endpoint: http://127.0.0.1:9400/token
+        client_id: jitgate-gateway
+        client_secret: ${JITGATE_TEST_EXCHANGE_SECRET}
+        client_auth: client_secret_post
+        scopes: [notes:read]
+        refresh_before_s: 10
+  - name: other
+    sessions: per_session
+    http:
+      url: http://127.0.0.1:9001/mcp
+      token_exchange:
+        token_endpoint: https://as.example.com/token
+        client_id: gw
+        client_secret: x
+        audience: other-api
+        resource: https://other.example/mcp
+)",
+                                    "gw.yaml", "/etc/jitgate");
+  ASSERT_EQ(g.upstreams.size(), 2u);
+  const auto& t = *g.upstreams[0].http->token_exchange;
+  EXPECT_EQ(t.token_endpoint, "http://127.0.0.1:9400/token");
+  EXPECT_EQ(t.client_id, "jitgate-gateway");
+  EXPECT_EQ(t.client_secret, "gw-s3cret");
+  EXPECT_TRUE(t.client_secret_post);
+  EXPECT_EQ(t.resource, "http://127.0.0.1:9000/mcp");  // the upstream's url unless set
+  EXPECT_EQ(t.scopes, std::vector<std::string>{"notes:read"});
+  EXPECT_EQ(t.refresh_before, std::chrono::seconds(10));
+  const auto& o = *g.upstreams[1].http->token_exchange;
+  EXPECT_EQ(o.audience, "other-api");
+  EXPECT_EQ(o.resource, "https://other.example/mcp");
+  EXPECT_FALSE(o.client_secret_post);
+
+  auto ps = problems(R"(
+upstreams:
+  - name: notes
+    http:
+      url: http://127.0.0.1:9000/mcp
+      token_exchange:
+        token_endpoint: ftp://as/token
+        client_auth: private_key_jwt
+        lifetime: 5
+)");
+  EXPECT_TRUE(mentions(ps, "needs sessions: per_subject or per_session")) << ps.size();
+  EXPECT_TRUE(mentions(ps, "token_endpoint must start with http"));
+  EXPECT_TRUE(mentions(ps, "needs client_id"));
+  EXPECT_TRUE(mentions(ps, "needs client_secret"));
+  EXPECT_TRUE(mentions(ps, "client_auth must be"));
+  EXPECT_TRUE(mentions(ps, "unknown field 'lifetime'"));
+  EXPECT_TRUE(mentions(ps, "gw.yaml:7:"));  // with the line where the mapping starts
+}
+
+}  // namespace

@@ -33,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 
-constexpr std::size_t kScriptedTools = 11;  // what scripted_upstream.cjs lists
+constexpr std::size_t kScriptedTools = 13;  // what scripted_upstream.cjs lists
 
 
 struct Logs {
@@ -215,6 +215,148 @@ TEST_F(Gateway, RelaysServerToClientRequestsToTheCallingClient) {
   EXPECT_TRUE(refused.at("result").at("structuredContent").as_object().contains("error"));
 }
 
+// A 2026-07-28 request: the envelope in params._meta, on a holder that is not a registered session.
+json::object meta2026(json::object caps) {
+  return json::object{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", caps}};
+}
+
+TEST_F(Gateway, QuestionsFromTheUpstreamBecomeInputRequiredResultsFor2026Clients) {
+  start({scripted("up", "")});
+  json::object caps{{"elicitation", json::object{}}, {"roots", json::object{}}};
+  auto stateless = [&](json::object params) {
+    auto holder = std::make_shared<Session>("");
+    auto out = std::make_shared<CaptureOutbound>();
+    server_.handle(holder, jr::Request{next_id_++, "tools/call", json::value(std::move(params))}, out);
+    auto r = out->wait(10s);
+    EXPECT_TRUE(r) << "no response";
+    return r.value_or(json::object{});
+  };
+  json::object first_params{{"name", "interview"}, {"arguments", json::object{{"topic", "x"}}}, {"_meta", meta2026(caps)}};
+
+  // Round 1: the upstream's elicitation comes back as an input-required result.
+  auto first = stateless(first_params);
+  ASSERT_TRUE(first.contains("result")) << json::serialize(first);
+  const auto& r1 = first.at("result").as_object();
+  EXPECT_EQ(r1.at("resultType"), "input_required");
+  ASSERT_EQ(r1.at("inputRequests").as_object().size(), 1u);
+  const auto& [key1, q1] = *r1.at("inputRequests").as_object().begin();
+  EXPECT_EQ(q1.at("method"), "elicitation/create");
+  EXPECT_EQ(q1.at("params").at("message"), "Your name?");
+  std::string state(r1.at("requestState").as_string());
+
+  // A retry with another request's arguments, or a made-up state, is refused; the call stays parked.
+  auto other = first_params;
+  other["arguments"] = json::object{{"topic", "y"}};
+  other["requestState"] = state;
+  EXPECT_EQ(stateless(other).at("error").at("code"), -32602);
+  auto forged = first_params;
+  forged["requestState"] = "jitgate-input.0123456789abcdef0123456789abcdef";
+  EXPECT_EQ(stateless(forged).at("error").at("code"), -32602);
+  // An answer that is not an elicitation result is refused too.
+  auto bad = first_params;
+  bad["requestState"] = state;
+  bad["inputResponses"] = json::object{{std::string(key1), json::object{{"action", "maybe"}}}};
+  EXPECT_EQ(stateless(bad).at("error").at("code"), -32602);
+  // Retrying without the answer just asks again.
+  auto unanswered = first_params;
+  unanswered["requestState"] = state;
+  auto again = stateless(unanswered);
+  EXPECT_EQ(again.at("result").at("resultType"), "input_required");
+  EXPECT_TRUE(again.at("result").at("inputRequests").as_object().contains(key1));
+
+  // Round 2: the answer goes upstream, whose next question (roots/list) comes back the same way.
+  auto second_params = first_params;
+  second_params["requestState"] = state;
+  second_params["inputResponses"] =
+      json::object{{std::string(key1), json::object{{"action", "accept"}, {"content", json::object{{"name", "Ada"}}}}}};
+  auto second = stateless(second_params);
+  ASSERT_TRUE(second.contains("result")) << json::serialize(second);
+  const auto& r2 = second.at("result").as_object();
+  EXPECT_EQ(r2.at("resultType"), "input_required");
+  const auto& [key2, q2] = *r2.at("inputRequests").as_object().begin();
+  EXPECT_EQ(q2.at("method"), "roots/list");
+  EXPECT_NE(key2, key1);
+
+  // Round 3: the last answer; the call's result arrives, with both answers as the upstream saw them.
+  auto third_params = first_params;
+  third_params["requestState"] = std::string(r2.at("requestState").as_string());
+  third_params["inputResponses"] =
+      json::object{{std::string(key2), json::object{{"roots", json::array{json::object{{"uri", "file:///w"}}}}}}};
+  auto third = stateless(third_params);
+  ASSERT_TRUE(third.contains("result")) << json::serialize(third);
+  const auto& r3 = third.at("result").as_object();
+  EXPECT_NE(r3.if_contains("resultType") ? r3.at("resultType") : json::value("complete"), "input_required");
+  EXPECT_EQ(r3.at("structuredContent").at("elicitation").at("content").at("name"), "Ada");
+  EXPECT_EQ(r3.at("structuredContent").at("roots").at("roots").at(0).at("uri"), "file:///w");
+  // The state is spent.
+  EXPECT_EQ(stateless(third_params).at("error").at("code"), -32602);
+
+  // A client without the capability: the upstream hears an error, the client gets the call's result.
+  auto plain = stateless(json::object{{"name", "ask"}, {"_meta", meta2026({})}});
+  ASSERT_TRUE(plain.contains("result")) << json::serialize(plain);
+  EXPECT_TRUE(plain.at("result").at("structuredContent").as_object().contains("error"));
+}
+
+TEST_F(Gateway, RequestsOutsideACallReachTheSessionsClient) {
+  // Like server-filesystem, the upstream asks for roots right after it is initialized.
+  start({scripted("up", "", {"--roots-on-init"}, gw::SessionMode::per_session)});
+  auto c = connect(json::object{{"roots", json::object{}}});
+  EXPECT_EQ(text_of(tool(c, "echo", {{"message", "hi"}})), "hi");  // opens the session's connection
+  ASSERT_TRUE(c.link->wait_method("roots/list"));
+  json::object ask;
+  {
+    std::lock_guard l(c.link->mu);
+    for (auto& m : c.link->got)
+      if (m.at("method") == "roots/list") ask = m;
+  }
+  server_.handle(c.session,
+                 jr::Response{ask.at("id"), json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///w"}}}}}),
+                              std::nullopt},
+                 nullptr);
+  json::object seen;
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    auto r = tool(c, "roots_seen");
+    seen = r.at("result").at("structuredContent").as_object();
+    if (!seen.at("answer").is_null()) break;
+  }
+  EXPECT_EQ(seen.at("answer").at("result").at("roots").at(0).at("uri"), "file:///w") << json::serialize(seen);
+
+  // The client's roots change: its own connection hears of it (and would ask again).
+  server_.handle(c.session, jr::Notification{"notifications/roots/list_changed", nullptr}, nullptr);
+  EXPECT_TRUE(logs_.wait("stderr: roots changed"));
+
+  // A client that did not declare roots: the upstream hears a refusal, and the client nothing.
+  auto plain = connect();
+  EXPECT_EQ(text_of(tool(plain, "echo", {{"message", "x"}})), "x");
+  json::object refused;
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    refused = tool(plain, "roots_seen").at("result").at("structuredContent").as_object();
+    if (!refused.at("answer").is_null()) break;
+  }
+  EXPECT_EQ(refused.at("answer").at("error").at("code"), -32601) << json::serialize(refused);
+  EXPECT_FALSE(plain.link->wait_method("roots/list", 100ms));
+}
+
+TEST_F(Gateway, OneUpstreamSubscriptionForManySessionsEndsWithTheLast) {
+  start({scripted("up", "", {"--resources"})});
+  auto a = connect();
+  auto b = connect();
+  auto sub = [&](Client& c) { return call(c, "resources/subscribe", json::object{{"uri", "memo://note"}}); };
+  ASSERT_TRUE(sub(a).contains("result"));
+  ASSERT_TRUE(logs_.wait("stderr: subscribed memo://note"));
+  ASSERT_TRUE(sub(b).contains("result"));
+  // The upstream was asked once; the first session's end does not unsubscribe, the last one's does.
+  server_.close_session(a.session->id());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(logs_.saw("unsubscribed"));
+  server_.close_session(b.session->id());
+  EXPECT_TRUE(logs_.wait("stderr: unsubscribed memo://note"));
+  std::lock_guard l(logs_.mu);
+  EXPECT_EQ(std::count_if(logs_.lines.begin(), logs_.lines.end(),
+                          [](const std::string& s) { return s.find("stderr: subscribed") != std::string::npos; }),
+            1);
+}
+
 TEST_F(Gateway, CancellationIsRelayedUpstream) {
   start({scripted("up", "")});
   auto c = connect();
@@ -295,6 +437,38 @@ TEST_F(Gateway, GarbageFromTheUpstreamIsSkipped) {
   auto c = connect();
   EXPECT_EQ(text_of(tool(c, "echo", {{"message", "through the noise"}})), "through the noise");
   EXPECT_GT(gateway_->health().at("upstreams").at("noisy").at("garbage_lines").as_uint64(), 0u);
+}
+
+TEST_F(Gateway, ConnectionLimitAndUnlistedNames) {
+  auto limited = scripted("up", "up_", {}, gw::SessionMode::per_session);
+  limited.max_connections = 1;
+  auto strict = scripted("strict", "strict_");
+  strict.forward_unlisted = false;
+  start({std::move(limited), std::move(strict)});
+  auto a = connect();
+  auto b = connect();
+  EXPECT_EQ(text_of(tool(a, "up_echo", {{"message", "a"}})), "a");
+  // The second session would need a second connection: refused at once, and named.
+  auto refused = tool(b, "up_echo", {{"message", "b"}});
+  ASSERT_TRUE(refused.contains("error")) << json::serialize(refused);
+  EXPECT_EQ(refused.at("error").at("code"), static_cast<int>(gw::UpstreamError::overloaded));
+  EXPECT_EQ(refused.at("error").at("data").at("upstream"), "up");
+  // Once the first session ends, its connection is closed and the second gets one.
+  server_.close_session(a.session->id());
+  json::object later;
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    later = tool(b, "up_echo", {{"message", "b"}});
+    if (later.contains("result")) break;
+  }
+  EXPECT_EQ(text_of(later), "b");
+  // forward_unlisted: false: a name under the prefix that the upstream did not list is unknown here.
+  EXPECT_EQ(text_of(tool(b, "strict_echo", {{"message", "s"}})), "s");
+  EXPECT_EQ(tool(b, "strict_no_such_tool").at("error").at("code"), -32602);
+  // With forwarding on, the upstream answers for itself.
+  auto forwarded = tool(b, "up_no_such_tool");
+  ASSERT_TRUE(forwarded.contains("error")) << json::serialize(forwarded);
+  EXPECT_NE(std::string(forwarded.at("error").at("message").as_string()).find("unknown tool"), std::string::npos)
+      << json::serialize(forwarded);
 }
 
 TEST_F(Gateway, PerSessionConnectionsAreSeparateAndEndWithTheirSession) {

@@ -1,7 +1,11 @@
 // HttpUpstream against our own conformance server (build/bin/conformance-server, both protocol
 // generations) run as a child process, and against a raw socket server that answers exactly the
 // bytes a test wants (HTTP errors, garbage, truncation, hangs).
+#include <jitgate/gateway/config.hpp>
+#include <jitgate/gateway/connect.hpp>
+#include <jitgate/gateway/gateway.hpp>
 #include <jitgate/gateway/http_upstream.hpp>
+#include <jitgate/mcp/server.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -9,6 +13,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -20,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "support/capture.hpp"
 
 namespace gw = jitgate::gateway;
 namespace json = boost::json;
@@ -815,3 +822,179 @@ TEST(HttpUpstream, UnreachableUpstreamRetriesWithBackoff) {
   ConformanceServer server(port);  // it comes up: the next attempt succeeds
   EXPECT_TRUE(wait_for([&] { return up.state() == gw::UpstreamState::ready; }, 5s)) << up.health().last_error;
 }
+
+namespace {
+
+// The gateway as `jitgate serve` builds it (make_spec) in front of the conformance server, for a
+// 2026-07-28 client whose tool needs an answer from the user: with a session-revision upstream the
+// upstream's elicitation/create becomes the gateway's input-required result; with a 2026-07-28
+// upstream the upstream's own input-required result passes through. Either way the client's retry
+// completes the call.
+TEST(HttpUpstreamBehindGateway, InputRequiredFor2026ClientsOverBothGenerations) {
+  ConformanceServer cs;
+  for (std::string protocol : {"2025-11-25", "2026-07-28"}) {
+    SCOPED_TRACE(protocol);
+    jitgate::mcp::Server server(jitgate::mcp::ServerOptions{});
+    gw::GatewayOptions go;
+    go.log = [](std::string_view, gw::LogLevel, std::string_view) {};
+    gw::Gateway gateway(server, go);
+    gw::UpstreamConfig u;
+    u.name = "conf";
+    u.tool_prefix = "c_";
+    u.timeout = 10s;
+    u.http = gw::HttpSettings{};
+    u.http->url = cs.url();
+    u.http->protocol = protocol;
+    u.http->open_get_stream = protocol != "2026-07-28";
+    gateway.add(gw::make_spec(u));
+    ASSERT_TRUE(gateway.start());
+
+    json::object meta{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                      {"io.modelcontextprotocol/clientCapabilities", json::object{{"elicitation", json::object{}}}}};
+    auto request = [&](json::object params) {
+      auto holder = std::make_shared<jitgate::mcp::Session>("");
+      auto out = std::make_shared<testsupport::CaptureOutbound>();
+      server.handle(holder, jitgate::jsonrpc::Request{1, "tools/call", json::value(std::move(params))}, out);
+      auto r = out->wait(10s);
+      EXPECT_TRUE(r) << "no response";
+      return r.value_or(json::object{});
+    };
+    json::object params{{"name", "c_test_input_required_result_elicitation"}, {"arguments", json::object{}}, {"_meta", meta}};
+    auto first = request(params);
+    ASSERT_TRUE(first.contains("result")) << json::serialize(first);
+    const auto& r1 = first.at("result").as_object();
+    ASSERT_EQ(r1.at("resultType"), "input_required") << json::serialize(r1);
+    ASSERT_EQ(r1.at("inputRequests").as_object().size(), 1u);
+    const auto& [key, question] = *r1.at("inputRequests").as_object().begin();
+    EXPECT_EQ(question.at("method"), "elicitation/create");
+    EXPECT_EQ(question.at("params").at("message"), "What is your name?");
+    // Ours for a session upstream; the upstream's own (and its key) for a 2026-07-28 one.
+    std::string state(r1.at("requestState").as_string());
+    EXPECT_EQ(state.starts_with("jitgate-input."), protocol != "2026-07-28") << state;
+    EXPECT_EQ(std::string(key) == "user_name", protocol == "2026-07-28") << key;
+
+    auto retry = params;
+    retry["requestState"] = state;
+    retry["inputResponses"] = json::object{{std::string(key), json::object{{"action", "accept"}, {"content", json::object{{"name", "Ada"}}}}}};
+    auto done = request(retry);
+    ASSERT_TRUE(done.contains("result")) << json::serialize(done);
+    EXPECT_EQ(done.at("result").at("content").at(0).at("text"), "Hello, Ada!");
+    gateway.stop();
+    server.join();
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// nginx terminating TLS in front of the conformance server, with a certificate for "localhost"
+// issued by a CA made for the test (openssl), so https upstreams are verified for real.
+class TlsProxy {
+ public:
+  explicit TlsProxy(std::uint16_t backend) {
+    char tmpl[] = "/tmp/jitgate-tls-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    dir_ = tmpl;
+    std::string d = dir_;
+    run("cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem"
+        " -days 1 -subj /CN=jitgate-test-ca" +
+        " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost" +
+        " && printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf" +
+        " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile ext.cnf");
+    port_ = free_port();
+    std::string conf = "daemon on;\nworker_processes 1;\npid " + d + "/nginx.pid;\nerror_log " + d + "/error.log warn;\n" +
+                       "events { worker_connections 64; }\nhttp {\n  access_log off;\n" +
+                       "  client_body_temp_path " + d + "/cb;\n  proxy_temp_path " + d + "/px;\n  fastcgi_temp_path " + d +
+                       "/fc;\n  uwsgi_temp_path " + d + "/uw;\n  scgi_temp_path " + d + "/sc;\n" +
+                       "  server {\n    listen 127.0.0.1:" + std::to_string(port_) + " ssl;\n" +
+                       "    ssl_certificate " + d + "/server.pem;\n    ssl_certificate_key " + d + "/server.key;\n" +
+                       "    location / {\n      proxy_pass http://127.0.0.1:" + std::to_string(backend) + ";\n" +
+                       "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n" +
+                       "      proxy_buffering off;\n      proxy_read_timeout 60s;\n    }\n  }\n}\n";
+    std::ofstream(d + "/nginx.conf") << conf;
+    run("nginx -p " + d + " -c " + d + "/nginx.conf -e " + d + "/error.log");
+    started_ = true;
+    for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms))
+      if (connectable()) return;
+    throw std::runtime_error("nginx did not listen");
+  }
+  ~TlsProxy() {
+    if (started_) std::system(("nginx -p " + dir_ + " -c " + dir_ + "/nginx.conf -e " + dir_ + "/error.log -s stop 2>/dev/null").c_str());
+    std::system(("rm -rf " + dir_).c_str());
+  }
+  std::uint16_t port() const { return port_; }
+  std::string ca() const { return dir_ + "/ca.pem"; }
+
+ private:
+  static void run(const std::string& cmd) {
+    if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+  }
+  static std::uint16_t free_port() {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t n = sizeof a;
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
+    ::close(s);
+    return ntohs(a.sin_port);
+  }
+  bool connectable() const {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(s);
+    return ok;
+  }
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+};
+
+TEST(HttpUpstream, HttpsIsVerifiedAgainstTheConfiguredCaAndHostName) {
+  ConformanceServer server;
+  TlsProxy tls(server.port());
+  const std::string url = "https://localhost:" + std::to_string(tls.port()) + "/mcp";
+  for (std::string protocol : {"2025-11-25", "2026-07-28"}) {
+    SCOPED_TRACE(protocol);
+    auto c = config(url, protocol);
+    c.ca_file = tls.ca();
+    gw::HttpUpstream up(c);
+    up.start();
+    ASSERT_TRUE(up.wait_ready(10s)) << up.health().last_error;
+    EXPECT_EQ(first_text(get(up.request("tools/call", call("test_simple_text")))), "This is a simple text response for testing.");
+    up.stop();
+  }
+  // The system CAs do not know the test CA: no connection, and the reason says so.
+  {
+    gw::HttpUpstream up(config(url));
+    up.start();
+    EXPECT_FALSE(up.wait_ready(1500ms));
+    EXPECT_NE(up.health().last_error.find("certificate verify failed"), std::string::npos) << up.health().last_error;
+  }
+  // The right CA but another host name than the certificate's.
+  {
+    auto c = config("https://127.0.0.1:" + std::to_string(tls.port()) + "/mcp");
+    c.ca_file = tls.ca();
+    gw::HttpUpstream up(c);
+    up.start();
+    EXPECT_FALSE(up.wait_ready(1500ms));
+    EXPECT_NE(up.health().last_error.find("certificate verify failed"), std::string::npos) << up.health().last_error;
+  }
+  // A CA file that cannot be read fails at once, naming the file.
+  {
+    auto c = config(url);
+    c.ca_file = "/nonexistent/ca.pem";
+    gw::HttpUpstream up(c);
+    up.start();
+    EXPECT_FALSE(up.wait_ready(1s));
+    EXPECT_NE(up.health().last_error.find("/nonexistent/ca.pem"), std::string::npos) << up.health().last_error;
+  }
+}
+
+}  // namespace
