@@ -495,6 +495,8 @@ struct Link : std::enable_shared_from_this<Link> {
       ForwardReply reply;
       if (r.error) {
         reply.error = std::move(r.error);
+      } else if (!r.result_text.empty()) {
+        reply.result_text = std::move(r.result_text);  // asked for as text: checked, and nothing to fix
       } else if (!r.result || !r.result->is_object()) {
         reply.error = fault(name, UpstreamError::bad_response, "upstream " + name + " answered with a result that is not an object");
       } else {
@@ -508,10 +510,12 @@ struct Link : std::enable_shared_from_this<Link> {
       std::lock_guard lock(conn->mu);
       ++conn->registering;
     }
-    CallId id = credential.empty()
-                    ? conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
-                    : conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
-                                           std::move(on_done), spec.call_timeout);
+    // A result nothing changes on its way back travels as text (no tree built for it).
+    CallId id = !credential.empty()
+                    ? conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
+                                           std::move(on_done), spec.call_timeout)
+                : !fix ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
+                       : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
     id_box->store(id);
     {
       std::lock_guard lock(conn->mu);

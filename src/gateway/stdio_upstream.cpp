@@ -126,6 +126,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     std::function<void(CallResult)> done;
     Clock::time_point deadline;
     bool counted = true;  // false for the internal initialize call
+    bool text = false;    // the caller takes a plain result as text (request_text)
   };
   using Completion = std::pair<std::function<void(CallResult)>, CallResult>;
 
@@ -224,7 +225,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   // ---- caller side ----------------------------------------------------------------------
 
   CallId request(std::string method, json::value params, std::function<void(CallResult)> done,
-                 std::optional<milliseconds> timeout) {
+                 std::optional<milliseconds> timeout, bool text = false) {
     CallResult refused;
     std::int64_t id = 0;
     bool need_wake = true;
@@ -244,7 +245,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
               fault(UpstreamError::overloaded, "upstream " + cfg.name + " write buffer is full");
         } else {
           auto deadline = Clock::now() + timeout.value_or(cfg.default_timeout);
-          pending.emplace(id, Pending{std::move(done), deadline, true});
+          pending.emplace(id, Pending{std::move(done), deadline, true, text});
           ++counted_in_flight;
           // Written here when possible; the I/O thread is woken only for what is left, or for a
           // deadline before the end of its current poll.
@@ -663,6 +664,8 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   void handle_line(std::string text) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (text.find_first_not_of(" \t") == std::string::npos) return;
+    // The usual answer, a plain result for a caller that passes it on: checked, never built.
+    if (auto plain = jsonrpc::scan_result_text(text); plain && on_result_text(*plain)) return;
     auto body = jsonrpc::decode(text);
     if (body.parse_error) {
       garbage(text, "not JSON");
@@ -681,6 +684,23 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       else if (handlers.on_notification)
         handlers.on_notification(std::get<jsonrpc::Notification>(msg), only_call());
     }
+  }
+
+  // False, leaving the line to the general path, unless the call is in flight and takes text.
+  bool on_result_text(const jsonrpc::ResultText& plain) {
+    Pending p;
+    {
+      std::lock_guard lock(mu);
+      auto it = pending.find(plain.id);
+      if (it == pending.end() || !it->second.text) return false;
+      p = std::move(it->second);
+      if (p.counted) --counted_in_flight;
+      pending.erase(it);
+    }
+    CallResult result;
+    result.result_text.assign(plain.result);
+    if (p.done) p.done(std::move(result));
+    return true;
   }
 
   void on_response(jsonrpc::Response& r) {
@@ -979,6 +999,11 @@ const std::string& StdioUpstream::name() const { return impl_->cfg.name; }
 CallId StdioUpstream::request(std::string method, json::value params, std::function<void(CallResult)> done,
                               std::optional<std::chrono::milliseconds> timeout) {
   return impl_->request(std::move(method), std::move(params), std::move(done), timeout);
+}
+
+CallId StdioUpstream::request_text(std::string method, json::value params, std::function<void(CallResult)> done,
+                                   std::optional<std::chrono::milliseconds> timeout) {
+  return impl_->request(std::move(method), std::move(params), std::move(done), timeout, true);
 }
 
 bool StdioUpstream::cancel(CallId call, std::string_view reason) { return impl_->cancel(call, reason); }

@@ -1,6 +1,7 @@
 #include "jitgate/jsonrpc/message.hpp"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <type_traits>
 
 namespace jitgate::jsonrpc {
@@ -83,6 +84,166 @@ Decoded classify_impl(V& v) {
 }  // namespace
 
 Decoded classify(const json::value& v) { return classify_impl(v); }
+
+namespace {
+
+// Checks a JSON text and notes, at the top level, the members scan_result_text needs, without
+// building anything. Strings and keys the parser hands over whole point into the text.
+struct ResultScan {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  enum class Key { none, jsonrpc, id, result, other };
+  std::size_t depth = 0;
+  Key current = Key::none;  // the top-level member whose value comes next
+  bool unusual = false;     // anything that is not the plain shape
+  bool version_ok = false, has_id = false;
+  std::int64_t id = 0;
+  const char* result_key_end = nullptr;  // just past the key "result" (its closing quote excluded)
+  const char* after_result = nullptr;    // the key that follows the result's value, if any
+  bool in_result = false;
+  bool result_done = false;
+  unsigned seen = 0;  // top-level keys met, one bit per Key
+
+  // A value at depth 1 (the top-level object's member) starts.
+  void top_value() {
+    if (depth != 1) return;
+    if (current == Key::result) unusual = true;  // a result that is not an object
+  }
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) {
+    if (depth == 0) unusual = true;
+    top_value();
+    ++depth;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    --depth;
+    return true;
+  }
+  bool on_object_begin(boost::system::error_code&) {
+    if (depth == 1) {
+      if (current == Key::result) in_result = true;
+    }
+    ++depth;
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    --depth;
+    if (depth == 1 && in_result) {
+      in_result = false;
+      result_done = true;
+    }
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(json::string_view s, std::size_t n, boost::system::error_code&) {
+    if (depth == 1) {
+      if (current == Key::jsonrpc && n == s.size() && s == "2.0") version_ok = true;
+      else if (current != Key::other) unusual = true;
+    }
+    return true;
+  }
+  bool on_key_part(json::string_view, std::size_t, boost::system::error_code&) {
+    if (depth == 1) unusual = true;  // split or escaped: not worth the trouble
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t n, boost::system::error_code&) {
+    if (depth != 1) return true;
+    if (n != s.size()) unusual = true;
+    if (result_done && !after_result) after_result = s.data();
+    if (s == "jsonrpc") current = Key::jsonrpc;
+    else if (s == "id") current = Key::id;
+    else if (s == "result") {
+      current = Key::result;
+      result_key_end = s.data() + s.size();
+    } else {
+      unusual = true;
+      current = Key::other;
+    }
+    unsigned bit = 1u << static_cast<unsigned>(current);
+    if (seen & bit) unusual = true;  // a repeated member
+    seen |= bit;
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t i, json::string_view, boost::system::error_code&) {
+    if (depth == 1) {
+      if (current == Key::id) {
+        has_id = true;
+        id = i;
+      } else {
+        unusual = true;
+      }
+    }
+    return true;
+  }
+  bool on_uint64(std::uint64_t, json::string_view, boost::system::error_code&) {
+    if (depth == 1) unusual = true;
+    return true;
+  }
+  bool on_double(double, json::string_view, boost::system::error_code&) {
+    if (depth == 1) unusual = true;
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) {
+    if (depth == 1) unusual = true;
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    if (depth == 1) unusual = true;
+    return true;
+  }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+};
+
+bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+}  // namespace
+
+std::optional<ResultText> scan_result_text(std::string_view text, const Limits& limits) {
+  json::parse_options opts;
+  opts.max_depth = limits.max_depth;
+  json::basic_parser<ResultScan> p(opts);
+  boost::system::error_code ec;
+  std::size_t n = p.write_some(false, text.data(), text.size(), ec);
+  if (ec || n != text.size() || !p.done()) return std::nullopt;
+  const ResultScan& h = p.handler();
+  if (h.unusual || !h.version_ok || !h.has_id || !h.result_done || !h.result_key_end) return std::nullopt;
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  // The value starts after the key's closing quote, blanks, ':' and blanks.
+  const char* v = h.result_key_end;
+  if (v < begin || v >= end || *v != '"') return std::nullopt;
+  ++v;
+  while (v < end && json_space(*v)) ++v;
+  if (v == end || *v != ':') return std::nullopt;
+  ++v;
+  while (v < end && json_space(*v)) ++v;
+  if (v == end || *v != '{') return std::nullopt;
+  // It ends before the next member's '"' and ',' or, being the last, before the closing brace.
+  const char* e = nullptr;
+  if (h.after_result) {
+    e = h.after_result;
+    if (e <= v || e > end) return std::nullopt;
+    --e;  // the opening quote of the next key
+    while (e > v && json_space(e[-1])) --e;
+    if (e == v || e[-1] != ',') return std::nullopt;
+    --e;
+  } else {
+    e = end;
+    while (e > v && json_space(e[-1])) --e;
+    if (e == v || e[-1] != '}') return std::nullopt;
+    --e;  // the top-level closing brace
+  }
+  while (e > v && json_space(e[-1])) --e;
+  if (e == v || e[-1] != '}') return std::nullopt;
+  return ResultText{h.id, std::string_view(v, static_cast<std::size_t>(e - v))};
+}
 
 DecodedBody decode(std::string_view body, const Limits& limits) {
   DecodedBody out;

@@ -704,6 +704,18 @@ std::optional<std::string> Outbound::serialize_with_result_tail(const json::obje
   return text;
 }
 
+void Outbound::complete_result_text(const jsonrpc::Id& id, std::string_view result, std::string_view tail) {
+  json::value parsed = json::parse(result);
+  if (!tail.empty() && parsed.is_object()) {
+    std::string members = "{";
+    members += tail;
+    members += '}';
+    json::value added = json::parse(members);
+    for (auto& kv : added.as_object()) parsed.get_object().insert_or_assign(kv.key(), std::move(kv.value()));
+  }
+  complete(jsonrpc::result_response(id, std::move(parsed)));
+}
+
 void Outbound::refuse(const jsonrpc::Id& id, const policy::Decision& d) {
   std::string_view reason = d.remedy == policy::Remedy::authenticate ? "authentication_required"
                             : d.remedy == policy::Remedy::step_up    ? "insufficient_scope"
@@ -1508,6 +1520,17 @@ class StatelessOutbound : public Outbound {
   bool close_stream(std::chrono::milliseconds retry) override { return inner_->close_stream(retry); }
   void refuse(const jsonrpc::Id& id, const policy::Decision& d) override { inner_->refuse(id, d); }
 
+  // A forwarded result as text: the decoration is spliced in as text too, unless the text may set
+  // one of its members (any mention of their names: then it is decorated as a tree).
+  void complete_result_text(const jsonrpc::Id& id, std::string_view result, std::string_view tail) override {
+    bool mentions = result.find("\"resultType\"") != std::string_view::npos ||
+                    result.find("\"_meta\"") != std::string_view::npos ||
+                    (cacheable_ && (result.find("\"ttlMs\"") != std::string_view::npos ||
+                                    result.find("\"cacheScope\"") != std::string_view::npos));
+    if (!tail.empty() || tail_.empty() || mentions) return Outbound::complete_result_text(id, result, tail);
+    inner_->complete_result_text(id, result, tail_);
+  }
+
  private:
   // Whether the handler set any member the decoration would add (one pass over a small object).
   bool sets_decoration(const json::object& result) const {
@@ -1672,6 +1695,10 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
     if (once->exchange(true)) return;
     session->end_call(key);
     if (ctx->cancelled()) return out->complete(std::nullopt);
+    if (!r.result_text.empty()) {
+      if (then) then();
+      return out->complete_result_text(id, r.result_text);
+    }
     if (r.result) {
       if (then) then();
       return out->complete(jsonrpc::result_response(id, std::move(*r.result)));

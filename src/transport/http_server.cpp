@@ -290,6 +290,37 @@ class Exchange : public mcp::Outbound {
     return true;
   }
 
+  // A result that arrives as JSON text (forwarded): the JSON answer is written around it, as it
+  // is. Anything else (a stream, a batch, pending messages) takes the tree path.
+  void complete_result_text(const jsonrpc::Id& id, std::string_view result, std::string_view tail) override {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      bool plain = !stream_ && conn_ && !batch_ && outstanding_ == 1 && collected_.empty() && !serialized_ &&
+                   !(flush_pending_ && link_ && link_->has_pending());
+      std::array<char, 128> idbuf;
+      json::serializer sr;
+      sr.reset(&id);
+      std::string_view id_text = sr.read(idbuf.data(), idbuf.size());
+      if (plain && sr.done() && result.size() >= 2 && result.front() == '{' && result.back() == '}') {
+        // The result's members, then the tail's: a comma between when both have some.
+        std::string_view inner = result.substr(1, result.size() - 2);
+        bool empty = inner.find_first_not_of(" \t\r\n") == std::string_view::npos;
+        --outstanding_;
+        done_ = true;
+        conn_->send_response(response_with_body(200, headers_, "Content-Type: application/json",
+                                                {R"({"jsonrpc":"2.0","id":)", id_text, R"(,"result":)",
+                                                 result.substr(0, result.size() - 1), !empty && !tail.empty() ? "," : "",
+                                                 tail, "}}"},
+                                                true),
+                             true);
+        conn_.reset();
+        return;
+      }
+    }
+    mcp::Outbound::complete_result_text(id, result, tail);
+  }
+
  private:
   // Where `tail` goes in `text`, `response` serialized (see Outbound::serialize_with_result_tail).
   struct TailParts {

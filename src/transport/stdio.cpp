@@ -74,6 +74,10 @@ class BatchOutbound : public mcp::Outbound {
 }  // namespace
 
 int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
+  // Only the writer touches `out` (under its lock, flushing every line). An input stream tied to it
+  // (std::cin is, to std::cout) would flush it from this thread before each read, racing the handler
+  // threads' writes once the streams are not synchronized with stdio.
+  std::ostream* tied = in.tie(nullptr);
   auto writer = std::make_shared<LineWriter>(out);
   auto session = server.create_session();
   session->set_link(std::make_shared<StdioLink>(writer));
@@ -128,6 +132,7 @@ int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   server.close_session(session->id());
   server.join();
+  in.tie(tied);
   return 0;
 }
 

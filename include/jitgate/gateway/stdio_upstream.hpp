@@ -53,6 +53,9 @@ class StdioUpstream final : public Upstream {
   using Upstream::request;
   CallId request(std::string method, json::value params, std::function<void(CallResult)> done,
                  std::optional<std::chrono::milliseconds> timeout = std::nullopt) override;
+  // Plain result lines (jsonrpc::scan_result_text) come back as text, without a parse tree.
+  CallId request_text(std::string method, json::value params, std::function<void(CallResult)> done,
+                      std::optional<std::chrono::milliseconds> timeout = std::nullopt) override;
   bool cancel(CallId call, std::string_view reason) override;
   bool notify(std::string method, json::value params = nullptr) override;
 

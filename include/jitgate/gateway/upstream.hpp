@@ -42,7 +42,10 @@ std::string_view to_string(UpstreamState s);
 struct CallResult {
   std::optional<json::value> result;
   std::optional<jsonrpc::Error> error;
-  bool ok() const { return result.has_value(); }
+  // Instead of `result`, for a call made with Upstream::request_text whose answer allowed it: the
+  // result object's JSON text as the upstream sent it (checked to be JSON and an object).
+  std::string result_text;
+  bool ok() const { return result.has_value() || !result_text.empty(); }
 };
 
 enum class LogSource { child_stderr, upstream };
@@ -107,6 +110,12 @@ class Upstream {
   virtual CallId request_as(std::string authorization, std::string method, json::value params,
                             std::function<void(CallResult)> done, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     (void)authorization;
+    return request(std::move(method), std::move(params), std::move(done), timeout);
+  }
+  // As request(), for a caller that passes the result on as it is: `done` may get the result as
+  // text (CallResult::result_text) instead of a tree, which saves building one. The default builds it.
+  virtual CallId request_text(std::string method, json::value params, std::function<void(CallResult)> done,
+                              std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     return request(std::move(method), std::move(params), std::move(done), timeout);
   }
   // Gives up on a call in flight: the upstream gets notifications/cancelled with `reason` and the

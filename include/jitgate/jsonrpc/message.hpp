@@ -74,6 +74,17 @@ struct DecodedBody {
 };
 
 DecodedBody decode(std::string_view body, const Limits& limits = {});
+
+// A successful response whose result can travel on as text: `{"jsonrpc":"2.0","id":<integer>,
+// "result":{...}}`, those three members in any order and nothing else, the whole text checked to be
+// JSON (within `limits.max_depth`). `result` views the result object's text inside `text`.
+struct ResultText {
+  std::int64_t id = 0;
+  std::string_view result;
+};
+// Nullopt for anything else (decode it): other members, another id type, an error, a result that
+// is not an object, escapes in the top-level keys, malformed JSON.
+std::optional<ResultText> scan_result_text(std::string_view text, const Limits& limits = {});
 Decoded classify(const json::value& v);
 
 json::object to_json(const Request& r);

@@ -53,6 +53,10 @@ class Outbound {
   // For transports implementing the above: `response` serialized with `tail` spliced in before the
   // closing brace of "result", or nullopt unless "result" is the last member and an object.
   static std::optional<std::string> serialize_with_result_tail(const json::object& response, std::string_view tail);
+  // The final response, a result given as JSON text (an object, already checked) plus `tail` as
+  // above (empty: none). Transports that can write the text as it is override this; the default
+  // parses it and completes the usual way.
+  virtual void complete_result_text(const jsonrpc::Id& id, std::string_view result, std::string_view tail = {});
 };
 
 class Server;
@@ -158,6 +162,9 @@ using Completer = std::function<std::vector<std::string>(const std::string& argu
 struct ForwardReply {
   std::optional<json::object> result;
   std::optional<jsonrpc::Error> error;
+  // Instead of `result`: the result object as JSON text, checked, passed on as it is (a result the
+  // gateway does not change: no tree is built for it).
+  std::string result_text;
 };
 // Serves a request somewhere else (the gateway's upstream servers). Gets the request's method and
 // params as the client sent them (its own: moved out of the request, so forwarding them copies

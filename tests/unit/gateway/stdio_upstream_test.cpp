@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -513,4 +514,32 @@ TEST(StdioUpstream, CallerWriteToAClosedStdinFailsTheCallOnly) {
   }
   EXPECT_EQ(up.health().state, gw::UpstreamState::ready);  // still running: its stdout is open
   up.stop();
+}
+
+// request_text: a plain result line reaches the caller as its result's text, not a tree; errors and
+// request() calls are as before.
+TEST(StdioUpstream, RequestTextGetsPlainResultsAsText) {
+  gw::StdioUpstream up(scripted());
+  up.start();
+  ASSERT_TRUE(up.wait_ready(10s));
+  auto text_call = [&](std::string method, json::value params) {
+    auto p = std::make_shared<std::promise<gw::CallResult>>();
+    auto f = p->get_future();
+    up.request_text(std::move(method), std::move(params), [p](gw::CallResult r) { p->set_value(std::move(r)); });
+    return get(std::move(f));
+  };
+  auto t = text_call("tools/call", call("echo", {{"message", "as \"text\""}}));
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t.result);
+  ASSERT_FALSE(t.result_text.empty());
+  EXPECT_EQ(json::parse(t.result_text).at("content").at(0).at("text"), "as \"text\"");
+  auto tree = get(up.request("tools/call", call("echo", {{"message", "as a tree"}})));
+  ASSERT_TRUE(tree.result);
+  EXPECT_TRUE(tree.result_text.empty());
+  EXPECT_EQ(first_text(tree), "as a tree");
+  auto unknown = text_call("nope/nope", nullptr);
+  ASSERT_TRUE(unknown.error);
+  EXPECT_EQ(unknown.error->code, -32601);
+  EXPECT_TRUE(unknown.result_text.empty());
+  EXPECT_EQ(up.health().in_flight, 0u);
 }

@@ -111,3 +111,52 @@ TEST(JsonRpc, RoundTripsMessages) {
 }
 
 }  // namespace
+
+TEST(JsonRpc, ResultTextIsFoundInPlainResponsesOnly) {
+  auto scan = [](std::string_view t) { return jr::scan_result_text(t); };
+  auto r = scan(R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"a}\"b"}]}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->id, 7);
+  EXPECT_EQ(r->result, R"({"content":[{"type":"text","text":"a}\"b"}]})");
+  // Any member order and blanks; the result's text is exactly its value.
+  r = scan(" { \"result\" : { \"a\" : 1 } ,\n \"id\" : -3 , \"jsonrpc\" : \"2.0\" } \r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->id, -3);
+  EXPECT_EQ(r->result, "{ \"a\" : 1 }");
+  r = scan(R"({"id":1,"jsonrpc":"2.0","result":{}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result, "{}");
+  // The text must parse as the result it stands for.
+  EXPECT_EQ(json::parse(scan(R"({"jsonrpc":"2.0","result":{"x":[1,{"y":null}]},"id":2})")->result),
+            json::parse(R"({"x":[1,{"y":null}]})"));
+  for (std::string_view other : {
+           R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}})",  // an error
+           R"({"jsonrpc":"2.0","id":"s","result":{}})",                     // a string id
+           R"({"jsonrpc":"2.0","id":1.5,"result":{}})",                     // not an integer
+           R"({"jsonrpc":"2.0","id":18446744073709551615,"result":{}})",    // beyond int64
+           R"({"jsonrpc":"2.0","id":1,"result":[1]})",                      // not an object
+           R"({"jsonrpc":"2.0","id":1,"result":"x"})",
+           R"({"jsonrpc":"2.0","id":1,"result":null})",
+           R"({"jsonrpc":"2.0","id":1})",                                   // no result
+           R"({"jsonrpc":"1.0","id":1,"result":{}})",                       // another version
+           R"({"id":1,"result":{}})",
+           R"({"jsonrpc":"2.0","id":1,"result":{},"extra":true})",          // another member
+           R"({"jsonrpc":"2.0","id":1,"method":"x","result":{}})",
+           R"({"jsonrpc":"2.0","id":1,"result":{},"result":{}})",           // repeated
+           R"({"jsonrpc":"2.0","id":1,"id":2,"result":{}})",
+           R"({"jsonrpc":"2.0","id":1,"res\u0075lt":{}})",                  // an escaped key
+           R"({"jsonrpc":"2.0","id":1,"result":{"a":1})",                   // malformed
+           R"({"jsonrpc":"2.0","id":1,"result":{"a":1}} x)",
+           R"({"jsonrpc":"2.0","id":1,"result":{"a":}})",
+           R"([{"jsonrpc":"2.0","id":1,"result":{}}])",                     // a batch
+           R"(42)", R"()", R"(not json)"}) {
+    EXPECT_FALSE(scan(other)) << other;
+  }
+  // The depth limit holds as in decode.
+  std::string deep = R"({"jsonrpc":"2.0","id":1,"result":)";
+  for (int i = 0; i < 70; ++i) deep += R"({"a":)";
+  deep += "1";
+  for (int i = 0; i < 70; ++i) deep += "}";
+  deep += "}";
+  EXPECT_FALSE(scan(deep));
+}

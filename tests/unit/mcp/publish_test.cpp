@@ -89,6 +89,68 @@ class Publish : public ::testing::Test {
   std::int64_t next_id_ = 1;
 };
 
+// What an Outbound that writes result text as it is (as the HTTP transport does) would send.
+class TextCapture : public CaptureOutbound {
+ public:
+  void complete_result_text(const jr::Id& id, std::string_view result, std::string_view tail) override {
+    std::string inner(result.substr(1, result.size() - 2));
+    bool empty = inner.find_first_not_of(" ") == std::string::npos;
+    text_ = R"({"jsonrpc":"2.0","id":)" + json::serialize(id) + R"(,"result":)" + std::string(result.substr(0, result.size() - 1)) +
+            (!empty && !tail.empty() ? "," : "") + std::string(tail) + "}}";
+    complete(json::parse(*text_).as_object());
+  }
+  std::optional<std::string> text_;
+};
+
+TEST_F(Publish, ResultsForwardedAsTextAnswerExactlyAsTheirTrees) {
+  const std::string plain = R"({"content":[{"type":"text","text":"hi"}],"isError":false})";
+  const std::string decorated = R"({"content":[],"_meta":{"x":1}})";  // sets a member 2026-07-28 decorates
+  auto forwarder = [](std::string text, bool as_text) -> Forwarder {
+    return [text, as_text](std::string_view, json::object, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+      if (as_text) return done(ForwardReply{std::nullopt, std::nullopt, text});
+      done(ForwardReply{json::parse(text).as_object(), std::nullopt});
+    };
+  };
+  Catalog cat;
+  for (auto [name, text, as_text] : {std::tuple{"tree", plain, false}, std::tuple{"text", plain, true},
+                                     std::tuple{"tree_meta", decorated, false}, std::tuple{"text_meta", decorated, true},
+                                     std::tuple{"text_empty", std::string("{}"), true}, std::tuple{"tree_empty", std::string("{}"), false}}) {
+    auto item = tool_item(name);
+    item.serve = forwarder(text, as_text);
+    cat.tools.push_back(std::move(item));
+  }
+  server_.publish("up", std::move(cat));
+
+  // A session: the same answer either way.
+  auto c = connect();
+  EXPECT_EQ(call(c, "tools/call", json::object{{"name", "text"}}).at("result"), json::parse(plain));
+  EXPECT_EQ(call(c, "tools/call", json::object{{"name", "text_empty"}}).at("result"), json::object{});
+
+  // 2026-07-28: the decoration is spliced into the text, byte for byte what the tree gets; a text
+  // that mentions a decorated member is decorated as a tree.
+  auto holder = std::make_shared<Session>(std::string());
+  json::object meta{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", json::object{}}};
+  auto stateless = [&](std::string name, std::shared_ptr<CaptureOutbound> out) {
+    server_.handle(holder, jr::Request{next_id_, "tools/call", json::object{{"name", name}, {"_meta", meta}}}, out);
+    auto r = out->wait();
+    EXPECT_TRUE(r) << name;
+    return r.value_or(json::object{});
+  };
+  for (auto [tree, text, spliced] : {std::tuple{"tree", "text", true}, std::tuple{"tree_meta", "text_meta", false},
+                                     std::tuple{"tree_empty", "text_empty", true}}) {
+    auto built = stateless(tree, std::make_shared<CaptureOutbound>());
+    EXPECT_EQ(built.at("result").at("resultType"), "complete") << tree;
+    auto capture = std::make_shared<TextCapture>();
+    auto got = stateless(text, capture);
+    EXPECT_EQ(capture->text_.has_value(), spliced) << text;
+    if (capture->text_) {
+      EXPECT_EQ(*capture->text_, json::serialize(built)) << text;
+    }
+    EXPECT_EQ(json::serialize(got), json::serialize(built)) << text;
+    EXPECT_EQ(json::serialize(stateless(text, std::make_shared<CaptureOutbound>())), json::serialize(built)) << text;
+  }
+}
+
 TEST_F(Publish, ListsPublishedEntriesVerbatimBesideLocalOnesAndForwardsCalls) {
   server_.add_tool(Tool{"local", "", "a local tool"}, [](const json::object&, RequestContext&) { return ToolResult::text("l"); });
   Catalog cat;
