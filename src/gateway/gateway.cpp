@@ -24,6 +24,8 @@
 
 namespace jitgate::gateway {
 
+struct Conn;
+
 namespace {
 
 using mcp::Catalog;
@@ -76,6 +78,8 @@ struct CallState {
   std::function<void(ForwardReply)> done;  // the downstream request answered next; null while parked
   std::weak_ptr<RequestContext> ctx;       // that request
   std::string progress_token;              // ours, when the client asked for progress
+  std::weak_ptr<Conn> conn;                // the connection and upstream id of the call (a retry
+  CallId call_id = 0;                      // re-arms cancellation with them)
   // Parking (2026-07-28 clients).
   std::string binding;   // method, name and arguments: what a retry must repeat
   std::string caller;    // issuer and subject of the caller ("" anonymous): who may retry
@@ -517,6 +521,8 @@ struct Link : std::enable_shared_from_this<Link> {
                 : !fix ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
                        : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
     id_box->store(id);
+    st->conn = weak;  // set once, before the call can be parked (its questions need the id registered)
+    st->call_id = id;
     {
       std::lock_guard lock(conn->mu);
       --conn->registering;
@@ -680,17 +686,7 @@ struct Link : std::enable_shared_from_this<Link> {
         std::lock_guard lock(mu);
         progress[token] = ctx;
       }
-      std::shared_ptr<Conn> conn;
-      CallId call = 0;
-      for (const auto& c : all_connections()) {
-        std::lock_guard lock(c->mu);
-        for (const auto& [k, v] : c->calls)
-          if (v == st) {
-            conn = c;
-            call = k;
-          }
-      }
-      if (conn) arm_stop(st, conn, call, *ctx);
+      if (st->call_id != 0) arm_stop(st, st->conn, st->call_id, *ctx);
     }
     for (auto& [respond, answer] : replies) respond(CallResult{std::move(answer), std::nullopt});
     if (!again.empty()) done(ForwardReply{std::move(again), std::nullopt});
@@ -708,13 +704,6 @@ struct Link : std::enable_shared_from_this<Link> {
       }
       it = expired ? parked.erase(it) : std::next(it);
     }
-  }
-
-  std::vector<std::shared_ptr<Conn>> all_connections() {
-    std::vector<std::shared_ptr<Conn>> out{shared};
-    std::lock_guard lock(mu);
-    for (const auto& [k, c] : dedicated) out.push_back(c);
-    return out;
   }
 
   // ---- from the upstream -------------------------------------------------------------------
