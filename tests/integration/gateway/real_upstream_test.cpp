@@ -96,6 +96,19 @@ class EverythingOverHttp {
 
 }  // namespace
 
+// server-everything lists its echo tool and echoes, over whichever transport `up` is.
+static void expect_lists_and_echoes(gw::Upstream& up) {
+  auto list = get(up.request("tools/list"));
+  ASSERT_TRUE(list.ok()) << list.error->message;
+  bool has_echo = false;
+  for (auto& t : list.result->at("tools").as_array()) has_echo |= t.at("name") == "echo";
+  EXPECT_TRUE(has_echo);
+
+  auto echo = get(up.request("tools/call", json::object{{"name", "echo"}, {"arguments", {{"message", "hello gateway"}}}}));
+  ASSERT_TRUE(echo.ok()) << echo.error->message;
+  EXPECT_EQ(echo.result->at("content").at(0).at("text"), "Echo: hello gateway");
+}
+
 TEST(RealUpstream, ServerEverythingOverStreamableHttp) {
   ASSERT_TRUE(fs::exists(kNode)) << "run scripts/bootstrap (npm ci in tools/)";
   std::uint16_t port = free_port();
@@ -145,15 +158,8 @@ TEST(RealUpstream, ServerEverythingOverStreamableHttp) {
   EXPECT_EQ(up.initialize_result().at("protocolVersion"), "2025-11-25");
   auto restarts_at_ready = up.health().restarts;  // attempts while Node was not listening yet
 
-  auto list = get(up.request("tools/list"));
-  ASSERT_TRUE(list.ok()) << list.error->message;
-  bool has_echo = false;
-  for (auto& t : list.result->at("tools").as_array()) has_echo |= t.at("name") == "echo";
-  EXPECT_TRUE(has_echo);
-
-  auto echo = get(up.request("tools/call", json::object{{"name", "echo"}, {"arguments", {{"message", "hello gateway"}}}}));
-  ASSERT_TRUE(echo.ok()) << echo.error->message;
-  EXPECT_EQ(echo.result->at("content").at(0).at("text"), "Echo: hello gateway");
+  expect_lists_and_echoes(up);
+  if (::testing::Test::HasFatalFailure()) return;
 
   // Progress notifications arrive on the call's own SSE response stream.
   std::promise<gw::CallResult> promise;
@@ -234,15 +240,8 @@ TEST(RealUpstream, ServerEverythingOverStdio) {
   EXPECT_EQ(init.at("protocolVersion"), "2025-11-25");
   EXPECT_TRUE(init.at("capabilities").as_object().contains("tools"));
 
-  auto list = get(up.request("tools/list"));
-  ASSERT_TRUE(list.ok()) << list.error->message;
-  bool has_echo = false;
-  for (auto& t : list.result->at("tools").as_array()) has_echo |= t.at("name") == "echo";
-  EXPECT_TRUE(has_echo);
-
-  auto echo = get(up.request("tools/call", json::object{{"name", "echo"}, {"arguments", {{"message", "hello gateway"}}}}));
-  ASSERT_TRUE(echo.ok()) << echo.error->message;
-  EXPECT_EQ(echo.result->at("content").at(0).at("text"), "Echo: hello gateway");
+  expect_lists_and_echoes(up);
+  if (::testing::Test::HasFatalFailure()) return;
 
   // server-everything asks for roots shortly after notifications/initialized, then logs the count.
   for (auto end = Clock::now() + 10s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {

@@ -9,6 +9,7 @@
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/policy/policy.hpp"
 #include "support/capture.hpp"
+#include "support/paging.hpp"
 #include "support/recording_link.hpp"
 
 namespace json = boost::json;
@@ -72,16 +73,7 @@ class Publish : public ::testing::Test {
   }
 
   std::vector<std::string> tool_names(Client& c) {
-    std::vector<std::string> names;
-    json::value cursor = nullptr;
-    do {
-      json::object params;
-      if (!cursor.is_null()) params["cursor"] = cursor;
-      auto r = call(c, "tools/list", params);
-      for (auto& t : r.at("result").at("tools").as_array()) names.emplace_back(t.at("name").as_string());
-      const auto* next = r.at("result").as_object().if_contains("nextCursor");
-      cursor = next ? *next : json::value(nullptr);
-    } while (!cursor.is_null());
+    auto names = testsupport::listed_names([&](std::string m, json::value p) { return call(c, std::move(m), std::move(p)); });
     return names;
   }
 
