@@ -1,5 +1,6 @@
 #include "jitgate/jsonrpc/message.hpp"
 
+#include <cstdint>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <type_traits>
@@ -67,8 +68,10 @@ Decoded classify_impl(V& v) {
     else r.result = std::move(*const_cast<json::value*>(result));  // `result` points into `v`, not const here
   } else {
     const auto* eo = error->if_object();
-    if (!eo || !eo->contains("code") || !(*eo).at("code").is_int64() || !eo->contains("message") ||
-        !eo->at("message").is_string())
+    // The code is an integer that fits the int32 the protocol uses: 2^32-32601 is no -32601.
+    const auto* code = eo ? eo->if_contains("code") : nullptr;
+    if (!code || !code->is_int64() || code->get_int64() < INT32_MIN || code->get_int64() > INT32_MAX ||
+        !eo->contains("message") || !eo->at("message").is_string())
       return invalid(id, "Invalid Request: malformed error object");
     Error e{static_cast<std::int32_t>(eo->at("code").get_int64()), std::string(eo->at("message").get_string()),
             std::nullopt};

@@ -1,10 +1,11 @@
 #include "mcp/cursor.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
-#include <cctype>
-#include <charconv>
-#include <vector>
+#include <memory>
+#include <stdexcept>
 
 namespace jitgate::mcp {
 
@@ -29,93 +30,99 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-std::string encode_cursor(std::string_view family, std::size_t offset) {
-  std::string plain = "v1:" + std::string(family) + ":" + std::to_string(offset);
-  return base64_encode(plain);
+std::string base64url_encode(std::string_view bytes) {
+  std::string s = base64_encode(bytes);
+  for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
 }
 
-std::string encode_cursor(std::string_view family, std::size_t offset, std::string_view binding) {
-  if (binding.empty()) return encode_cursor(family, offset);
-  return base64_encode("v2:" + std::string(family) + ":" + std::string(binding) + ":" + std::to_string(offset));
+std::optional<std::string> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string s(text);
+  for (char& c : s) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
+  }
+  while (s.size() % 4) s.push_back('=');
+  return base64_decode(s);
 }
 
 namespace {
 
-// The offset of a cursor whose decoded text is `prefix` followed by a decimal number.
-std::optional<std::size_t> offset_after(std::string_view cursor, const std::string& prefix) {
-  if (cursor.size() > 256) return std::nullopt;
-  auto plain = base64_decode(cursor);
-  if (!plain || plain->rfind(prefix, 0) != 0) return std::nullopt;
-  std::string_view num = std::string_view(*plain).substr(prefix.size());
-  std::size_t offset = 0;
-  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), offset);
-  if (ec != std::errc() || p != num.data() + num.size() || num.empty()) return std::nullopt;
-  return offset;
+constexpr std::size_t kNonce = 12, kTag = 16, kOffset = 8;
+constexpr std::size_t kSealed = kNonce + kOffset + kTag;
+
+struct CtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
+
+// The additional data: the family and the binding, length-prefixed so no two pairs concatenate alike.
+std::string associated(std::string_view family, std::string_view binding) {
+  std::string aad;
+  aad.reserve(family.size() + binding.size() + 24);
+  aad += "jitgate-cursor-v1\n";
+  aad += std::to_string(family.size());
+  aad += ':';
+  aad += family;
+  aad += binding;
+  return aad;
 }
 
 }  // namespace
 
-std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor, std::string_view binding) {
-  if (binding.empty()) return decode_cursor(family, cursor);
-  return offset_after(cursor, "v2:" + std::string(family) + ":" + std::string(binding) + ":");
-}
-
-std::optional<std::size_t> decode_cursor(std::string_view family, std::string_view cursor) {
-  return offset_after(cursor, "v1:" + std::string(family) + ":");
-}
-
-}  // namespace jitgate::mcp
-
-#include "mcp/uri_template.hpp"
-
-namespace jitgate::mcp {
-
-std::optional<UriTemplate> UriTemplate::parse(std::string_view tmpl) {
-  UriTemplate t;
-  std::size_t i = 0;
-  while (i < tmpl.size()) {
-    std::size_t open = tmpl.find('{', i);
-    if (open == std::string_view::npos) {
-      t.parts_.push_back({false, std::string(tmpl.substr(i))});
-      break;
-    }
-    if (open > i) t.parts_.push_back({false, std::string(tmpl.substr(i, open - i))});
-    std::size_t close = tmpl.find('}', open);
-    if (close == std::string_view::npos || close == open + 1) return std::nullopt;
-    std::string_view name = tmpl.substr(open + 1, close - open - 1);
-    for (char c : name)
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return std::nullopt;
-    if (!t.parts_.empty() && t.parts_.back().variable) return std::nullopt;  // ambiguous "{a}{b}"
-    t.parts_.push_back({true, std::string(name)});
-    i = close + 1;
+CursorSealer::CursorSealer(std::string_view secret) {
+  if (secret.empty()) {
+    if (RAND_bytes(key_.data(), static_cast<int>(key_.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+    return;
   }
-  return t;
+  static constexpr std::string_view kLabel = "jitgate cursor key v1";
+  unsigned int n = 0;
+  if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(kLabel.data()),
+            kLabel.size(), key_.data(), &n) ||
+      n != key_.size())
+    throw std::runtime_error("HMAC failed");
 }
 
-std::optional<StringMap> UriTemplate::match(std::string_view uri) const {
-  StringMap vars;
-  std::size_t pos = 0;
-  for (std::size_t k = 0; k < parts_.size(); ++k) {
-    const Part& p = parts_[k];
-    if (!p.variable) {
-      if (uri.substr(pos, p.text.size()) != p.text) return std::nullopt;
-      pos += p.text.size();
-      continue;
-    }
-    std::size_t end;
-    if (k + 1 < parts_.size()) {
-      end = uri.find(parts_[k + 1].text, pos);
-      if (end == std::string_view::npos) return std::nullopt;
-    } else {
-      end = uri.size();
-    }
-    std::string_view value = uri.substr(pos, end - pos);
-    if (value.empty() || value.find('/') != std::string_view::npos) return std::nullopt;
-    vars.emplace(p.text, std::string(value));
-    pos = end;
-  }
-  if (pos != uri.size()) return std::nullopt;
-  return vars;
+std::string CursorSealer::seal(std::string_view family, std::string_view binding, std::uint64_t offset) const {
+  std::array<unsigned char, kSealed> out{};
+  if (RAND_bytes(out.data(), kNonce) != 1) throw std::runtime_error("RAND_bytes failed");
+  std::array<unsigned char, kOffset> plain{};
+  for (std::size_t i = 0; i < kOffset; ++i) plain[i] = static_cast<unsigned char>(offset >> (8 * i));
+  std::string aad = associated(family, binding);
+  Ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), out.data()) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()), static_cast<int>(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), out.data() + kNonce, &len, plain.data(), static_cast<int>(plain.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonce + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, out.data() + kNonce + kOffset) != 1)
+    throw std::runtime_error("AES-GCM failed");
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
+}
+
+std::optional<std::uint64_t> CursorSealer::open(std::string_view family, std::string_view binding, std::string_view cursor) const {
+  if (cursor.size() > 64) return std::nullopt;
+  auto raw = base64url_decode(cursor);
+  if (!raw || raw->size() != kSealed) return std::nullopt;
+  const auto* in = reinterpret_cast<const unsigned char*>(raw->data());
+  std::array<unsigned char, kTag> tag{};
+  std::copy(in + kNonce + kOffset, in + kSealed, tag.begin());
+  std::array<unsigned char, kOffset + 16> plain{};
+  std::string aad = associated(family, binding);
+  Ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0, tail = 0;
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), in) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()), static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), plain.data(), &len, in + kNonce, static_cast<int>(kOffset)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), plain.data() + len, &tail) != 1)
+    return std::nullopt;  // not ours, altered, or sealed for other rights
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < kOffset; ++i) offset |= static_cast<std::uint64_t>(plain[i]) << (8 * i);
+  return offset;
 }
 
 }  // namespace jitgate::mcp

@@ -16,24 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::string to_base64url(std::string_view bytes) {
-  std::string s = base64_encode(bytes);
-  for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  return s;
-}
-
-std::optional<std::string> from_base64url(std::string_view text) {
-  std::string s(text);
-  for (char& c : s) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
-  }
-  while (s.size() % 4) s.push_back('=');
-  return base64_decode(s);
-}
-
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -72,8 +54,8 @@ std::string RequestStateSealer::mac(std::string_view data) const {
 
 std::string RequestStateSealer::seal(std::string_view binding, const json::object& answers) const {
   json::object payload{{"v", 1}, {"b", sha256_hex(binding)}, {"e", now_seconds() + lifetime_.count()}, {"a", answers}};
-  std::string body = to_base64url(json::serialize(payload));
-  return body + "." + to_base64url(mac(body));
+  std::string body = base64url_encode(json::serialize(payload));
+  return body + "." + base64url_encode(mac(body));
 }
 
 std::optional<json::object> RequestStateSealer::open(std::string_view binding, std::string_view token) const {
@@ -81,11 +63,11 @@ std::optional<json::object> RequestStateSealer::open(std::string_view binding, s
   auto dot = token.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
   std::string_view body = token.substr(0, dot);
-  auto sig = from_base64url(token.substr(dot + 1));
+  auto sig = base64url_decode(token.substr(dot + 1));
   if (!sig) return std::nullopt;
   std::string expected = mac(body);
   if (sig->size() != expected.size() || CRYPTO_memcmp(sig->data(), expected.data(), expected.size()) != 0) return std::nullopt;
-  auto plain = from_base64url(body);
+  auto plain = base64url_decode(body);
   if (!plain) return std::nullopt;
   boost::system::error_code ec;
   json::value v = json::parse(*plain, ec);

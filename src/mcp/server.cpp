@@ -98,6 +98,23 @@ json::object ResourceContents::to_json() const {
   return o;
 }
 
+namespace {
+
+// Runs work that no request waits for (view refreshes, re-evaluation after a reload); an
+// exception it did not expect is counted and logged, and the caller goes on with the next item.
+template <typename F>
+void contain(observe::Registry* metrics, std::string_view where, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    observe::count_contained(metrics, where, e.what());
+  } catch (...) {
+    observe::count_contained(metrics, where, "an exception of unknown type");
+  }
+}
+
+}  // namespace
+
 std::string random_session_id() {
   std::array<unsigned char, 16> bytes{};
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -437,19 +454,24 @@ std::uint64_t view_of(const Entries& entries, const policy::PolicyEngine& engine
   return h;
 }
 
-// A fingerprint of the rights a cursor is issued for: the policy generation and the caller.
+// The rights a cursor is issued for, spelled out: the policy generation and every fact of the
+// caller a decision reads. It is authenticated inside the sealed cursor, never shown.
 std::string rights_binding(const policy::PolicyEngine& engine, const auth::Principal& p) {
-  std::uint64_t h = 1469598103934665603ull;
-  fnv(h, std::to_string(engine.generation()));
-  fnv(h, p.issuer);
-  fnv(h, p.subject);
-  fnv(h, p.client_id);
-  for (const auto& s : p.scopes) fnv(h, s);
-  fnv(h, "\x02");
-  for (const auto& r : p.roles) fnv(h, r);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 15];
+  std::string out;
+  out.reserve(64 + p.issuer.size() + p.subject.size() + p.client_id.size());
+  auto field = [&](std::string_view v) {
+    out += std::to_string(v.size());
+    out += ':';
+    out += v;
+  };
+  out += std::to_string(engine.generation());
+  field(p.issuer);
+  field(p.subject);
+  field(p.client_id);
+  out += "|s";
+  for (const auto& s : p.scopes) field(s);
+  out += "|r";
+  for (const auto& r : p.roles) field(r);
   return out;
 }
 
@@ -487,6 +509,7 @@ struct Server::Impl {
   std::function<void(Session&, const jsonrpc::Notification&)> on_notification;
   std::function<void(const std::string&)> on_closed;
   RequestStateSealer sealer;
+  CursorSealer cursors;
   json::object server_info;  // _meta serverInfo of every 2026-07-28 result
   // What StatelessOutbound adds to a result that has none of it, serialized once (see
   // stateless_result_tail): index 0 not cacheable, 1 cacheable "public", 2 cacheable "private".
@@ -571,21 +594,50 @@ struct Server::Impl {
         m->counter("jitgate_policy_shadow_disagreements_total", "Calls the shadow policy decided differently",
                    {{"rule", d.shadow_rule}})
             .inc();
-      if (!d.allowed()) {
-        bool anon = who.principal().anonymous();
-        std::string_view status = anon ? "401" : "403";
-        std::string_view kind = anon ? "authenticate" : d.remedy == policy::Remedy::step_up ? "insufficient_scope" : "forbidden";
-        m->counter("jitgate_challenges_total", "Refused calls, by HTTP status and challenge", {{"status", status}, {"kind", kind}})
-            .inc();
-      }
     }
     audit(d, a, who.principal(), session);
     return d;
   }
 
+  void count_challenge(const policy::PolicyEngine::Caller& who, const policy::Decision& d) const {
+    auto& m = options.metrics;
+    if (!m) return;
+    bool anon = who.principal().anonymous();
+    std::string_view status = anon ? "401" : "403";
+    std::string_view kind = anon ? "authenticate" : d.remedy == policy::Remedy::step_up ? "insufficient_scope" : "forbidden";
+    m->counter("jitgate_challenges_total", "Refused calls, by HTTP status and challenge", {{"status", status}, {"kind", kind}})
+        .inc();
+  }
+
+  // A refused primitive that this caller cannot see and no token would unlock: answering with a
+  // refusal would tell that it exists, so it answers as an unknown one (the audit line keeps the deny).
+  bool hidden(const policy::PolicyEngine::Caller& who, const policy::Action& a, const policy::Decision& d) const {
+    if (d.remedy != policy::Remedy::none || a.kind == policy::Kind::method) return false;
+    policy::Action look = a;
+    look.phase = policy::Phase::discovery;
+    look.arguments = nullptr;
+    look.explain = true;  // a remedy means a token could show it: then the refusal stands
+    look.method = a.kind == policy::Kind::tool                ? "tools/list"
+                  : a.kind == policy::Kind::prompt            ? "prompts/list"
+                  : a.kind == policy::Kind::resource_template ? "resources/templates/list"
+                                                              : "resources/list";
+    policy::Decision seen = policy->decide(who, look);
+    bool is_hidden = !seen.listed() && seen.remedy == policy::Remedy::none;
+    if (is_hidden && options.metrics)
+      options.metrics->counter("jitgate_hidden_refusals_total", "Refused calls answered as unknown (hidden from the caller)")
+          .inc();
+    return is_hidden;
+  }
+
   // Recomputes what a session's lists show; tells it about every family that changed.
   void refresh_views(Session& s) {
     if (!policy) return;
+    // A session whose views cannot be worked out keeps the ones it had; its lists and calls are
+    // still decided per request.
+    contain(options.metrics.get(), "mcp.views", [&] { refresh_views_unguarded(s); });
+  }
+
+  void refresh_views_unguarded(Session& s) {
     std::uint64_t version = 0;
     auto principal = s.with_rights([&](Session::Rights& r) {
       version = ++r.version;
@@ -624,6 +676,7 @@ struct Server::Impl {
       : options(std::move(o)),
         pool(options.blocking_threads),
         sealer(options.request_state_key, options.request_state_lifetime),
+        cursors(options.request_state_key),
         server_info{{"name", options.info.name}, {"version", options.info.version}},
         stateless_tails{stateless_result_tail(false, false, server_info, options.cache_ttl),
                         stateless_result_tail(true, false, server_info, options.cache_ttl),
@@ -705,14 +758,19 @@ std::optional<std::string> Outbound::serialize_with_result_tail(const json::obje
 }
 
 void Outbound::complete_result_text(const jsonrpc::Id& id, std::string_view result, std::string_view tail) {
-  json::value parsed = json::parse(result);
-  if (!tail.empty() && parsed.is_object()) {
+  boost::system::error_code ec;
+  json::value parsed = json::parse(result, ec);
+  if (!ec && !tail.empty() && parsed.is_object()) {
     std::string members = "{";
     members += tail;
     members += '}';
-    json::value added = json::parse(members);
-    for (auto& kv : added.as_object()) parsed.get_object().insert_or_assign(kv.key(), std::move(kv.value()));
+    json::value added = json::parse(members, ec);
+    if (!ec && added.is_object())
+      for (auto& kv : added.get_object()) parsed.get_object().insert_or_assign(kv.key(), std::move(kv.value()));
   }
+  if (ec || !parsed.is_object())
+    return complete(jsonrpc::error_response(
+        id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: the result is not a JSON object", std::nullopt}));
   complete(jsonrpc::result_response(id, std::move(parsed)));
 }
 
@@ -1222,7 +1280,7 @@ void Server::reevaluate_all() {
   impl_->for_each_session([&](Session& s) {
     if (s.with_rights([](Session::Rights& r) { return r.views_known; })) impl_->refresh_views(s);
   });
-  for (auto& l : impl_->live_listeners()) {
+  for (auto& l : impl_->live_listeners()) contain(impl_->options.metrics.get(), "mcp.views", [&] {
     auto v = impl_->views(*impl_->prepare(l->caller));
     bool tools = v[kTools] != l->views[kTools], prompts = v[kPrompts] != l->views[kPrompts];
     bool resources = v[kResources] != l->views[kResources] || v[kTemplates] != l->views[kTemplates];
@@ -1235,7 +1293,7 @@ void Server::reevaluate_all() {
     if (tools && l->tools) tell("notifications/tools/list_changed");
     if (prompts && l->prompts) tell("notifications/prompts/list_changed");
     if (resources && l->resources) tell("notifications/resources/list_changed");
-  }
+  });
 }
 
 std::shared_ptr<Session> Server::create_session() {
@@ -1384,12 +1442,12 @@ void reply_error(Outbound& out, const jsonrpc::Id& id, std::int32_t code, std::s
 
 template <typename Entries>
 json::value list_page(const Entries& entries, std::string_view family, std::string_view key, const json::object& p,
-                      std::size_t page_size) {
+                      std::size_t page_size, const CursorSealer& cursors) {
   std::size_t offset = 0;
   if (const auto* c = p.if_contains("cursor")) {
     if (!c->is_string())
       throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: cursor must be a string");
-    auto o = decode_cursor(family, c->get_string());
+    auto o = cursors.open(family, {}, c->get_string());
     if (!o || *o > entries.size())
       throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: unknown cursor");
     offset = *o;
@@ -1403,7 +1461,7 @@ json::value list_page(const Entries& entries, std::string_view family, std::stri
   json::object result;
   result.reserve(6);
   result.emplace(key, std::move(items));
-  if (end < entries.size()) result.emplace("nextCursor", encode_cursor(family, end));
+  if (end < entries.size()) result.emplace("nextCursor", cursors.seal(family, {}, end));
   return result;
 }
 
@@ -1420,7 +1478,7 @@ json::value filtered_page(const Entries& entries, std::string_view family, std::
   if (const auto* c = p.if_contains("cursor")) {
     if (!c->is_string())
       throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params), "Invalid params: cursor must be a string");
-    auto o = decode_cursor(family, c->get_string(), binding);
+    auto o = impl.cursors.open(family, binding, c->get_string());
     if (!o || *o > entries.size())
       throw ProtocolError(static_cast<std::int32_t>(ErrorCode::invalid_params),
                           "Invalid params: unknown cursor (cursors are bound to the rights they were issued for)");
@@ -1450,7 +1508,7 @@ json::value filtered_page(const Entries& entries, std::string_view family, std::
   json::object result;
   result.reserve(6);
   result.emplace(key, std::move(items));
-  if (next < entries.size()) result.emplace("nextCursor", encode_cursor(family, next, binding));
+  if (next < entries.size()) result.emplace("nextCursor", impl.cursors.seal(family, binding, next));
   if (auto& m = impl.options.metrics)
     m->histogram("jitgate_list_filter_seconds", "Time to filter one list page", observe::latency_buckets_seconds(),
                  {{"family", family}})
@@ -1674,6 +1732,9 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
     } catch (const std::exception& e) {
       response = jsonrpc::error_response(
           id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), std::string("Internal error: ") + e.what(), std::nullopt});
+    } catch (...) {
+      observe::count_contained(impl.options.metrics.get(), "mcp.handler", "an exception of unknown type");
+      response = jsonrpc::error_response(id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error", std::nullopt});
     }
     session->end_call(key);
     out->complete(ctx->cancelled() ? std::nullopt : std::move(response));
@@ -1713,11 +1774,31 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
   } catch (const std::exception& e) {
     done(ForwardReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
                                                    std::string("Internal error: ") + e.what(), std::nullopt}});
+  } catch (...) {
+    observe::count_contained(server.options().metrics.get(), "mcp.forward", "an exception of unknown type");
+    done(ForwardReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error", std::nullopt}});
   }
 }
 
+// The one place a request's unexpected exception stops: that request fails with an internal
+// error, the process and every other request go on, and the metric counts it.
 void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message message, std::shared_ptr<Outbound> out,
                     std::shared_ptr<const auth::Principal> caller) {
+  std::string what;
+  try {
+    return dispatch(session, message, out, std::move(caller));
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception of unknown type";
+  }
+  observe::count_contained(impl_->options.metrics.get(), "mcp.request", what);
+  if (auto* r = std::get_if<jsonrpc::Request>(&message); r && out)
+    reply_error(*out, r->id, static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error");
+}
+
+void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message& message, std::shared_ptr<Outbound> out,
+                      std::shared_ptr<const auth::Principal> caller) {
   session->touch();
   auto& impl = *impl_;
 
@@ -1787,10 +1868,24 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
   if (impl.authorizing()) who = impl.prepare(caller);
   const Session* audited_session = env.stateless ? nullptr : session.get();
   // True when allowed; otherwise the request is refused (before anything was sent for it).
+  // What a target that does not exist gets; a primitive hidden from this caller answers the same.
+  auto reply_unknown = [&](const policy::Action& a) {
+    std::string target(a.name);
+    if (m == "resources/read" || m == "resources/subscribe" || m == "resources/unsubscribe")
+      return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", target}});
+    if (a.kind == policy::Kind::tool) return invalid_params("unknown tool '" + target + "'");
+    if (a.kind == policy::Kind::prompt) return invalid_params("unknown prompt '" + target + "'");
+    invalid_params("unknown resource template '" + target + "'");
+  };
   auto allowed = [&](const policy::Action& a) {
     if (!who) return true;
     policy::Decision d = impl.decide(*who, a, audited_session);
     if (d.listed() && (d.allowed() || a.phase == policy::Phase::discovery)) return true;
+    if (impl.hidden(*who, a, d)) {
+      reply_unknown(a);
+      return false;
+    }
+    impl.count_challenge(*who, d);
     out->refuse(req.id, d);
     return false;
   };
@@ -1929,13 +2024,13 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         return out->complete(jsonrpc::result_response(
             req.id, filtered_page(reg->prompts, "prompts", "prompts", p, page, impl, *who, audited_session, m)));
     }
-    if (m == "tools/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page)));
+    if (m == "tools/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page, impl.cursors)));
     if (m == "resources/list")
-      return out->complete(jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page)));
+      return out->complete(jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page, impl.cursors)));
     if (m == "resources/templates/list")
       return out->complete(
-          jsonrpc::result_response(req.id, list_page(reg->templates, "templates", "resourceTemplates", p, page)));
-    if (m == "prompts/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->prompts, "prompts", "prompts", p, page)));
+          jsonrpc::result_response(req.id, list_page(reg->templates, "templates", "resourceTemplates", p, page, impl.cursors)));
+    if (m == "prompts/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->prompts, "prompts", "prompts", p, page, impl.cursors)));
 
     if (m == "logging/setLevel") {
       const auto* lv = p.if_contains("level");
@@ -2002,12 +2097,23 @@ void Server::handle(const std::shared_ptr<Session>& session, jsonrpc::Message me
         auto started = begin_request(*this, session, req, out, std::move(env));
         if (!started) return;
         auto [key, ctx] = std::move(*started);
-        auto done = [session, key, ctx, out, id = req.id](ToolResult r) {
+        auto once = std::make_shared<std::atomic<bool>>(false);
+        auto done = [session, key, ctx, out, once, id = req.id](ToolResult r) {
+          if (once->exchange(true)) return;
           session->end_call(key);
           out->complete(ctx->cancelled() ? std::nullopt
                                          : std::optional<json::object>(jsonrpc::result_response(id, tool_result_json(r))));
         };
-        entry.async(args, ctx, std::move(done));
+        try {
+          entry.async(args, ctx, done);
+        } catch (const std::exception& e) {
+          // A handler that throws still ends its call, once, as a failed tool.
+          observe::count_contained(impl.options.metrics.get(), "mcp.handler", e.what());
+          done(ToolResult::error("Internal error"));
+        } catch (...) {
+          observe::count_contained(impl.options.metrics.get(), "mcp.handler", "an exception of unknown type");
+          done(ToolResult::error("Internal error"));
+        }
         return;
       }
       auto mrtr = mrtr_for(name, args);

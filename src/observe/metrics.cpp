@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -355,6 +356,19 @@ Counter& CounterMemo::get(Registry& registry, std::string_view value1, std::stri
   s.value2.assign(value2);
   s.counter = &c;
   return c;
+}
+
+void count_contained(Registry* registry, std::string_view where, std::string_view what) {
+  std::string line = "jitgate: contained an exception in ";
+  line += where;
+  line += ": ";
+  line += what.substr(0, 200);
+  line += '\n';
+  std::cerr << line << std::flush;
+  if (registry)
+    registry->counter("jitgate_contained_exceptions_total", "Unexpected exceptions stopped at a request boundary",
+                      {{"where", where}})
+        .inc();
 }
 
 }  // namespace jitgate::observe

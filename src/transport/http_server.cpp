@@ -42,6 +42,15 @@ unsigned usable_cores() {
 
 void log_line(std::string_view what) { std::cerr << "jitgate: " << what << '\n'; }
 
+// The body of a refusal says what its challenge says: an OAuth error code only when the
+// challenge carries one (a request without a token gets none).
+std::string refusal_body(std::string_view error, std::string_view description) {
+  json::object b;
+  if (!error.empty()) b.emplace("error", error);
+  b.emplace("error_description", description);
+  return json::serialize(b);
+}
+
 class Connection;
 
 // One SSE stream of a session: a POST response stream or the standalone GET stream. Events are
@@ -139,6 +148,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void do_read();
   void on_read(beast::error_code ec);
   void handle();
+  // Runs one step of a request; an exception it did not expect fails that request (500) and is counted.
+  template <typename F>
+  void guarded(F&& f);
   void enqueue(std::string bytes, bool ends_response, bool keep_alive);
   void do_write();
   void on_write(beast::error_code ec, std::size_t n);
@@ -388,14 +400,14 @@ class Exchange : public mcp::Outbound {
     if (d.remedy == policy::Remedy::authenticate) {
       status = 401;
       challenge = auth::to_header(auth::Challenge::missing_token(url, scope));
-      error = "invalid_token";
+      error.clear();  // no token was presented: like the challenge, the body names no error (RFC 6750 §3.1)
       description = "authorization required";
     } else if (d.remedy == policy::Remedy::step_up) {
       description = "more scopes are needed";
       challenge = auth::to_header(auth::Challenge::insufficient_scope(url, scope, description));
       error = "insufficient_scope";
     }
-    std::string body = json::serialize(json::object{{"error", error}, {"error_description", description}});
+    std::string body = refusal_body(error, description);
     std::vector<std::string> h = headers_;
     if (!challenge.empty()) h.push_back("WWW-Authenticate: " + challenge);
     h.emplace_back("Content-Type: application/json");
@@ -431,7 +443,9 @@ class Exchange : public mcp::Outbound {
     if (!stateless_ || batch_ || collected_.size() != 1) return 200;
     const auto* e = collected_.front().if_contains("error");
     if (!e || !e->is_object()) return 200;
-    auto code = e->get_object().at("code").to_number<std::int64_t>();
+    const auto* c = e->get_object().if_contains("code");
+    if (!c || !c->is_int64()) return 200;
+    auto code = c->get_int64();
     if (code == -32601) return 404;
     if (code == -32020 || code == -32021 || code == -32022) return 400;
     return 200;
@@ -627,7 +641,22 @@ void Connection::on_read(beast::error_code ec) {
   }
   stream_.expires_never();
   req_ = parser_->release();
-  handle();
+  guarded([this] { handle(); });
+}
+
+template <typename F>
+void Connection::guarded(F&& f) {
+  std::string what;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception of unknown type";
+  }
+  // The request fails closed, alone: an internal error, and the connection is not reused.
+  observe::count_contained(shared_->options.metrics.get(), "http.request", what);
+  reply_rpc_error(500, nullptr, -32603, "Internal error");
 }
 
 void Connection::enqueue(std::string bytes, bool ends_response, bool keep_alive) {
@@ -877,7 +906,7 @@ bool Connection::bind(const std::shared_ptr<mcp::Session>& session, const Caller
       return false;
     case mcp::Binding::anonymous_on_bound:
       refuse(Refusal{401, auth::to_header(auth::Challenge::missing_token(shared_->options.guard->metadata().well_known_url(), "")),
-                     "invalid_token", "this session is bound to a subject: send its token"});
+                     {}, "this session is bound to a subject: send its token"});
       return false;
   }
   return false;
@@ -1058,12 +1087,11 @@ std::optional<Connection::Verdict> Connection::decide(const jsonrpc::DecodedBody
 void Connection::refuse(const Refusal& r) {
   if (auto& m = shared_->options.metrics)
     m->counter("jitgate_challenges_total", "Refused calls, by HTTP status and challenge",
-               {{"status", std::to_string(r.status)}, {"kind", r.error}})
+               {{"status", std::to_string(r.status)}, {"kind", r.error.empty() ? std::string_view("authenticate") : r.error}})
         .inc();
-  json::object b{{"error", r.error}, {"error_description", r.description}};
   std::vector<std::string> h;
   if (!r.challenge.empty()) h.push_back("WWW-Authenticate: " + r.challenge);
-  reply(r.status, json::serialize(b), std::move(h));
+  reply(r.status, refusal_body(r.error, r.description), std::move(h));
 }
 
 void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void(Caller)> next) {
@@ -1221,6 +1249,22 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::uint16_t port = 0;
   unsigned thread_count = 1;
 
+  // An I/O thread outlives an exception that escaped a handler: requests catch their own, so one
+  // that gets here is counted and logged, and the thread goes back to work (only that
+  // connection's operation is lost; its timeouts still close it).
+  void run_io() {
+    for (;;) {
+      try {
+        ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        observe::count_contained(shared->options.metrics.get(), "http.io", e.what());
+      } catch (...) {
+        observe::count_contained(shared->options.metrics.get(), "http.io", "an exception of unknown type");
+      }
+    }
+  }
+
   void accept() {
     if (shared->stopping) return;
     acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
@@ -1341,7 +1385,7 @@ std::uint16_t HttpServer::listen() {
 std::uint16_t HttpServer::port() const { return impl_->port; }
 
 void HttpServer::start() {
-  for (unsigned i = 0; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  for (unsigned i = 0; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->run_io(); });
 }
 
 void HttpServer::run(bool handle_signals) {
@@ -1358,8 +1402,8 @@ void HttpServer::run(bool handle_signals) {
       impl_->wait_hangup();
     }
   }
-  for (unsigned i = 1; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->ioc.run(); });
-  impl_->ioc.run();
+  for (unsigned i = 1; i < impl_->thread_count; ++i) impl_->threads.emplace_back([impl = impl_] { impl->run_io(); });
+  impl_->run_io();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
   impl_->threads.clear();

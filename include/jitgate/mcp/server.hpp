@@ -318,6 +318,8 @@ class Server {
   struct Impl;
 
  private:
+  void dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message& message, std::shared_ptr<Outbound> out,
+                std::shared_ptr<const auth::Principal> caller);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -104,6 +104,12 @@ class CounterMemo {
   std::uint64_t serial_;  // this memo's key in the per-thread slots; never reused
 };
 
+// An exception that a request's handling did not expect, stopped at a boundary (a request, a
+// pool, an I/O thread) so that only that request fails and the process goes on: one log line on
+// stderr (where, and the exception's message, which must not carry input) and one count of
+// jitgate_contained_exceptions_total{where}. `registry` may be null.
+void count_contained(Registry* registry, std::string_view where, std::string_view what);
+
 // Request latency buckets from 1 µs to 1 s in 1-2.5-5 steps.
 inline const std::vector<double>& latency_buckets_seconds() {
   static const std::vector<double> buckets{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,

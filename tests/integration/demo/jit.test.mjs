@@ -271,12 +271,18 @@ test('stepped up: the token keeps notes:read, add_note works on the same session
   assert.deepEqual(v.unlocked, ['add_note', 'list_my_notes', 'search_docs']);
   assert.deepEqual(v.locked, {});
   assert.equal((await client.callTool({ name: 'list_my_notes', arguments: {} })).content[0].text, 'Notes of alice:\n- Buy milk\n- jit\n');
-  // alice has no admin role: admin:write would not help, so the policy says forbidden, no step-up.
+  // alice has no admin role: admin:write would not help, and she cannot see the admin tools, so
+  // calling one answers exactly as a tool that does not exist (no step-up, no hint it is there).
   const admin = await rpc(demo.url, 'tools/call', { name: 'admin_announce', arguments: { message: 'hi' } },
     { session: sid, token: provider.accessToken });
-  assert.equal(admin.status, 403);
+  const unknown = await rpc(demo.url, 'tools/call', { name: 'admin_nothing', arguments: { message: 'hi' } },
+    { session: sid, token: provider.accessToken });
+  assert.equal(admin.status, 200);
+  assert.equal(admin.status, unknown.status);
   assert.equal(admin.wwwAuthenticate, null);
-  assert.equal(admin.body.error, 'forbidden');
+  assert.equal(admin.body.error.code, -32602);
+  assert.equal(admin.body.error.code, unknown.body.error.code);
+  assert.equal(admin.body.error.message.replace('admin_announce', 'admin_nothing'), unknown.body.error.message);
   assert.equal(log.filter((e) => e.rpc === 'initialize').length, 1);
   assert.equal(provider.authorizations.length, 2);
 });

@@ -495,7 +495,7 @@ test('/metrics shows the challenges; the audit file has a line per decision and 
     if (e.url !== jg.url || e.status < 400) continue;
     const c = parseChallenge(e.www)?.params ?? {};
     let kind;
-    if (/^this session /.test(e.description ?? '')) kind = e.error;
+    if (/^this session /.test(e.description ?? '')) kind = e.error ?? 'authenticate';
     else if (e.status === 401) kind = c.error ?? 'authenticate';
     else kind = c.error ?? e.error;
     const k = `status="${e.status}",kind="${kind}"`;

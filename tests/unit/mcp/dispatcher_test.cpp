@@ -4,6 +4,8 @@
 
 #include "jitgate/mcp/revision.hpp"
 #include "jitgate/mcp/server.hpp"
+#include "jitgate/observe/metrics.hpp"
+#include "jitgate/policy/engine.hpp"
 #include "support/capture.hpp"
 #include "support/recording_link.hpp"
 
@@ -240,6 +242,72 @@ TEST(SessionIds, AreRandomVisibleAscii) {
   EXPECT_NE(a, b);
   EXPECT_EQ(a.size(), 32u);
   for (char c : a) EXPECT_TRUE(c >= 0x21 && c <= 0x7e);
+}
+
+}  // namespace
+
+namespace {
+
+// A policy engine that fails in a way nobody planned for (a bug, a remote engine's client): the
+// request it was deciding fails with an internal error, the server goes on serving, and the
+// exception is counted.
+class ThrowingEngine : public jitgate::policy::PolicyEngine {
+ public:
+  struct Who : Caller {
+    std::shared_ptr<const jitgate::auth::Principal> p = std::make_shared<jitgate::auth::Principal>();
+    const jitgate::auth::Principal& principal() const override { return *p; }
+  };
+  std::unique_ptr<Caller> prepare(std::shared_ptr<const jitgate::auth::Principal>) const override { return std::make_unique<Who>(); }
+  jitgate::policy::Decision decide(const Caller&, const jitgate::policy::Action& a) const override {
+    if (a.name == "boom") throw std::out_of_range("engine bug");
+    if (a.name == "weird") throw 42;
+    jitgate::policy::Decision d;
+    d.outcome = jitgate::policy::Outcome::allow;
+    return d;
+  }
+  using PolicyEngine::decide;
+  jitgate::policy::Locked locked() const override { return jitgate::policy::Locked::hide; }
+  std::uint64_t generation() const override { return 1; }
+  void on_change(std::function<void()>) override {}
+};
+
+TEST(Containment, UnexpectedExceptionsFailOnlyTheirRequest) {
+  auto metrics = std::make_shared<jitgate::observe::Registry>();
+  ServerOptions o{.info = {"t", "1", ""}};
+  o.policy = std::make_shared<ThrowingEngine>();
+  o.metrics = metrics;
+  Server server(o);
+  auto ok = [](const json::object&, RequestContext&) { return ToolResult::text("ok"); };
+  for (const char* n : {"boom", "weird", "fine"}) server.add_tool(Tool{n, "", n}, ok);
+  server.add_tool_async(Tool{"async_throws", "", "throws before done"},
+                        [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ToolResult)>) {
+                          throw std::runtime_error("async bug");
+                        });
+  server.add_tool(Tool{"throws_int", "", "throws a non-exception"}, [](const json::object&, RequestContext&) -> ToolResult {
+    throw 7;
+  });
+  auto session = server.create_session();
+  auto call = [&](const char* name, int id) {
+    auto out = std::make_shared<CaptureOutbound>();
+    server.handle(session, jr::Request{id, "initialize", json::object{{"protocolVersion", "2025-11-25"}}}, std::make_shared<CaptureOutbound>());
+    server.handle(session, jr::Request{id, "tools/call", json::object{{"name", name}}}, out);
+    auto r = out->wait();
+    EXPECT_TRUE(r) << name;
+    return r.value_or(json::object{});
+  };
+  EXPECT_EQ(call("boom", 1).at("error").at("code").as_int64(), -32603);
+  EXPECT_EQ(call("weird", 2).at("error").at("code").as_int64(), -32603);
+  EXPECT_TRUE(call("async_throws", 3).at("result").at("isError").as_bool());
+  EXPECT_EQ(call("throws_int", 4).at("error").at("code").as_int64(), -32603);
+  EXPECT_EQ(call("fine", 5).at("result").at("content").at(0).at("text").as_string(), "ok");
+  EXPECT_EQ(session->calls_in_flight(), 0u);  // every failed call ended
+  std::string page = metrics->render();
+  EXPECT_NE(page.find("jitgate_contained_exceptions_total{where=\"mcp.request\"} 2"), std::string::npos) << page;
+  EXPECT_NE(page.find("jitgate_contained_exceptions_total{where=\"mcp.handler\"} 2"), std::string::npos) << page;
+  // The session's views could not be worked out at initialize (the engine throws on "boom"):
+  // counted, and the session went on.
+  EXPECT_NE(page.find("jitgate_contained_exceptions_total{where=\"mcp.views\"} 1"), std::string::npos) << page;
+  server.join();
 }
 
 }  // namespace

@@ -168,4 +168,29 @@ TEST_F(HttpAuth, StatelessRequestsGetTheSameChallenges) {
   EXPECT_EQ(ok.json().at("result").at("content").at(0).at("text").as_string(), "deleted");
 }
 
+// The JSON body of a refusal says what its challenge says: the same OAuth error code, or none when
+// the challenge has none (a request without a token).
+TEST_F(HttpAuth, RefusalBodiesAgreeWithTheirChallenges) {
+  auto sid = open_session();
+  std::string h = "Mcp-Session-Id: " + sid + "\r\nMCP-Protocol-Version: 2025-11-25\r\n";
+  std::string list = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
+  for (const std::string& request : {post(list, h), post(list, h + bearer("garbage")),
+                                     post(call("delete_notes"), h + bearer(token("notes:read"))),
+                                     post(list, h, "localhost", "/mcp?access_token=x")}) {
+    auto r = send(request);
+    ASSERT_GE(r.status, 400u) << request;
+    auto c = auth::parse_www_authenticate(r.header("WWW-Authenticate"));
+    ASSERT_TRUE(c) << request;
+    auto body = r.json();
+    ASSERT_TRUE(body.is_object()) << r.msg.body();
+    auto error = (*c)[0].param("error");
+    if (error) {
+      EXPECT_EQ(body.as_object().at("error").as_string(), *error) << r.msg.body();
+    } else {
+      EXPECT_FALSE(body.as_object().contains("error")) << r.msg.body();
+    }
+    EXPECT_TRUE(body.as_object().at("error_description").is_string());
+  }
+}
+
 }  // namespace

@@ -54,6 +54,11 @@ rules:
   - id: ops
     roles: [ops]
     tools: [restart]
+  - id: no-guests
+    effect: deny
+    claims: {guest: true}
+    tools: [search]
+    resources: ["notes://*"]
 )";
 
 class HttpJit : public ::testing::Test {
@@ -180,12 +185,14 @@ TEST_F(HttpJit, TheStoryOnOneSession) {
   EXPECT_EQ(tools(sid), Names{"search"});  // anonymous: the public tier only, over two-entry pages
   EXPECT_EQ(send(post(call("search"), headers(sid))).status, 200u);
 
-  // A signed-in tool: 401 naming its scope.
+  // A signed-in tool: 401 naming its scope; like the challenge, the body names no error.
   auto r = send(post(call("read_notes"), headers(sid)));
   ASSERT_EQ(r.status, 401u);
   auto c = challenge(r);
   ASSERT_TRUE(c);
   EXPECT_FALSE(c->param("error"));
+  EXPECT_FALSE(r.json().as_object().contains("error")) << r.msg.body();
+  EXPECT_TRUE(r.json().as_object().contains("error_description")) << r.msg.body();
   EXPECT_EQ(c->param("scope"), "notes:read");
   EXPECT_EQ(c->param("resource_metadata"), "http://localhost/.well-known/oauth-protected-resource/mcp");
 
@@ -214,8 +221,10 @@ TEST_F(HttpJit, TheStoryOnOneSession) {
   EXPECT_EQ(r.status, 403u);
   EXPECT_TRUE(r.header("WWW-Authenticate").empty());
   EXPECT_EQ(send(post(call("write_note", R"({"title":"groceries"})"), headers(sid, t2))).status, 200u);
+  // A role rule gives no hint either, and restart is hidden from this caller: it looks absent.
   r = send(post(call("restart"), headers(sid, t2)));
-  EXPECT_EQ(r.status, 403u);
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.rpc_code(), -32602);
   EXPECT_TRUE(r.header("WWW-Authenticate").empty());
 
   // Hijack protection: another subject's token, or none, on the bound session.
@@ -224,6 +233,8 @@ TEST_F(HttpJit, TheStoryOnOneSession) {
   EXPECT_NE(r.msg.body().find("another subject"), std::string::npos);
   r = send(post(call("search"), headers(sid)));
   EXPECT_EQ(r.status, 401u);
+  EXPECT_FALSE(challenge(r)->param("error"));
+  EXPECT_FALSE(r.json().as_object().contains("error")) << r.msg.body();
   EXPECT_EQ(send(post(call("search"), headers(sid, t2))).status, 200u);  // still its own
 }
 
@@ -286,6 +297,87 @@ TEST_F(HttpJit, CursorsAreBoundToTheRightsTheyWereIssuedFor) {
   ASSERT_EQ(other.status, 200u);
   // The rights changed, so the response may lead with list_changed (SSE): look for the error.
   EXPECT_NE(other.msg.body().find("-32602"), std::string::npos) << other.msg.body();
+}
+
+// A cursor tells nothing about entries the caller cannot see: its text is sealed, callers who see
+// different amounts get cursors of one length, and a tampered or foreign cursor is -32602.
+TEST_F(HttpJit, CursorsAreOpaqueAndAuthenticated) {
+  auto list = [&](const std::string& sid, const std::string& tok, const std::string& cursor) {
+    std::string params = cursor.empty() ? "{}" : R"({"cursor":")" + cursor + "\"}";
+    return send(post(R"({"jsonrpc":"2.0","id":2,"method":"tools/list","params":)" + params + "}", headers(sid, tok)));
+  };
+  std::string reader = token("notes:read"), admin = token("notes:admin", "bob");
+  auto rs = open_session(reader), as = open_session(admin);
+  auto r1 = list(rs, reader, ""), r2 = list(as, admin, "");
+  std::string c1(r1.json().at("result").at("nextCursor").as_string()), c2(r2.json().at("result").at("nextCursor").as_string());
+  EXPECT_EQ(c1.size(), c2.size());
+  for (const auto& c : {c1, c2}) {
+    // Neither the plain base64 of an offset nor anything that decodes to the list family.
+    EXPECT_EQ(c.find('='), std::string::npos);
+    EXPECT_EQ(c.find("dG9vbHM"), std::string::npos);  // "tools" in base64
+  }
+  EXPECT_EQ(list(rs, reader, c1).rpc_code(), 0);
+  std::string tampered = c1;
+  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(list(rs, reader, tampered).rpc_code(), -32602);
+  EXPECT_EQ(list(rs, reader, c2).rpc_code(), -32602);  // bob's cursor on alice's session
+  // The earlier plain form ("v2:tools:<binding>:<offset>" in base64) is unknown.
+  EXPECT_EQ(list(rs, reader, "djI6dG9vbHM6MDAwMDAwMDAwMDAwMDAwMDoy").rpc_code(), -32602);
+}
+
+// What this caller can neither see nor unlock answers exactly as what does not exist: the same
+// status, code and message (with the name), in both generations; the audit still has the deny.
+TEST_F(HttpJit, HiddenPrimitivesAnswerAsUnknownOnes) {
+  std::string admin = token("notes:admin");
+  std::string guest = token("notes:read", "gus", 300, json::object{{"guest", true}});
+  auto sid = open_session(admin), gsid = open_session(guest);
+  auto same = [](const RawResponse& hidden, const RawResponse& unknown, const std::string& name, const std::string& other) {
+    EXPECT_EQ(hidden.status, unknown.status);
+    EXPECT_TRUE(hidden.header("WWW-Authenticate").empty());
+    std::string body = hidden.msg.body();
+    for (auto at = body.find(name); at != std::string::npos; at = body.find(name, at + other.size())) body.replace(at, name.size(), other);
+    EXPECT_EQ(body, unknown.msg.body());
+  };
+  // A role it lacks (no token helps), and a deny rule on a claim.
+  same(send(post(call("restart"), headers(sid, admin))), send(post(call("no_such"), headers(sid, admin))), "restart", "no_such");
+  same(send(post(call("search"), headers(gsid, guest))), send(post(call("no_such"), headers(gsid, guest))), "search", "no_such");
+  EXPECT_EQ(send(post(call("search"), headers(gsid, guest))).rpc_code(), -32602);
+  auto read = [&](const std::string& uri, const std::string& s, const std::string& t) {
+    return send(post(R"({"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":")" + uri + "\"}}", headers(s, t)));
+  };
+  same(read("notes://1", gsid, guest), read("notes://9", gsid, guest), "notes://1", "notes://9");
+  EXPECT_EQ(read("notes://1", gsid, guest).rpc_code(), -32002);
+  // A primitive that a token could unlock keeps its challenge (the just-in-time flow).
+  auto anon = open_session();
+  EXPECT_EQ(send(post(call("read_notes"), headers(anon))).status, 401u);
+  // An entry the caller sees but may not call with these arguments stays a refusal.
+  EXPECT_EQ(send(post(call("write_note", R"({"title":"secret"})"), headers(sid, admin))).status, 403u);
+
+  // 2026-07-28: the same, with its own unknown-entry answers.
+  auto req = [&](const std::string& method, const std::string& params, const std::string& tok, const std::string& name) {
+    std::string body = R"({"jsonrpc":"2.0","id":5,"method":")" + method + R"(","params":{)" + params +
+                       R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+    return send(post(body, "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: " + method + "\r\nMcp-Name: " + name + "\r\n" + bearer(tok)));
+  };
+  same(req("tools/call", R"("name":"restart",)", admin, "restart"), req("tools/call", R"("name":"no_such",)", admin, "no_such"),
+       "restart", "no_such");
+  same(req("resources/read", R"("uri":"notes://1",)", guest, "notes://1"),
+       req("resources/read", R"("uri":"notes://9",)", guest, "notes://9"), "notes://1", "notes://9");
+  EXPECT_EQ(req("tools/call", R"("name":"restart",)", admin, "restart").rpc_code(), -32602);
+
+  auto m = send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_NE(m.msg.body().find("jitgate_hidden_refusals_total "), std::string::npos) << m.msg.body();
+  // Only the visible write_note refusal was a challenge; the hidden ones were not.
+  EXPECT_NE(m.msg.body().find("jitgate_challenges_total{status=\"403\",kind=\"forbidden\"} 1\n"), std::string::npos) << m.msg.body();
+  http_->stop();
+  http_.reset();
+  server_->join();
+  server_.reset();  // flushes the audit log
+  std::ifstream in(audit_path_);
+  std::string line, all;
+  while (std::getline(in, line)) all += line + "\n";
+  EXPECT_NE(all.find(R"("rule":"no-guests")"), std::string::npos);
+  EXPECT_NE(all.find(R"("primitive":"restart")"), std::string::npos);
 }
 
 TEST_F(HttpJit, AdvertisedLockedEntriesNameTheirTierAndScopes) {
