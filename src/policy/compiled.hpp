@@ -21,16 +21,44 @@ namespace jitgate::policy {
 // Glob over the whole text: `*` any run of characters, `?` one character.
 bool glob_match(std::string_view pattern, std::string_view text);
 
-// equals / in / prefix / glob / regex (RE2) over a JSON value; an array matches when an element does.
+// Whether an argument's name (a JSON pointer) says it holds a file system path: path, file, dir, ...
+bool looks_like_path_name(std::string_view pointer);
+
+// The segments of an absolute path with empty and "." segments dropped and ".." resolved, or nullopt
+// when it cannot be normalized: not absolute, a NUL byte, a backslash, a percent escape (%XX), or a
+// ".." above the root. The path matcher compares these, never the raw text.
+std::optional<std::vector<std::string>> normalize_path(std::string_view path);
+
+// equals / in / prefix / glob / regex (RE2) / path over a JSON value. An array is judged element by
+// element (at every depth): `each` says whether all or any of them must satisfy, and implicit leaves
+// it to the context (argument conditions: all in an allow rule, any in a deny rule; claims: any).
 struct Matcher {
-  enum class Op : std::uint8_t { equals, in, prefix, glob, regex };
+  enum class Op : std::uint8_t { equals, in, prefix, glob, regex, path_within, path_equals };
+  enum class Each : std::uint8_t { implicit, all, any };
+  // What one value makes of a matcher: unknown when it cannot be judged (a path matcher on a value
+  // that is not a normalizable absolute path). Unknown never satisfies an allow and always triggers a deny.
+  enum class Verdict : std::uint8_t { no, yes, unknown };
   Op op = Op::equals;
+  Each each = Each::implicit;
+  bool or_empty = false;                // with `all`: an empty array satisfies it
   boost::json::value value;             // equals
   std::vector<boost::json::value> any;  // in
   std::string text;                     // prefix, glob, regex source
   std::shared_ptr<const re2::RE2> re;
-  bool matches(const boost::json::value& v) const;
+  std::vector<std::vector<std::string>> bases;  // path: normalized segments of each base (one of them)
+  // Whether `v` satisfies the matcher for a rule of this effect, arrays judged by `implicit` unless
+  // the matcher says all or any.
+  bool holds(const boost::json::value& v, Each implicit, bool deny) const;
+  Verdict judge(const boost::json::value& v, Each each_element) const;
+  bool is_text() const { return op == Op::prefix || op == Op::glob || op == Op::regex; }
+  bool is_path() const { return op == Op::path_within || op == Op::path_equals; }
 };
+
+// A matcher that a path written another way gets past: prefix, glob and regex always, and equals
+// and in when a deny rule relies on them.
+inline bool compares_raw_text(bool deny, const Matcher& m) {
+  return m.is_text() || (deny && (m.op == Matcher::Op::equals || m.op == Matcher::Op::in));
+}
 
 struct ClaimCondition {
   std::vector<std::string> path;  // dotted claim path, split
@@ -41,6 +69,8 @@ struct ArgCondition {
   std::string pointer;  // RFC 6901 JSON pointer into the arguments
   bool absent = false;  // `absent: true`: the argument must not be there
   Matcher matcher;
+  std::string where;    // file:line:column of the condition
+  bool path_named = false;  // its name looks like a path (looks_like_path_name)
   // Set by Compiled::resolve(): conditions on the same pointer share a slot, so one decision looks
   // each argument up once however many rules test it.
   std::uint32_t slot = ~std::uint32_t{0};

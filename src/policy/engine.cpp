@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <boost/json.hpp>
 #include <fstream>
@@ -105,6 +106,9 @@ bool matches_one(const Matcher& m, const json::value& v) {
       auto t = text_of(v, scratch);
       return RE2::FullMatch(re2::StringPiece(t.data(), t.size()), *m.re);
     }
+    case Matcher::Op::path_within:
+    case Matcher::Op::path_equals:
+      return false;  // judged by leaf_verdict(), which knows paths
   }
   return false;
 }
@@ -242,8 +246,72 @@ class SmallVec {
   bool spilled_ = false;
 };
 
-// Roles, client ids and claims: what no new token of the same caller can change.
-bool identity_holds(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p, bool anon) {
+using PathSegments = SmallVec<std::string_view, 32>;
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// normalize_path() into views of `p`, without allocating for paths of up to 32 segments.
+bool path_segments(std::string_view p, PathSegments& out) {
+  if (p.empty() || p.front() != '/') return false;  // relative paths have no fixed meaning
+  for (std::size_t k = 0; k < p.size(); ++k) {
+    char ch = p[k];
+    // A backslash is a separator on Windows and a percent escape is a separator or a dot once a
+    // tool decodes it: neither can be judged the same way as the tool will read it.
+    if (ch == '\0' || ch == '\\') return false;
+    if (ch == '%' && k + 2 < p.size() && is_hex(p[k + 1]) && is_hex(p[k + 2])) return false;
+  }
+  std::size_t i = 0;
+  while (i < p.size()) {
+    std::size_t slash = p.find('/', i);
+    std::string_view seg = p.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
+    i = slash == std::string_view::npos ? p.size() : slash + 1;
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (out.empty()) return false;  // above the root
+      out.truncate(out.size() - 1);
+      continue;
+    }
+    out.push_back(seg);
+  }
+  return true;
+}
+
+Matcher::Verdict leaf_verdict(const Matcher& m, const json::value& v) {
+  using V = Matcher::Verdict;
+  if (!m.is_path()) return matches_one(m, v) ? V::yes : V::no;
+  if (!v.is_string()) return V::unknown;
+  PathSegments segs;
+  if (!path_segments(v.get_string(), segs)) return V::unknown;
+  for (const auto& base : m.bases) {
+    if (m.op == Matcher::Op::path_equals ? segs.size() != base.size() : segs.size() < base.size()) continue;
+    if (std::equal(base.begin(), base.end(), segs.begin())) return V::yes;
+  }
+  return V::no;
+}
+
+// Nesting deeper than this is not judged (the JSON parser's own limit is lower).
+constexpr int kMaxArrayDepth = 64;
+
+// An array is judged by its elements, arrays within it by theirs.
+Matcher::Verdict judge_value(const Matcher& m, const json::value& v, Matcher::Each each, int depth) {
+  using V = Matcher::Verdict;
+  const json::array* arr = v.if_array();
+  if (!arr) return leaf_verdict(m, v);
+  if (depth >= kMaxArrayDepth) return V::unknown;
+  bool all = each != Matcher::Each::any;
+  if (arr->empty()) return all && m.or_empty ? V::yes : V::no;
+  V out = all ? V::yes : V::no;
+  for (const auto& e : *arr) {
+    V r = judge_value(m, e, each, depth + 1);
+    if (r == (all ? V::no : V::yes)) return r;
+    if (r == V::unknown) out = V::unknown;
+  }
+  return out;
+}
+
+// Roles, client ids and claims: what no new token of the same caller can change. `deny`: the
+// subject is a deny rule's (a claim that cannot be judged then triggers it).
+bool identity_holds(const SubjectSpec& s, const Prepared& pc, const auth::Principal& p, bool anon, bool deny) {
   for (const auto& group : s.roles)
     if (std::none_of(group.begin(), group.end(), [&](ScopeId r) { return has(pc.roles, r); })) return false;
   for (const auto& group : s.client_ids)
@@ -251,18 +319,19 @@ bool identity_holds(const SubjectSpec& s, const Prepared& pc, const auth::Princi
   for (const auto& cc : s.claims) {
     if (anon) return false;
     const json::value* v = claim_at(p.claims, cc.path);
-    if (!v || !cc.matcher.matches(*v)) return false;
+    // An array claim (groups) matches when one element does, for allow and deny rules alike.
+    if (!v || !cc.matcher.holds(*v, Matcher::Each::any, deny)) return false;
   }
   return true;
 }
 
-// identity_holds(r.subject, pc, p, false), remembered per prepared caller.
+// identity_holds(r.subject, pc, p, false, r.deny), remembered per prepared caller.
 bool signed_in_identity(const Rule& r, const Prepared& pc, const auth::Principal& p) {
-  if (r.identity_slot == Rule::kNoSlot || !pc.identity) return identity_holds(r.subject, pc, p, false);
+  if (r.identity_slot == Rule::kNoSlot || !pc.identity) return identity_holds(r.subject, pc, p, false, r.deny);
   auto& memo = pc.identity[r.identity_slot];
   std::uint8_t v = memo.load(std::memory_order_relaxed);
   if (v == 0) {
-    v = identity_holds(r.subject, pc, p, false) ? 2 : 1;
+    v = identity_holds(r.subject, pc, p, false, r.deny) ? 2 : 1;
     memo.store(v, std::memory_order_relaxed);
   }
   return v == 2;
@@ -277,7 +346,7 @@ bool rule_subject_holds(const Rule& r, const Prepared& pc, const auth::Principal
   if ((s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
   for (ScopeId id : s.scopes)
     if (!has_scope(id)) return false;
-  return anon ? identity_holds(s, pc, p, true) : signed_in_identity(r, pc, p);
+  return anon ? identity_holds(s, pc, p, true, r.deny) : signed_in_identity(r, pc, p);
 }
 
 constexpr std::uint32_t kNoRule = ~std::uint32_t{0};
@@ -289,11 +358,11 @@ std::string_view hot_tier(const Compiled& c, const HotRule& h) { return {c.hot_t
 // time a prepared caller meets it.
 bool hot_identity(const Compiled& c, std::uint32_t i, const HotRule& h, const Prepared& pc, const auth::Principal& p) {
   if (!(h.flags & HotRule::kIdentity)) return true;  // no roles, claims or client ids to hold
-  if (h.identity_slot == Rule::kNoSlot || !pc.identity) return identity_holds(c.rules[i].subject, pc, p, false);
+  if (h.identity_slot == Rule::kNoSlot || !pc.identity) return identity_holds(c.rules[i].subject, pc, p, false, c.rules[i].deny);
   auto& memo = pc.identity[h.identity_slot];
   std::uint8_t v = memo.load(std::memory_order_relaxed);
   if (v == 0) {
-    v = identity_holds(c.rules[i].subject, pc, p, false) ? 2 : 1;
+    v = identity_holds(c.rules[i].subject, pc, p, false, c.rules[i].deny) ? 2 : 1;
     memo.store(v, std::memory_order_relaxed);
   }
   return v == 2;
@@ -310,7 +379,7 @@ bool hot_subject_holds(const Compiled& c, std::uint32_t i, const Prepared& pc, c
   for (std::uint32_t k = 0; k < h.scopes_n; ++k)
     if (!has_scope(sc[k])) return false;
   if (!(h.flags & HotRule::kIdentity)) return true;
-  if (anon) return identity_holds(c.rules[i].subject, pc, p, true);
+  if (anon) return identity_holds(c.rules[i].subject, pc, p, true, c.rules[i].deny);
   return hot_identity(c, i, h, pc, p);
 }
 
@@ -320,7 +389,7 @@ bool subject_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal&
   if ((s.authenticated || !s.scopes.empty() || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
   for (ScopeId id : s.scopes)
     if (!has(pc.scopes, id)) return false;
-  return identity_holds(s, pc, p, anon);
+  return identity_holds(s, pc, p, anon, false);
 }
 
 // Everything but the scopes.
@@ -328,7 +397,7 @@ bool identity_ok(const SubjectSpec& s, const Prepared& pc, const auth::Principal
   bool anon = p.anonymous();
   if (s.anonymous && !anon) return false;
   if ((s.authenticated || !s.roles.empty() || !s.client_ids.empty()) && anon) return false;
-  return identity_holds(s, pc, p, anon);
+  return identity_holds(s, pc, p, anon, false);
 }
 
 // The arguments of one decision: each distinct pointer is looked up once, the first time a rule
@@ -359,7 +428,10 @@ class ArgView {
   mutable SmallVec<const json::value*, 16> found_;
 };
 
+// Every condition of the rule. An array argument must satisfy a condition with every element in an
+// allow rule and triggers a deny rule with any one (unless the condition says all or any).
 bool conditions_hold(const Rule& r, const ArgView& args) {
+  const Matcher::Each each = r.deny ? Matcher::Each::any : Matcher::Each::all;
   for (const auto& c : r.when) {
     const json::value* v = args.at(c);
     if (c.absent) {
@@ -373,7 +445,7 @@ bool conditions_hold(const Rule& r, const ArgView& args) {
       if (!text.starts_with(c.matcher.text)) return false;
       continue;
     }
-    if (!c.matcher.matches(*v)) return false;
+    if (!c.matcher.holds(*v, each, r.deny)) return false;
   }
   return true;
 }
@@ -497,18 +569,77 @@ Names reduce_many(const Compiled& c, const Scopes& scopes) {
 
 std::vector<std::string> strings_of(const Names& names) { return {names.begin(), names.end()}; }
 
-// Views into the policy and the declaration, turned into strings once the best is known.
-struct Hint {
-  bool found = false;
-  std::tuple<int, std::size_t, std::size_t, std::uint32_t> score;
-  Names required, missing;
-  std::string_view tier;
+// Every allow rule this caller could meet with more scopes (and no deny rule would then refuse), as
+// views into the policy and the declaration; the choice among them is made once all are known.
+struct Hints {
+  struct Entry {
+    std::uint32_t order;             // the rule's place in the file (the declaration alone: last)
+    std::uint32_t req_at, req_n;     // its required scopes in `pool`
+    std::uint32_t miss_at, miss_n;   // the part the caller lacks
+    std::string_view tier;
+  };
+  SmallVec<Entry, 8> entries;
+  SmallVec<ScopeRef, 32> pool;
+
+  Scopes slice(std::uint32_t at, std::uint32_t n) const {
+    Scopes out;
+    for (std::uint32_t k = 0; k < n; ++k) out.push_back(pool[at + k]);
+    return out;
+  }
 };
 
-// The cheapest allow rule this caller could meet with more scopes, checked against every deny rule.
-// `ri`: the allow rule (kNoRule: the declaration alone).
+// Whether a token for b's missing scopes grants everything one for a's does, beyond what the caller
+// holds: the closure of a's missing scopes, less the caller's, lies within that of b's.
+bool grant_within(const Compiled& c, const Prepared& pc, const Hints& hs, const Hints::Entry& a, const Hints::Entry& b) {
+  auto covered = [&](ScopeId t) {
+    for (std::uint32_t k = 0; k < b.miss_n; ++k) {
+      const ScopeRef& mb = hs.pool[b.miss_at + k];
+      if (mb.id && std::find(c.implied[*mb.id].begin(), c.implied[*mb.id].end(), t) != c.implied[*mb.id].end()) return true;
+    }
+    return false;
+  };
+  for (std::uint32_t k = 0; k < a.miss_n; ++k) {
+    const ScopeRef& ma = hs.pool[a.miss_at + k];
+    if (!ma.id) {  // a declared scope the policy does not know: implies only itself
+      bool same = false;
+      for (std::uint32_t j = 0; j < b.miss_n && !same; ++j)
+        same = !hs.pool[b.miss_at + j].id && hs.pool[b.miss_at + j].name == ma.name;
+      if (!same) return false;
+      continue;
+    }
+    for (ScopeId t : c.implied[*ma.id])
+      if (!has(pc.scopes, t) && !covered(t)) return false;
+  }
+  return true;
+}
+
+// The least-privilege choice: (1) a candidate whose new grant (closure of its missing scopes, less
+// what the caller holds) lies strictly within another's beats it, whatever their order; among the
+// candidates no other beats so, (2) the fewest missing scopes (implied ones not counted), then (3)
+// the earliest in the file.
+std::size_t choose(const Compiled& c, const Prepared& pc, const Hints& hs) {
+  const auto& es = hs.entries;
+  if (es.size() == 1) return 0;
+  std::size_t best = es.size();
+  std::pair<std::size_t, std::uint32_t> best_key{};
+  for (std::size_t i = 0; i < es.size(); ++i) {
+    bool beaten = false;
+    for (std::size_t j = 0; j < es.size() && !beaten; ++j)
+      beaten = j != i && grant_within(c, pc, hs, es[j], es[i]) && !grant_within(c, pc, hs, es[i], es[j]);
+    if (beaten) continue;
+    std::pair<std::size_t, std::uint32_t> key{reduce(c, hs.slice(es[i].miss_at, es[i].miss_n)).size(), es[i].order};
+    if (best == es.size() || key < best_key) {
+      best = i;
+      best_key = key;
+    }
+  }
+  return best;  // the strict order has minimal elements, so one is always found
+}
+
+// An allow rule this caller could meet with more scopes, checked against every deny rule, added to
+// `hints` when it holds up. `ri`: the allow rule (kNoRule: the declaration alone).
 void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a, const ArgView& args,
-              Candidates::View cand, std::uint32_t ri, const Requirement* declared, std::uint32_t order, Hint& best) {
+              Candidates::View cand, std::uint32_t ri, const Requirement* declared, std::uint32_t order, Hints& hints) {
   bool anon = p.anonymous();
   const HotRule* h = ri == kNoRule ? nullptr : &c.hot[ri];
   // The rule's own reasons to give up (checked again below with the declaration's), before any
@@ -567,15 +698,12 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
     if (!(dh.flags & HotRule::kDeny) || !hot_subject_holds(c, i, pc, p, false, future_has)) continue;
     if (!(dh.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args))) return;
   }
-  Names req = reduce(c, required);
-  Names mis = reduce(c, missing);
-  std::tuple<int, std::size_t, std::size_t, std::uint32_t> score{identity_free ? 0 : 1, mis.size(), req.size(), order};
-  if (best.found && !(score < best.score)) return;
-  best.found = true;
-  best.score = score;
-  best.required = req;
-  best.missing = mis;
-  best.tier = tier;
+  Hints::Entry e{order, static_cast<std::uint32_t>(hints.pool.size()), static_cast<std::uint32_t>(required.size()), 0,
+                 static_cast<std::uint32_t>(missing.size()), tier};
+  for (const auto& s : required) hints.pool.push_back(s);
+  e.miss_at = static_cast<std::uint32_t>(hints.pool.size());
+  for (const auto& s : missing) hints.pool.push_back(s);
+  hints.entries.push_back(e);
 }
 
 // A decision built in place (its rule string constructed, not assigned).
@@ -631,19 +759,20 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
     return decided(Outcome::conditional, Remedy::none, cond != kNoRule ? hot_id(c, c.hot[cond]) : std::string_view());
   }
   if (!a.explain) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
-  Hint best;
+  Hints hints;
   for (std::size_t k = 0; k < cand.size(); ++k) {
     std::uint32_t i = cand[k];
-    if (!(c.hot[i].flags & HotRule::kDeny)) consider(c, pc, p, a, args, cand, i, declared, i, best);
+    if (!(c.hot[i].flags & HotRule::kDeny)) consider(c, pc, p, a, args, cand, i, declared, i, hints);
   }
-  if (implicit) consider(c, pc, p, a, args, cand, kNoRule, declared, static_cast<std::uint32_t>(c.rules.size()), best);
-  if (!best.found) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
+  if (implicit) consider(c, pc, p, a, args, cand, kNoRule, declared, static_cast<std::uint32_t>(c.rules.size()), hints);
+  if (hints.entries.empty()) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
+  const Hints::Entry& best = hints.entries[choose(c, pc, hints)];
   return Decision{.outcome = Outcome::deny,
                   .remedy = anon ? Remedy::authenticate : Remedy::step_up,
                   .rule = std::string("default"),
                   .tier = std::string(best.tier),
-                  .scopes = strings_of(best.required),
-                  .missing = strings_of(best.missing),
+                  .scopes = strings_of(reduce(c, hints.slice(best.req_at, best.req_n))),
+                  .missing = strings_of(reduce(c, hints.slice(best.miss_at, best.miss_n))),
                   .unlockable = true};
 }
 
@@ -693,14 +822,63 @@ class LocalCaller : public PolicyEngine::Caller {
 
 std::atomic<std::uint64_t> engine_serials{0};
 
+// Whether a JSON Schema describes the value at `pointer` as a file system path: its `format` names a
+// path, file or directory, or its description says path, directory or folder.
+bool schema_says_path(const json::object& schema, std::string_view pointer) {
+  const json::object* at = &schema;
+  for (std::size_t i = 1; i <= pointer.size() && at;) {
+    std::size_t slash = std::min(pointer.find('/', i), pointer.size());
+    std::string seg(pointer.substr(i, slash - i));
+    for (std::size_t k = 0; (k = seg.find('~', k)) != std::string::npos && k + 1 < seg.size(); ++k)
+      seg.replace(k, 2, seg[k + 1] == '1' ? "/" : "~");
+    i = slash + 1;
+    const json::object* next = nullptr;
+    if (const auto* props = at->if_contains("properties"); props && props->is_object())
+      if (const auto* v = props->get_object().if_contains(seg)) next = v->if_object();
+    if (!next)
+      if (const auto* items = at->if_contains("items")) next = items->if_object();
+    at = next;
+  }
+  if (!at) return false;
+  auto lower = [](std::string_view t) {
+    std::string out(t);
+    for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  if (const auto* f = at->if_contains("format"); f && f->is_string()) {
+    std::string fmt = lower(f->get_string());
+    if (fmt.find("path") != std::string::npos || fmt.find("file") != std::string::npos || fmt.find("dir") != std::string::npos)
+      return true;
+  }
+  if (const auto* d = at->if_contains("description"); d && d->is_string()) {
+    std::string text = lower(d->get_string());
+    for (std::string_view word : {"path", "directory", "directories", "folder"})
+      for (std::size_t k = text.find(word); k != std::string::npos; k = text.find(word, k + 1)) {
+        auto letter = [](char ch) { return std::isalpha(static_cast<unsigned char>(ch)) != 0; };
+        bool starts = k == 0 || !letter(text[k - 1]);
+        std::size_t end = k + word.size();
+        bool ends = end == text.size() || !letter(text[end]) || (text[end] == 's' && (end + 1 == text.size() || !letter(text[end + 1])));
+        if (starts && ends) return true;
+      }
+  }
+  return false;
+}
+
 }  // namespace
 
-bool Matcher::matches(const json::value& v) const {
-  if (const auto* arr = v.if_array(); arr && op != Op::equals)
-    return std::any_of(arr->begin(), arr->end(), [&](const json::value& e) { return matches_one(*this, e); });
-  if (const auto* arr = v.if_array(); arr && !value.is_array())
-    return std::any_of(arr->begin(), arr->end(), [&](const json::value& e) { return matches_one(*this, e); });
-  return matches_one(*this, v);
+Matcher::Verdict Matcher::judge(const json::value& v, Each each_element) const {
+  return judge_value(*this, v, each_element, 0);
+}
+
+bool Matcher::holds(const json::value& v, Each implicit, bool deny) const {
+  Verdict r = judge(v, each == Each::implicit ? implicit : each);
+  return r == Verdict::yes || (r == Verdict::unknown && deny);
+}
+
+std::optional<std::vector<std::string>> normalize_path(std::string_view path) {
+  PathSegments segs;
+  if (!path_segments(path, segs)) return std::nullopt;
+  return std::vector<std::string>(segs.begin(), segs.end());
 }
 
 bool Pattern::matches(std::string_view s) const {
@@ -782,6 +960,20 @@ std::vector<Diagnostic> Policy::check(const Inventory& inv) const {
           out.push_back({Diagnostic::Severity::warning, r.where,
                          "rule '" + r.id + "': no registered " + std::string(to_string(static_cast<Kind>(k))) + " matches '" + p.text + "'"});
       }
+  // Raw-text matchers on arguments a tool's schema calls a path (names that say so were warned of at load).
+  for (const auto& r : c_->rules)
+    for (const auto& w : r.when) {
+      if (w.absent || w.path_named || !compares_raw_text(r.deny, w.matcher)) continue;
+      for (const auto& [tool, schema] : inv.tool_schemas) {
+        bool named = std::any_of(r.targets[0].begin(), r.targets[0].end(), [&](const Pattern& p) { return p.matches(tool); });
+        if (!named || !schema_says_path(schema, w.pointer)) continue;
+        out.push_back({Diagnostic::Severity::warning, w.where,
+                       "rule '" + r.id + "': tool '" + tool + "' describes " + w.pointer +
+                           " as a path, and the matcher compares its raw text ('..' and '//' are not resolved); use "
+                           "path: {within: ...} or path: {equals: ...}"});
+        break;
+      }
+    }
   return out;
 }
 

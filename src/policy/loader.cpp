@@ -30,6 +30,54 @@ std::string join_lines(const std::vector<Diagnostic>& ds) {
   return out;
 }
 
+std::string_view op_name(Matcher::Op op) {
+  switch (op) {
+    case Matcher::Op::equals: return "equals";
+    case Matcher::Op::in: return "in";
+    case Matcher::Op::prefix: return "prefix";
+    case Matcher::Op::glob: return "glob";
+    case Matcher::Op::regex: return "regex";
+    case Matcher::Op::path_within:
+    case Matcher::Op::path_equals: return "path";
+  }
+  return "equals";
+}
+
+}  // namespace
+
+// The last segment of the pointer (array indexes skipped) has a word such as path, file, dir or
+// folder, split at _ - . and camelCase.
+bool looks_like_path_name(std::string_view pointer) {
+  static constexpr std::string_view kWords[] = {
+      "path", "paths", "pathname", "file", "files", "filename", "filenames", "filepath", "filepaths", "dir", "dirs",
+      "dirname", "directory", "directories", "folder", "folders", "source", "sources", "destination", "src", "dst",
+      "dest", "target", "root", "cwd", "pwd", "workdir", "location", "mount", "home"};
+  std::string_view seg;
+  while (!pointer.empty()) {
+    std::size_t slash = pointer.rfind('/');
+    seg = pointer.substr(slash + 1);
+    pointer = pointer.substr(0, slash == std::string_view::npos ? 0 : slash);
+    bool index = !seg.empty() && std::all_of(seg.begin(), seg.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (!index && seg != "-") break;
+  }
+  std::vector<std::string> words{""};
+  for (std::size_t i = 0; i < seg.size(); ++i) {
+    char ch = seg[i];
+    bool upper = ch >= 'A' && ch <= 'Z';
+    if (ch == '_' || ch == '-' || ch == '.' || ch == ' ' || ch == '~') {
+      words.emplace_back();
+      continue;
+    }
+    if (upper && i > 0 && !(seg[i - 1] >= 'A' && seg[i - 1] <= 'Z') && !words.back().empty()) words.emplace_back();
+    words.back() += upper ? static_cast<char>(ch - 'A' + 'a') : ch;
+  }
+  for (const auto& w : words)
+    if (std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords)) return true;
+  return false;
+}
+
+namespace {
+
 constexpr std::string_view kKindKeys[5] = {"tools", "resources", "resource_templates", "prompts", "methods"};
 
 class Loader {
@@ -123,7 +171,62 @@ class Loader {
     return json::string(s);
   }
 
-  std::optional<Matcher> matcher(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> extra = {}) {
+  // The bases of a path matcher: absolute paths written normalized (a trailing or doubled slash aside).
+  bool path_bases(const YAML::Node& v, const std::string& what, Matcher& m) {
+    if (v.IsSequence() && v.size() == 0) {
+      error(v, what + " must name at least one path");
+      return false;
+    }
+    for (auto& [text, node] : strings(v, what)) {
+      auto segs = normalize_path(text);
+      bool dotted = false;
+      for (std::size_t i = 0, j; i <= text.size(); i = j + 1) {
+        j = std::min(text.find('/', i), text.size());
+        std::string_view seg = std::string_view(text).substr(i, j - i);
+        dotted = dotted || seg == "." || seg == "..";
+      }
+      if (text.empty() || text.front() != '/') error(node, what + " must be an absolute path (starting with '/')");
+      else if (!segs) error(node, what + " '" + text + "' is not a path a call could be compared with (NUL, backslash or percent escape)");
+      else if (dotted) error(node, what + " '" + text + "' must be written without '.' or '..' segments");
+      else {
+        m.bases.push_back(std::move(*segs));
+        continue;
+      }
+      return false;
+    }
+    return !m.bases.empty();
+  }
+
+  // `path: {within: BASE}` or `path: {equals: PATH}`; BASE and PATH may be lists (one of them).
+  bool path_matcher(const YAML::Node& v, const std::string& what, Matcher& m) {
+    if (!v.IsMap()) {
+      error(v, what + " must be a mapping with within or equals");
+      return false;
+    }
+    int ops = 0;
+    bool ok = true;
+    for (const auto& kv : v) {
+      std::string k = kv.first.Scalar();
+      if (k == "within" || k == "equals") {
+        ++ops;
+        m.op = k == "within" ? Matcher::Op::path_within : Matcher::Op::path_equals;
+        ok = path_bases(kv.second, what + "." + k, m) && ok;
+      } else {
+        error(kv.first, "unknown field '" + k + "' in " + what + " (expected within or equals)");
+        ok = false;
+      }
+    }
+    if (ok && ops != 1) {
+      error(v, what + " must have exactly one of within, equals");
+      return false;
+    }
+    return ok;
+  }
+
+  // A matcher: a scalar (equals), one of equals, in, prefix, glob, regex, path, or `all:`/`any:` of
+  // one of those (with `or_empty: true` beside `all`). `extra`: keys of the enclosing mapping.
+  std::optional<Matcher> matcher(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> extra = {},
+                                 bool quantified = true) {
     Matcher m;
     if (n.IsScalar()) {
       m.op = Matcher::Op::equals;
@@ -131,9 +234,10 @@ class Loader {
       return m;
     }
     if (!n.IsMap()) {
-      error(n, what + " must be a value or a mapping with one of equals, in, prefix, glob, regex");
+      error(n, what + " must be a value or a mapping with one of equals, in, prefix, glob, regex, path, all, any");
       return std::nullopt;
     }
+    if (quantified && (n["all"] || n["any"])) return quantifier(n, what, extra);
     int ops = 0;
     for (const auto& kv : n) {
       std::string k = kv.first.Scalar();
@@ -166,15 +270,55 @@ class Loader {
         m.op = Matcher::Op::regex;
         m.text = *s;
         m.re = std::move(re);
+      } else if (k == "path") {
+        if (!path_matcher(v, what + ".path", m)) return std::nullopt;
+      } else if (k == "all" || k == "any" || (k == "or_empty" && !quantified)) {
+        error(kv.first, what + ": '" + k + "' cannot be used inside all or any (name all or any once, around one matcher)");
+        return std::nullopt;
+      } else if (k == "or_empty") {
+        error(kv.first, what + ": or_empty goes with all (all: MATCHER, or_empty: true)");
+        return std::nullopt;
       } else {
-        error(kv.first, "unknown field '" + k + "' in " + what + " (expected equals, in, prefix, glob or regex)");
+        error(kv.first, "unknown field '" + k + "' in " + what + " (expected equals, in, prefix, glob, regex, path, all or any)");
         return std::nullopt;
       }
     }
     if (ops != 1) {
-      error(n, what + " must have exactly one of equals, in, prefix, glob, regex");
+      error(n, what + " must have exactly one of equals, in, prefix, glob, regex, path, all, any");
       return std::nullopt;
     }
+    return m;
+  }
+
+  // `all: MATCHER` (every element of an array, `or_empty: true` to accept an empty one) or
+  // `any: MATCHER` (one element at least).
+  std::optional<Matcher> quantifier(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> extra) {
+    std::string q = n["all"] ? "all" : "any";
+    bool ok = true;
+    std::optional<bool> or_empty;
+    YAML::Node inner;
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      if (std::find(extra.begin(), extra.end(), k) != extra.end()) continue;
+      if (k == q) {
+        inner = kv.second;
+      } else if (k == "or_empty") {
+        if (q != "all") { error(kv.first, what + ": or_empty goes with all (any never holds for an empty array)"); ok = false; }
+        else if (!(or_empty = boolean(kv.second, what + ".or_empty"))) ok = false;
+      } else if (k == "all" || k == "any") {
+        error(kv.first, what + " must have one of all, any, not both");
+        ok = false;
+      } else {
+        error(kv.first, "unknown field '" + k + "' in " + what + " (beside " + q + ": only or_empty" +
+                            (extra.size() ? ", and the matcher goes inside " + q : std::string()) + ")");
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    auto m = matcher(inner, what + "." + q, {}, false);
+    if (!m) return std::nullopt;
+    m->each = q == "all" ? Matcher::Each::all : Matcher::Each::any;
+    m->or_empty = or_empty.value_or(false);
     return m;
   }
 
@@ -340,6 +484,14 @@ class Loader {
     }
   }
 
+  // A raw-text matcher on an argument whose name says it is a path: `/home/../etc` satisfies
+  // `prefix: /home/`, and `/etc//passwd` escapes a deny rule's `equals: /etc/passwd`.
+  void raw_path_warning(const YAML::Node& at_node, const Rule& rule, const ArgCondition& ac) {
+    if (!ac.path_named || !compares_raw_text(rule.deny, ac.matcher)) return;
+    warn(at_node, "rule '" + rule.id + "': " + ac.pointer + " looks like a path, and " + std::string(op_name(ac.matcher.op)) +
+                      " compares its raw text ('..' and '//' are not resolved); use path: {within: ...} or path: {equals: ...}");
+  }
+
   void rules(const YAML::Node& rs) {
     if (!rs.IsSequence()) return error(rs, "rules must be a list");
     std::set<std::string> ids;
@@ -389,11 +541,15 @@ class Loader {
         if (!w.IsSequence() || w.size() == 0) error(w, what + ".when must be a non-empty list of argument conditions");
         else
           for (const auto& cnode : w) {
-            if (!only(cnode, {"arg", "absent", "equals", "in", "prefix", "glob", "regex"}, what + ".when entries")) continue;
+            if (!only(cnode, {"arg", "absent", "equals", "in", "prefix", "glob", "regex", "path", "all", "any", "or_empty"},
+                      what + ".when entries"))
+              continue;
             ArgCondition ac;
             auto a = cnode["arg"];
             if (!a) { error(cnode, what + ".when entries need an arg (a JSON pointer such as /path)"); continue; }
             ac.pointer = str(a, "arg").value_or("");
+            ac.where = at(cnode);
+            ac.path_named = looks_like_path_name(ac.pointer);
             if (!ac.pointer.empty() && ac.pointer[0] != '/') { error(a, "arg must be a JSON pointer starting with '/'"); continue; }
             if (auto ab = cnode["absent"]) {
               ac.absent = boolean(ab, "absent").value_or(false);
@@ -403,6 +559,7 @@ class Loader {
               auto m = matcher(cnode, what + ".when " + ac.pointer, {"arg"});
               if (!m) continue;
               ac.matcher = std::move(*m);
+              raw_path_warning(cnode, rule, ac);
             }
             rule.when.push_back(std::move(ac));
           }

@@ -49,6 +49,13 @@ has "check: warning summary" "$fx/warnings.yaml: ok, 1 rule, 1 tier, 1 warning"
 run "check --strict: warnings fail" 1 "$J" policy check --strict "$fx/warnings.yaml"
 has "check --strict: summary" "failed (--strict)"
 run "check --strict: a clean file passes" 0 "$J" policy check --strict "$P"
+run "check: prefix on a path argument warns" 0 "$J" policy check "$fx/raw-path.yaml"
+has "check: the path warning at its place" "$fx/raw-path.yaml:5:12: warning: rule 'home': /path looks like a path, and prefix compares its raw text"
+has "check: the path warning names the remedy" "use path: {within: ...}"
+run "check --strict: the path warning fails" 1 "$J" policy check --strict "$fx/raw-path.yaml"
+run "check: bad path matcher" 1 "$J" policy check "$fx/bad-path.yaml"
+has "check: relative base at its place" "$fx/bad-path.yaml:5:40: error: rule 'home'.when /path.path.within must be an absolute path"
+has "check: unknown path field at its place" "$fx/bad-path.yaml:5:46: error: unknown field 'beside' in rule 'home'.when /path.path"
 run "check: YAML syntax error" 1 "$J" policy check <(printf 'version: 1\nrules: [\n')
 has "check: YAML error has a place" "error: "
 run "check: missing file" 2 "$J" policy check "$tmp/none.yaml"
@@ -100,6 +107,25 @@ if jq -e '.status == 401 and .caller.anonymous and (.www_authenticate | contains
 else
   bad "explain --json anonymous" "$out"
 fi
+run "explain: '..' out of home is no longer under home" 0 "$J" policy explain "$P" --method tools/call --name write_note \
+  --claims '{"sub":"alice","scope":"notes:write"}' --args '{"folder":"/home/../etc"}'
+has "explain: traversal denied" "decision: deny"
+has "explain: traversal gets no hint" "http:     403 Forbidden (forbidden)"
+run "explain: one folder of an array outside home" 0 "$J" policy explain "$P" --method tools/call --name write_note \
+  --claims '{"sub":"alice","scope":"notes:write"}' --args '{"folder":["/home/alice","/etc"]}'
+has "explain: an allow rule needs every element" "decision: deny"
+run "explain: every folder of an array at home" 0 "$J" policy explain "$P" --method tools/call --name write_note \
+  --claims '{"sub":"alice","scope":"notes:write"}' --args '{"folder":["/home/alice","/home/bob/x"]}'
+has "explain: all elements under home allow" "rule:     write-home-notes"
+run "explain: a detour into the shared folder" 0 "$J" policy explain "$P" --method tools/call --name write_note \
+  --claims '{"sub":"alice","scope":"notes:admin"}' --args '{"folder":["/home/alice","/home/x/../shared/p"]}'
+has "explain: a deny rule is triggered by any element" "rule:     no-shared-folder"
+run "explain: least privilege despite an admin rule listed first" 0 "$J" policy explain "$fx/admin-first.yaml" \
+  --method tools/call --name read
+has "explain: anonymous is asked for x:read" 'scope="x:read"'
+run "explain: a reader steps up to x:write, not x:admin" 0 "$J" policy explain "$fx/admin-first.yaml" \
+  --method tools/call --name write --claims '{"sub":"a","scope":"x:read"}' --args '{"paths":["/srv/a"]}'
+has "explain: step-up names x:write" 'error="insufficient_scope", scope="x:write"'
 run "explain: invalid claims JSON" 2 "$J" policy explain "$P" --method tools/call --name x --claims '{"sub":'
 has "explain: says the JSON is bad" "--claims is not valid JSON"
 run "explain: claims not an object" 2 "$J" policy explain "$P" --method tools/call --name x --claims '[1]'
@@ -142,7 +168,8 @@ else
   done
   if [ "${#accepted[@]}" -ge 2 ]; then ok "schema: ${#accepted[@]} unit-test policies the loader accepts"; else bad "schema: too few unit-test policies found"; fi
   run "schema: unit-test policies" 0 "$node" "$V" "$root/schemas/policy.schema.json" "${accepted[@]}"
-  for f in unknown-field unknown-top-level two-matchers wrong-version absent-and-matcher; do
+  run "schema: the fixtures the loader accepts" 0 "$node" "$V" "$root/schemas/policy.schema.json" "$fx/raw-path.yaml" "$fx/admin-first.yaml"
+  for f in unknown-field unknown-top-level two-matchers wrong-version absent-and-matcher bad-path bad-all-any; do
     run "loader refuses $f" 1 "$J" policy check "$fx/$f.yaml"
     run "schema refuses $f" 0 "$node" "$V" --invalid "$root/schemas/policy.schema.json" "$fx/$f.yaml"
   done

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jitgate/policy/engine.hpp"
@@ -35,6 +36,9 @@ class PolicyError : public std::runtime_error {
 // What a server has registered, for warnings about rules that name nothing.
 struct Inventory {
   std::vector<std::string> tools, resources, resource_templates, prompts;
+  // Tools' input schemas, where known: an argument the schema describes as a path (its format or
+  // description) is warned about like one whose name says so.
+  std::vector<std::pair<std::string, boost::json::object>> tool_schemas;
 };
 
 struct Compiled;  // private: rules, indexes, interned scopes
@@ -47,7 +51,8 @@ class Policy {
   Locked locked() const;
   std::size_t rule_count() const;
   const std::string& source() const;  // the file name it was loaded from
-  // Warnings for primitive patterns that match nothing registered, and declared tiers that do not exist.
+  // Warnings for primitive patterns that match nothing registered, declared tiers that do not exist,
+  // and raw-text matchers on arguments that the tools' input schemas describe as paths.
   std::vector<Diagnostic> check(const Inventory& inventory) const;
 
  private:

@@ -194,6 +194,302 @@ INSTANTIATE_TEST_SUITE_P(
              {}, {}}),
     [](const ::testing::TestParamInfo<Case>& i) { return "case" + std::to_string(i.index); });
 
+// Least privilege: when several allow rules would admit a call, the hint names the one whose new
+// grant (with the hierarchy) is smallest, whatever the file's order; then fewest missing, then order.
+const char* kLeastPrivilege = R"(
+version: 1
+locked: advertise
+scope_hierarchy:
+  x:admin: [x:write]
+  x:write: [x:read]
+  super: [p, q]
+tiers:
+  ys: {scopes: [y:read]}
+rules:
+  - id: admin-everything
+    scopes: [x:admin]
+    tools: ["*"]
+  - id: read
+    scopes: [x:read]
+    tools: [read, both_x]
+  - id: write
+    scopes: [x:write]
+    tools: [write, both_x]
+  - id: y-first
+    scopes: [y:read]
+    tools: [either]
+  - id: x-second
+    scopes: [x:read]
+    tools: [either]
+  - id: super
+    scopes: [super]
+    tools: [pq]
+  - id: p-and-q
+    scopes: [p, q]
+    tools: [pq]
+  - id: readers-by-role
+    roles: [reader]
+    scopes: [x:read]
+    tools: [roled]
+  - id: staff-by-claim
+    claims: {groups: staff}
+    scopes: [x:read]
+    tools: [staffed]
+  - id: tiered-write
+    tier: ys
+    scopes: [x:write]
+    tools: [tiered]
+  - id: signed-in
+    authenticated: true
+    tools: [signin]
+  - id: no-admin-purge
+    effect: deny
+    scopes: [x:admin]
+    tools: [purge, pq]
+  - id: purge-writers
+    scopes: [x:write]
+    tools: [purge]
+)";
+
+struct Hinted {
+  const char* label;
+  std::shared_ptr<auth::Principal> caller;  // null: anonymous
+  const char* tool;
+  Phase phase;
+  Remedy remedy;
+  std::vector<std::string> scopes, missing;
+  const char* tier;
+};
+
+class LeastPrivilege : public ::testing::TestWithParam<Hinted> {};
+
+// The same rules in the opposite order: only ties between unrelated scopes may change.
+std::string reversed_rules(const std::string& yaml) {
+  auto at = yaml.find("rules:\n") + 7;
+  std::vector<std::string> rules;
+  for (std::size_t i = at; i < yaml.size();) {
+    std::size_t next = yaml.find("\n  - ", i + 1);
+    next = next == std::string::npos ? yaml.size() : next + 1;
+    rules.push_back(yaml.substr(i, next - i));
+    i = next;
+  }
+  std::string out = yaml.substr(0, at);
+  for (auto it = rules.rbegin(); it != rules.rend(); ++it) out += *it;
+  return out;
+}
+
+TEST_P(LeastPrivilege, NamesTheSmallestGrant) {
+  const Hinted& h = GetParam();
+  for (bool reverse : {false, true}) {
+    if (reverse && std::string_view(h.label).starts_with("tie")) continue;
+    std::string text = reverse ? reversed_rules(kLeastPrivilege) : kLeastPrivilege;
+    auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(text, "lp.yaml"));
+    json::object args;
+    Action a{Kind::tool, h.phase, h.phase == Phase::discovery ? "tools/list" : "tools/call", h.tool, {},
+             h.phase == Phase::invocation ? &args : nullptr, nullptr};
+    Decision d = engine->decide(h.caller, a);
+    std::string where = std::string(h.label) + (reverse ? " (rules reversed)" : "");
+    EXPECT_EQ(d.outcome, Outcome::deny) << where;
+    EXPECT_EQ(static_cast<int>(d.remedy), static_cast<int>(h.remedy)) << where;
+    EXPECT_EQ(d.scopes, h.scopes) << where;
+    EXPECT_EQ(d.missing, h.missing) << where;
+    EXPECT_EQ(d.tier, h.tier) << where;
+    EXPECT_EQ(d.unlockable, !h.scopes.empty() || h.remedy == Remedy::authenticate) << where;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policy, LeastPrivilege,
+    ::testing::Values(
+        Hinted{"anonymous read tool: x:read, not the admin rule listed first", nullptr, "read", Phase::invocation,
+               Remedy::authenticate, {"x:read"}, {"x:read"}, ""},
+        Hinted{"advertised requiredScopes of a read tool", nullptr, "read", Phase::discovery, Remedy::authenticate, {"x:read"},
+               {"x:read"}, ""},
+        Hinted{"signed in with an unrelated scope", who("u", {"y:read"}), "read", Phase::invocation, Remedy::step_up, {"x:read"},
+               {"x:read"}, ""},
+        Hinted{"write tool: x:write", nullptr, "write", Phase::invocation, Remedy::authenticate, {"x:write"}, {"x:write"}, ""},
+        Hinted{"reader steps up to x:write only", who("u", {"x:read"}), "write", Phase::invocation, Remedy::step_up,
+               {"x:write"}, {"x:write"}, ""},
+        Hinted{"advertised to a reader: x:write", who("u", {"x:read"}), "write", Phase::discovery, Remedy::step_up, {"x:write"},
+               {"x:write"}, ""},
+        Hinted{"two rules on one tool: the implied one", nullptr, "both_x", Phase::invocation, Remedy::authenticate, {"x:read"},
+               {"x:read"}, ""},
+        Hinted{"only the admin rule: x:admin", who("u", {"x:write"}), "other", Phase::invocation, Remedy::step_up, {"x:admin"},
+               {"x:admin"}, ""},
+        Hinted{"tie between unrelated scopes: file order", nullptr, "either", Phase::invocation, Remedy::authenticate,
+               {"y:read"}, {"y:read"}, ""},
+        Hinted{"a scope implying two is more than the two", nullptr, "pq", Phase::invocation, Remedy::authenticate, {"p", "q"},
+               {"p", "q"}, ""},
+        Hinted{"a role rule is not a candidate for anonymous callers", nullptr, "roled", Phase::invocation,
+               Remedy::authenticate, {"x:admin"}, {"x:admin"}, ""},
+        Hinted{"nor for a caller without the role", who("u"), "roled", Phase::invocation, Remedy::step_up, {"x:admin"},
+               {"x:admin"}, ""},
+        Hinted{"with the role it is", who("u", {}, {"reader"}), "roled", Phase::invocation, Remedy::step_up, {"x:read"},
+               {"x:read"}, ""},
+        Hinted{"a claim rule the caller does not meet is not a candidate", who("u", {}, {}, json::object{{"groups", json::array{"dev"}}}),
+               "staffed", Phase::invocation, Remedy::step_up, {"x:admin"}, {"x:admin"}, ""},
+        Hinted{"a claim rule the caller meets", who("u", {}, {}, json::object{{"groups", json::array{"dev", "staff"}}}), "staffed",
+               Phase::invocation, Remedy::step_up, {"x:read"}, {"x:read"}, ""},
+        Hinted{"every scope of the chosen rule, tier included; missing what the caller lacks", who("u", {"y:read"}), "tiered",
+               Phase::invocation, Remedy::step_up, {"x:write", "y:read"}, {"x:write"}, "ys"},
+        Hinted{"signing in alone beats any scope", nullptr, "signin", Phase::invocation, Remedy::authenticate, {}, {}, ""},
+        Hinted{"a candidate a deny rule would refuse is skipped", who("u", {"x:read"}), "purge", Phase::invocation,
+               Remedy::step_up, {"x:write"}, {"x:write"}, ""}),
+    [](const ::testing::TestParamInfo<Hinted>& i) { return "case" + std::to_string(i.index); });
+
+// Arrays in conditions: an allow rule needs every element, a deny rule is triggered by any one; all:
+// and any: say it explicitly. The path matcher normalizes, and what it cannot judge fails closed.
+const char* kArrays = R"(
+version: 1
+rules:
+  - id: read-home
+    tools: [read]
+    when: [{arg: /paths, path: {within: /home}}]
+  - id: raw-home
+    tools: [raw]
+    when: [{arg: /files, prefix: /home/}]
+  - id: grep-any
+    tools: [grep]
+    when: [{arg: /paths, any: {prefix: /home/}}]
+  - id: copy-tmp
+    tools: [copy]
+    when: [{arg: /paths, all: {path: {within: [/tmp, /var/tmp]}}, or_empty: true}]
+  - id: tag
+    tools: [tag]
+    when: [{arg: /tags, in: [a, b]}]
+  - id: exact
+    tools: [exact]
+    when: [{arg: /file, path: {equals: /etc/motd}}]
+  - id: open
+    tools: [open]
+  - id: no-secret
+    effect: deny
+    tools: [open]
+    when: [{arg: /tags, equals: secret}]
+  - id: no-etc
+    effect: deny
+    tools: [open]
+    when: [{arg: /paths, path: {within: /etc}}]
+  - id: no-all-x
+    effect: deny
+    tools: [open]
+    when: [{arg: /flags, all: {equals: x}}]
+  - id: group-members
+    claims: {groups: {all: {in: [dev, staff]}}}
+    tools: [members]
+  - id: banned-group
+    effect: deny
+    claims: {groups: banned}
+    tools: [open, members]
+  - id: no-root-workdir
+    effect: deny
+    claims: {workdir: {path: {within: /root}}}
+    tools: [open]
+)";
+
+struct ArgCase {
+  const char* tool;
+  const char* args;
+  const char* rule;  // the deciding rule ("default": denied)
+  json::object claims = {};
+};
+
+class Arrays : public ::testing::TestWithParam<ArgCase> {};
+
+TEST_P(Arrays, AreJudgedByTheRulesEffect) {
+  static auto engine = std::make_shared<LocalPolicyEngine>(parse_policy(kArrays, "arrays.yaml"));
+  const ArgCase& c = GetParam();
+  json::object args = json::parse(c.args).as_object();
+  Action a{Kind::tool, Phase::invocation, "tools/call", c.tool, {}, &args, nullptr};
+  auto p = who("alice");
+  p->claims = c.claims;
+  EXPECT_EQ(engine->decide(p, a).rule, c.rule) << c.tool << " " << c.args << " " << json::serialize(c.claims);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policy, Arrays,
+    ::testing::Values(
+        // allow: every element
+        ArgCase{"raw", R"({"files":["/home/a","/etc/passwd"]})", "default"},
+        ArgCase{"raw", R"({"files":["/home/a","/home/b"]})", "raw-home"},
+        ArgCase{"raw", R"({"files":[]})", "default"},
+        ArgCase{"raw", R"({"files":"/home/a"})", "raw-home"},
+        ArgCase{"tag", R"({"tags":["a","b"]})", "tag"},
+        ArgCase{"tag", R"({"tags":["a","c"]})", "default"},
+        ArgCase{"tag", R"({"tags":[]})", "default"},
+        ArgCase{"tag", R"({"tags":[["a"],"b"]})", "tag"},
+        ArgCase{"tag", R"({"tags":[["a","c"]]})", "default"},
+        ArgCase{"tag", R"({"tags":[{"x":"a"}]})", "default"},
+        ArgCase{"tag", R"({"tags":[[]]})", "default"},
+        // the path matcher
+        ArgCase{"read", R"({"paths":"/home"})", "read-home"},
+        ArgCase{"read", R"({"paths":"/home/a/b.txt"})", "read-home"},
+        ArgCase{"read", R"({"paths":"/home//a/./b/"})", "read-home"},
+        ArgCase{"read", R"({"paths":"/homework/x"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/../etc/passwd"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/a/../../etc"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/a/../b"})", "read-home"},
+        ArgCase{"read", R"({"paths":"/home/../../home/a"})", "default"},  // above the root: not judged
+        ArgCase{"read", R"({"paths":"home/a"})", "default"},
+        ArgCase{"read", R"({"paths":"./home/a"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/a\u0000/x"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/a\\..\\..\\etc"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/%2e%2e/etc"})", "default"},
+        ArgCase{"read", R"({"paths":"/home/100%/x"})", "read-home"},
+        ArgCase{"read", R"({"paths":42})", "default"},
+        ArgCase{"read", R"({"paths":["/home/a","/home/b"]})", "read-home"},
+        ArgCase{"read", R"({"paths":["/home/a","/home/../etc"]})", "default"},
+        ArgCase{"read", R"({"paths":["/home/a",7]})", "default"},
+        ArgCase{"read", R"({"paths":[]})", "default"},
+        ArgCase{"exact", R"({"file":"/etc//motd"})", "exact"},
+        ArgCase{"exact", R"({"file":"/etc/motd/x"})", "default"},
+        // any: and all: with or_empty
+        ArgCase{"grep", R"({"paths":["/etc","/home/x"]})", "grep-any"},
+        ArgCase{"grep", R"({"paths":["/etc"]})", "default"},
+        ArgCase{"grep", R"({"paths":[]})", "default"},
+        ArgCase{"copy", R"({"paths":[]})", "copy-tmp"},
+        ArgCase{"copy", R"({"paths":["/tmp/a","/var/tmp/b"]})", "copy-tmp"},
+        ArgCase{"copy", R"({"paths":["/tmp/../etc"]})", "default"},
+        ArgCase{"copy", R"({"paths":"/tmp/a"})", "copy-tmp"},
+        // deny: any element triggers, and what the path matcher cannot judge triggers too
+        ArgCase{"open", R"({"tags":["x","secret"]})", "no-secret"},
+        ArgCase{"open", R"({"tags":[["x",["secret"]]]})", "no-secret"},
+        ArgCase{"open", R"({"tags":["x",1]})", "open"},
+        ArgCase{"open", R"({"paths":["/home/x","/home/../etc/passwd"]})", "no-etc"},
+        ArgCase{"open", R"({"paths":"/etc"})", "no-etc"},
+        ArgCase{"open", R"({"paths":["/home/x","etc/passwd"]})", "no-etc"},
+        ArgCase{"open", R"({"paths":"/../etc"})", "no-etc"},
+        ArgCase{"open", R"({"paths":{"p":"/etc"}})", "no-etc"},
+        ArgCase{"open", R"({"paths":["/home/x","/etcetera"]})", "open"},
+        ArgCase{"open", R"({"paths":[]})", "open"},
+        ArgCase{"open", R"({"flags":["x","x"]})", "no-all-x"},
+        ArgCase{"open", R"({"flags":["x","y"]})", "open"},
+        ArgCase{"open", R"({"flags":[]})", "open"},
+        // claims: one element for a plain matcher, in allow and deny rules; all: when said
+        ArgCase{"members", "{}", "group-members", json::object{{"groups", json::array{"dev", "staff"}}}},
+        ArgCase{"members", "{}", "default", json::object{{"groups", json::array{"dev", "root"}}}},
+        ArgCase{"members", "{}", "default", json::object{{"groups", json::array{}}}},
+        ArgCase{"members", "{}", "banned-group", json::object{{"groups", json::array{"dev", "banned"}}}},
+        ArgCase{"open", "{}", "no-root-workdir", json::object{{"workdir", "/root/../root/x"}}},
+        ArgCase{"open", "{}", "no-root-workdir", json::object{{"workdir", 5}}},
+        ArgCase{"open", "{}", "open", json::object{{"workdir", "/home/a"}}}),
+    [](const ::testing::TestParamInfo<ArgCase>& i) { return "case" + std::to_string(i.index); });
+
+TEST(Path, Normalizes) {
+  struct N {
+    std::string in;
+    std::optional<std::vector<std::string>> out;
+  };
+  using V = std::vector<std::string>;
+  for (const auto& n : {N{"/", V{}}, N{"/home", V{"home"}}, N{"/home/", V{"home"}}, N{"//home//a/./b/", V{"home", "a", "b"}},
+                        N{"/home/../etc", V{"etc"}}, N{"/a/b/../../c", V{"c"}}, N{"/..", std::nullopt},
+                        N{"/home/../../x", std::nullopt}, N{"home", std::nullopt}, N{"", std::nullopt}, N{"./x", std::nullopt},
+                        N{"~/x", std::nullopt}, N{"C:/x", std::nullopt}, N{"/a\\b", std::nullopt},
+                        N{std::string("/a\0b", 4), std::nullopt}, N{"/a%2e%2e", std::nullopt}, N{"/a%2F", std::nullopt},
+                        N{"/a%zz", V{"a%zz"}}, N{"/a%2", V{"a%2"}}, N{"/a/...", V{"a", "..."}}})
+    EXPECT_EQ(normalize_path(n.in), n.out) << n.in;
+}
+
 TEST(Engine, ArgumentConditionsOnSharedAndEscapedPointers) {
   // Rules that test the same argument share one lookup per decision: each still decides by its own
   // matcher, whatever the value's type, and escaped pointers name their own keys.
@@ -215,7 +511,7 @@ rules:
   };
   EXPECT_EQ(rule_for(R"({"a":{"b":"xy"}})"), "d1");
   EXPECT_EQ(rule_for(R"({"a":{"b":"yz"}})"), "d2");
-  EXPECT_EQ(rule_for(R"({"a":{"b":["q","xz"]}})"), "d1");  // an array matches when an element does
+  EXPECT_EQ(rule_for(R"({"a":{"b":["q","xz"]}})"), "d1");  // a deny rule: any element triggers it
   EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c/d":"nope"})"), "d3");
   EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"c":{"d":"nope"}})"), "ok");
   EXPECT_EQ(rule_for(R"({"a":{"b":"q"},"n":123})"), "d4");  // a number by its JSON spelling
