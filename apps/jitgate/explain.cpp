@@ -150,6 +150,15 @@ Explanation explain(const policy::LocalPolicyEngine& engine, const auth::Princip
     e.reason = "OK";
     return e;
   }
+  if (policy::conceals(engine, *caller, decided, d)) {
+    // The caller can neither see nor unlock it: a server answers as for a name it does not have.
+    e.status = 200;
+    e.reason = "OK";
+    e.error = decided.kind == Kind::resource || decided.kind == Kind::resource_template ? "-32002 Resource not found"
+                                                                                        : "-32602 unknown name";
+    e.listing = "hidden from this caller";
+    return e;
+  }
   std::string scope = joined(d.scopes);
   e.status = 403;
   e.reason = "Forbidden";
@@ -157,7 +166,7 @@ Explanation explain(const policy::LocalPolicyEngine& engine, const auth::Princip
   if (d.remedy == policy::Remedy::authenticate) {
     e.status = 401;
     e.reason = "Unauthorized";
-    e.error = "invalid_token";
+    e.error.clear();  // no token: the challenge and the body name no error
     e.www_authenticate = auth::to_header(auth::Challenge::missing_token(resource_metadata, scope));
   } else if (d.remedy == policy::Remedy::step_up) {
     e.error = "insufficient_scope";

@@ -612,21 +612,11 @@ struct Server::Impl {
   // A refused primitive that this caller cannot see and no token would unlock: answering with a
   // refusal would tell that it exists, so it answers as an unknown one (the audit line keeps the deny).
   bool hidden(const policy::PolicyEngine::Caller& who, const policy::Action& a, const policy::Decision& d) const {
-    if (d.remedy != policy::Remedy::none || a.kind == policy::Kind::method) return false;
-    policy::Action look = a;
-    look.phase = policy::Phase::discovery;
-    look.arguments = nullptr;
-    look.explain = true;  // a remedy means a token could show it: then the refusal stands
-    look.method = a.kind == policy::Kind::tool                ? "tools/list"
-                  : a.kind == policy::Kind::prompt            ? "prompts/list"
-                  : a.kind == policy::Kind::resource_template ? "resources/templates/list"
-                                                              : "resources/list";
-    policy::Decision seen = policy->decide(who, look);
-    bool is_hidden = !seen.listed() && seen.remedy == policy::Remedy::none;
-    if (is_hidden && options.metrics)
+    if (!policy::conceals(*policy, who, a, d)) return false;
+    if (options.metrics)
       options.metrics->counter("jitgate_hidden_refusals_total", "Refused calls answered as unknown (hidden from the caller)")
           .inc();
-    return is_hidden;
+    return true;
   }
 
   // Recomputes what a session's lists show; tells it about every family that changed.
@@ -1374,7 +1364,10 @@ void Server::close_all_sessions() {
 policy::Inventory Server::inventory() const {
   auto reg = impl_->snapshot();
   policy::Inventory inv;
-  for (const auto& t : reg->tools) inv.tools.push_back(t.tool.name);
+  for (const auto& t : reg->tools) {
+    inv.tools.push_back(t.tool.name);
+    inv.tool_schemas.emplace_back(t.tool.name, t.tool.input_schema);  // for the warnings on paths
+  }
   for (const auto& r : reg->resources) inv.resources.push_back(r.resource.uri);
   for (const auto& t : reg->templates) inv.resource_templates.push_back(t.tmpl.uri_template);
   for (const auto& p : reg->prompts) inv.prompts.push_back(p.prompt.name);

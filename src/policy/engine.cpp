@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <boost/json.hpp>
 #include <fstream>
 #include <memory>
@@ -613,27 +614,29 @@ bool grant_within(const Compiled& c, const Prepared& pc, const Hints& hs, const 
   return true;
 }
 
-// The least-privilege choice: (1) a candidate whose new grant (closure of its missing scopes, less
-// what the caller holds) lies strictly within another's beats it, whatever their order; among the
-// candidates no other beats so, (2) the fewest missing scopes (implied ones not counted), then (3)
-// the earliest in the file.
+// The least-privilege choice: (1) the fewest missing scopes (one implied by another of the same set
+// is not counted; signing in alone is zero); among those, (2) not a candidate whose new grant
+// (closure of its missing scopes, less what the caller holds) strictly contains another's, so a
+// scope implied by another candidate's wins over the broader one; then (3) the earliest in the file.
 std::size_t choose(const Compiled& c, const Prepared& pc, const Hints& hs) {
   const auto& es = hs.entries;
   if (es.size() == 1) return 0;
+  SmallVec<std::size_t, 8> missing;
+  std::size_t fewest = SIZE_MAX;
+  for (const auto& e : es) {
+    std::size_t n = reduce(c, hs.slice(e.miss_at, e.miss_n)).size();
+    missing.push_back(n);
+    fewest = std::min(fewest, n);
+  }
   std::size_t best = es.size();
-  std::pair<std::size_t, std::uint32_t> best_key{};
   for (std::size_t i = 0; i < es.size(); ++i) {
+    if (missing[i] != fewest) continue;
     bool beaten = false;
     for (std::size_t j = 0; j < es.size() && !beaten; ++j)
-      beaten = j != i && grant_within(c, pc, hs, es[j], es[i]) && !grant_within(c, pc, hs, es[i], es[j]);
-    if (beaten) continue;
-    std::pair<std::size_t, std::uint32_t> key{reduce(c, hs.slice(es[i].miss_at, es[i].miss_n)).size(), es[i].order};
-    if (best == es.size() || key < best_key) {
-      best = i;
-      best_key = key;
-    }
+      beaten = j != i && missing[j] == fewest && grant_within(c, pc, hs, es[j], es[i]) && !grant_within(c, pc, hs, es[i], es[j]);
+    if (!beaten && (best == es.size() || es[i].order < es[best].order)) best = i;
   }
-  return best;  // the strict order has minimal elements, so one is always found
+  return best;  // the strict order among the fewest has minimal elements, so one is always found
 }
 
 // An allow rule this caller could meet with more scopes, checked against every deny rule, added to
@@ -1064,6 +1067,20 @@ bool LocalPolicyEngine::reload_if_changed(std::vector<Diagnostic>* diagnostics) 
   auto diags = reload();
   if (diagnostics) *diagnostics = diags;
   return diags.empty();
+}
+
+bool conceals(const PolicyEngine& engine, const PolicyEngine::Caller& who, const Action& what, const Decision& refused) {
+  if (refused.allowed() || refused.remedy != Remedy::none || what.kind == Kind::method) return false;
+  Action look = what;
+  look.phase = Phase::discovery;
+  look.arguments = nullptr;
+  look.explain = true;  // a remedy means a token could show it: then the refusal stands
+  look.method = what.kind == Kind::tool                ? "tools/list"
+                : what.kind == Kind::prompt            ? "prompts/list"
+                : what.kind == Kind::resource_template ? "resources/templates/list"
+                                                       : "resources/list";
+  Decision seen = engine.decide(who, look);
+  return !seen.listed() && seen.remedy == Remedy::none;
 }
 
 }  // namespace jitgate::policy

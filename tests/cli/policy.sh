@@ -83,7 +83,7 @@ has "explain: allow rule" "rule:     write-home-notes"
 has "explain: allow 200" "http:     200 OK"
 run "explain: role rule" 0 "$J" policy explain "$P" --method tools/call --name admin_reindex \
   --claims '{"sub":"alice","scope":"notes:admin"}'
-has "explain: role rule 403" "http:     403 Forbidden (forbidden)"
+has "explain: role rule looks absent" "http:     200 OK (-32602 unknown name), the entry is hidden from this caller"
 hasnt "explain: role rule gives no hint" "WWW-Authenticate"
 has "explain: role rule no scopes" "scopes:   -"
 run "explain: roles from --role-claim" 0 "$J" policy explain "$P" --method tools/call --name admin_reindex \

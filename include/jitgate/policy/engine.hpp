@@ -86,4 +86,10 @@ class PolicyEngine {
   }
 };
 
+// Whether a refused `what` is concealed from `who`: a primitive (not a method) that this caller
+// cannot see in a list and that no token would unlock, for which the refusal itself would tell
+// that it exists. Servers answer such a call exactly as they answer an unknown name. `refused` is
+// the engine's decision on `what`; only a deny without a remedy costs a second (discovery) decision.
+bool conceals(const PolicyEngine& engine, const PolicyEngine::Caller& who, const Action& what, const Decision& refused);
+
 }  // namespace jitgate::policy

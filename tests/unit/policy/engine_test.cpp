@@ -194,8 +194,9 @@ INSTANTIATE_TEST_SUITE_P(
              {}, {}}),
     [](const ::testing::TestParamInfo<Case>& i) { return "case" + std::to_string(i.index); });
 
-// Least privilege: when several allow rules would admit a call, the hint names the one whose new
-// grant (with the hierarchy) is smallest, whatever the file's order; then fewest missing, then order.
+// Least privilege: when several allow rules would admit a call, the hint names the one with the
+// fewest missing scopes; among those, the one whose new grant (with the hierarchy) is within the
+// others', whatever the file's order; then file order.
 const char* kLeastPrivilege = R"(
 version: 1
 locked: advertise
@@ -318,8 +319,8 @@ INSTANTIATE_TEST_SUITE_P(
                {"x:admin"}, ""},
         Hinted{"tie between unrelated scopes: file order", nullptr, "either", Phase::invocation, Remedy::authenticate,
                {"y:read"}, {"y:read"}, ""},
-        Hinted{"a scope implying two is more than the two", nullptr, "pq", Phase::invocation, Remedy::authenticate, {"p", "q"},
-               {"p", "q"}, ""},
+        Hinted{"fewest missing first: one scope implying two beats the two", nullptr, "pq", Phase::invocation,
+               Remedy::authenticate, {"super"}, {"super"}, ""},
         Hinted{"a role rule is not a candidate for anonymous callers", nullptr, "roled", Phase::invocation,
                Remedy::authenticate, {"x:admin"}, {"x:admin"}, ""},
         Hinted{"nor for a caller without the role", who("u"), "roled", Phase::invocation, Remedy::step_up, {"x:admin"},
