@@ -1,5 +1,7 @@
 #include "jitgate/jsonrpc/message.hpp"
 
+#include <cstdint>
+
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <type_traits>
@@ -67,8 +69,9 @@ Decoded classify_impl(V& v) {
     else r.result = std::move(*const_cast<json::value*>(result));  // `result` points into `v`, not const here
   } else {
     const auto* eo = error->if_object();
-    if (!eo || !eo->contains("code") || !(*eo).at("code").is_int64() || !eo->contains("message") ||
-        !eo->at("message").is_string())
+    // A code outside 32 bits would be cut to another one (a peer could spell any code it likes).
+    if (!eo || !eo->contains("code") || !(*eo).at("code").is_int64() || (*eo).at("code").get_int64() < INT32_MIN ||
+        (*eo).at("code").get_int64() > INT32_MAX || !eo->contains("message") || !eo->at("message").is_string())
       return invalid(id, "Invalid Request: malformed error object");
     Error e{static_cast<std::int32_t>(eo->at("code").get_int64()), std::string(eo->at("message").get_string()),
             std::nullopt};
