@@ -7,6 +7,7 @@
 #include <jitgate/mcp/server.hpp>
 #include <jitgate/observe/metrics.hpp>
 #include <jitgate/policy/policy.hpp>
+#include <jitgate/transport/http_server.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@
 #include "support/capture.hpp"
 #include "support/paging.hpp"
 #include "support/node.hpp"
+#include "support/raw_http.hpp"
 #include "support/recording_link.hpp"
 
 namespace gw = jitgate::gateway;
@@ -689,6 +691,87 @@ TEST_F(Gateway, AnUpstreamReorderingItsListTellsNobody) {
   auto second = testsupport::listed_names([&](std::string m, json::value p) { return call(c, std::move(m), std::move(p)); });
   EXPECT_EQ(first, second);
   std::filesystem::remove(file);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- what an HTTP client sees --------------------------------------------------------------------
+
+// The gateway behind the real Streamable HTTP transport (results written as the upstream's text
+// where nothing changes): a client over HTTP gets URIs it can use again, and is never asked what
+// another call's upstream asked.
+class GatewayOverHttp : public Gateway {
+ protected:
+  void serve(std::vector<gw::UpstreamSpec> specs) {
+    start(std::move(specs));
+    jitgate::transport::HttpOptions o;
+    o.threads = 2;
+    http_ = std::make_unique<jitgate::transport::HttpServer>(server_, o);
+    port_ = http_->listen();
+    http_->start();
+    auto r = send(testsupport::post(
+        R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{}},"clientInfo":{"name":"raw","version":"1"}}})"));
+    ASSERT_EQ(r.status, 200u) << r.msg.body();
+    sid_ = r.header("Mcp-Session-Id");
+    send(testsupport::post(R"({"jsonrpc":"2.0","method":"notifications/initialized"})", headers()));
+  }
+  void TearDown() override {
+    if (http_) http_->stop();
+    if (gateway_) gateway_->stop();
+  }
+  testsupport::RawResponse send(const std::string& bytes) {
+    testsupport::RawClient c(port_);
+    c.write(bytes);
+    return c.read();
+  }
+  std::string headers() const { return "Mcp-Session-Id: " + sid_ + "\r\nMCP-Protocol-Version: 2025-11-25\r\n"; }
+  // One request; the body as sent, and the JSON-RPC response in it (JSON, or the last SSE event).
+  std::pair<std::string, json::object> rpc(const std::string& method, const std::string& params) {
+    auto r = send(testsupport::post(R"({"jsonrpc":"2.0","id":9,"method":")" + method + R"(","params":)" + params + "}", headers()));
+    EXPECT_EQ(r.status, 200u) << r.msg.body();
+    std::string body = r.msg.body();
+    json::value v = r.json();
+    if (!v.is_object()) {
+      auto at = body.rfind("data: ");
+      if (at != std::string::npos) v = json::parse(body.substr(at + 6, body.find('\n', at) - at - 6));
+    }
+    return {body, v.is_object() ? v.as_object() : json::object{}};
+  }
+
+  std::unique_ptr<jitgate::transport::HttpServer> http_;
+  std::uint16_t port_ = 0;
+  std::string sid_;
+};
+
+TEST_F(GatewayOverHttp, ResultUrisCanBeReadAndSubscribedToAgain) {
+  serve({scripted("up", "up_", {"--resources", "--prompts"})});
+  auto [body, linked] = rpc("tools/call", R"({"name":"up_link","arguments":{}})");
+  ASSERT_TRUE(linked.contains("result")) << body;
+  std::string link(linked.at("result").at("content").at(0).at("uri").as_string());
+  EXPECT_EQ(link, "up_+memo://note");
+  EXPECT_EQ(linked.at("result").at("content").at(1).at("resource").at("uri"), "up_+memo://other");
+  auto [read_body, read] = rpc("resources/read", R"({"uri":")" + link + R"("})");
+  ASSERT_TRUE(read.contains("result")) << read_body;
+  std::string again(read.at("result").at("contents").at(0).at("uri").as_string());
+  EXPECT_EQ(again, link);
+  auto [sub_body, sub] = rpc("resources/subscribe", R"({"uri":")" + again + R"("})");
+  EXPECT_TRUE(sub.contains("result")) << sub_body;
+  auto [pbody, prompt] = rpc("prompts/get", R"({"name":"up_note"})");
+  ASSERT_TRUE(prompt.contains("result")) << pbody;
+  EXPECT_EQ(prompt.at("result").at("messages").at(1).at("content").at("uri"), "up_+memo://other");
+  // A result without URIs still travels as the upstream's text, unchanged.
+  auto [ebody, echo] = rpc("tools/call", R"({"name":"up_echo","arguments":{"message":"plain"}})");
+  EXPECT_EQ(echo.at("result").at("content").at(0).at("text"), "plain") << ebody;
+}
+
+TEST_F(GatewayOverHttp, AQuestionNamingNoCallNeverReachesTheOnlyCaller) {
+  serve({scripted("up", "", {"--unrelated"})});
+  auto [body, r] = rpc("tools/call", R"({"name":"ask","arguments":{}})");
+  EXPECT_EQ(body.find(R"("method":"roots/list")"), std::string::npos) << body;
+  ASSERT_TRUE(r.contains("result")) << body;
+  EXPECT_EQ(r.at("result").at("structuredContent").at("error").at("code"), -32601) << body;
 }
 
 }  // namespace
