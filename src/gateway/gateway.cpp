@@ -539,17 +539,18 @@ struct Link : std::enable_shared_from_this<Link> {
       st->caller = caller_key(*ctx);
     }
     // Results that can name the upstream's URIs get ours instead (none to change without a prefix).
-    bool names_uris = method == "tools/call" || method == "prompts/get" || method.starts_with("resources/");
-    if (!fix && names_uris && !spec.uri_prefix.empty()) fix = uri_fixer();
-    bool as_text = !fix || method != "resources/read";  // a read always names URIs: no text to keep
     bool resource_method = method.starts_with("resources/");
+    bool rewrite = !spec.uri_prefix.empty() && (resource_method || method == "tools/call" || method == "prompts/get");
+    bool as_text = !fix && !(rewrite && method == "resources/read");  // a read always names URIs: no text to keep
     std::weak_ptr<Link> self = weak_from_this();
     std::weak_ptr<Conn> weak = conn;
     auto id_box = std::make_shared<std::atomic<CallId>>(0);
-    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), name = spec.name, resource_method,
-                    prefix = fix ? spec.uri_prefix : std::string(), started = Clock::now()](CallResult r) mutable {
+    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), name = spec.name, resource_method, rewrite,
+                    started = Clock::now()](CallResult r) mutable {
       st->finished = true;
       auto link = self.lock();
+      static const std::string kNone;
+      const std::string& prefix = rewrite && link ? link->spec.uri_prefix : kNone;
       if (auto c = weak.lock()) {
         std::lock_guard lock(c->mu);
         c->calls.erase(id_box->load());
@@ -558,7 +559,7 @@ struct Link : std::enable_shared_from_this<Link> {
         std::lock_guard lock(link->mu);
         link->progress.erase(token);
       }
-      if (!r.result_text.empty() && fix && may_name_uris(r.result_text)) {
+      if (!r.result_text.empty() && !prefix.empty() && may_name_uris(r.result_text)) {
         boost::system::error_code ec;
         json::parse_options opts;
         opts.max_depth = jsonrpc::Limits{}.max_depth;
@@ -580,6 +581,7 @@ struct Link : std::enable_shared_from_this<Link> {
       } else {
         json::object result = std::move(r.result->get_object());
         if (fix) fix(result);
+        prefix_uris(result, prefix);
         reply.result = std::move(result);
       }
       if (link) link->count_call(reply.error, Clock::now() - started);  // after the checks: a bad result counts as one
@@ -1011,24 +1013,17 @@ struct Link : std::enable_shared_from_this<Link> {
                             std::to_string(counts[kPrompts]) + " prompts");
   }
 
-  mcp::Forwarder forwarder(std::string method, std::string key, std::string upstream_value, bool fix_uris = false) {
+  mcp::Forwarder forwarder(std::string method, std::string key, std::string upstream_value) {
     std::weak_ptr<Link> self = weak_from_this();
-    return [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value), fix_uris](
+    return [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value)](
                std::string_view, json::object params, std::shared_ptr<RequestContext> ctx,
                std::function<void(ForwardReply)> done) {
       auto link = self.lock();
       if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
       json::object p = std::move(params);
       p[key] = upstream_value;
-      link->forward(method, std::move(p), ctx, std::move(done), fix_uris ? link->uri_fixer() : nullptr);
+      link->forward(method, std::move(p), ctx, std::move(done));
     };
-  }
-
-  // Results name the upstream's URIs: the client must see ours, the ones it can read and subscribe
-  // to again (resources/read contents, embedded resources and resource links in tool results and
-  // prompt messages).
-  std::function<void(json::object&)> uri_fixer() const {
-    return [prefix = spec.uri_prefix](json::object& result) { prefix_uris(result, prefix); };
   }
 
   // resources/read and resources/subscribe for URIs under a template: the URI comes from the request.
@@ -1044,7 +1039,7 @@ struct Link : std::enable_shared_from_this<Link> {
         return done(ForwardReply{std::nullopt, jsonrpc::Error{mcp::kResourceNotFound, "Resource not found",
                                                               json::value(json::object{{"uri", string_at(params, "uri")}})}});
       p["uri"] = uri;
-      if (method == "resources/read") return link->forward(std::string(method), std::move(p), ctx, std::move(done), link->uri_fixer());
+      if (method == "resources/read") return link->forward(std::string(method), std::move(p), ctx, std::move(done));
       link->subscription(std::string(method), uri, std::move(p), ctx, std::move(done));
     };
   }
@@ -1128,7 +1123,7 @@ struct Link : std::enable_shared_from_this<Link> {
       Catalog::Item item;
       o["uri"] = spec.uri_prefix + uri;
       item.listed = std::move(o);
-      item.serve = forwarder("resources/read", "uri", uri, true);
+      item.serve = forwarder("resources/read", "uri", uri);
       if (can_subscribe) item.subscribe = uri_forwarder();
       cat.resources.push_back(std::move(item));
     }
