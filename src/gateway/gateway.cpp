@@ -42,7 +42,8 @@ constexpr std::array<FamilySpec, 4> kFamilies{{{"tools", "tools/list", "tools"},
                                                {"resources", "resources/list", "resources"},
                                                {"resources", "resources/templates/list", "resourceTemplates"},
                                                {"prompts", "prompts/list", "prompts"}}};
-constexpr std::size_t kMaxPages = 1000;  // an upstream whose cursors never end is cut off here
+constexpr std::size_t kMaxPages = 1000;      // an upstream whose cursors never end is cut off here
+constexpr std::size_t kMaxEntries = 100'000;  // and one whose pages never end, here
 
 jsonrpc::Error fault(const std::string& upstream, UpstreamError code, std::string message) {
   return jsonrpc::Error{static_cast<std::int32_t>(code), std::move(message), json::value(json::object{{"upstream", upstream}})};
@@ -961,6 +962,10 @@ struct Link : std::enable_shared_from_this<Link> {
       }
       for (const auto& item : list->get_array())
         if (item.is_object()) items.push_back(item);
+      if (items.size() > kMaxEntries) {
+        error = std::string(method) + ": more than " + std::to_string(kMaxEntries) + " entries";
+        return std::nullopt;
+      }
       const auto* next = o->if_contains("nextCursor");
       if (!next || !next->is_string() || next->get_string().empty()) return items;
       cursor = *next;
