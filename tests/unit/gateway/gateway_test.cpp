@@ -142,10 +142,10 @@ class Gateway : public ::testing::Test {
     return names;
   }
 
+  Logs logs_;  // first: the gateway's threads log until it is destroyed
   std::shared_ptr<jitgate::observe::Registry> metrics_;
   Server server_;
   std::unique_ptr<gw::Gateway> gateway_;
-  Logs logs_;
   std::int64_t next_id_ = 1;
 };
 
