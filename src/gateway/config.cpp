@@ -229,8 +229,36 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
     } else {
       std::set<std::string> names;
       for (const auto& u : ups) g.upstreams.push_back(upstream(u, names));
+      bool maps = true;
+      for (const auto& u : ups) maps = maps && u.IsMap();
+      if (maps) check_prefixes(ups, g.upstreams);
     }
     return g;
+  }
+
+  // Two upstreams whose prefixes of one family can yield the same name would take each other's
+  // primitives (and the policy rules written for them): every pair must be prefix-free.
+  void check_prefixes(const YAML::Node& nodes, const std::vector<UpstreamConfig>& ups) {
+    struct Family {
+      const char* key;
+      std::string UpstreamConfig::*prefix;
+      const char* fallback_key;  // where the value came from when `key` is absent
+    };
+    static constexpr Family kFamilies[] = {{"tool_prefix", &UpstreamConfig::tool_prefix, nullptr},
+                                           {"prompt_prefix", &UpstreamConfig::prompt_prefix, "tool_prefix"},
+                                           {"uri_prefix", &UpstreamConfig::uri_prefix, nullptr}};
+    for (const auto& f : kFamilies)
+      for (std::size_t i = 0; i < ups.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j) {
+          const std::string &a = ups[j].*f.prefix, &b = ups[i].*f.prefix;
+          if (!prefixes_collide(a, b)) continue;
+          const YAML::Node& u = nodes[i];
+          YAML::Node at = u[f.key] ? u[f.key] : f.fallback_key && u[f.fallback_key] ? u[f.fallback_key] : u;
+          auto shown = [](const std::string& p) { return p.empty() ? std::string("empty") : "\"" + p + "\""; };
+          error(at, std::string(f.key) + " " + shown(b) + " of upstream " + ups[i].name + " collides with " + shown(a) +
+                        " of upstream " + ups[j].name + ": with several upstreams each needs its own non-empty " + f.key +
+                        ", none the start of another");
+        }
   }
 };
 

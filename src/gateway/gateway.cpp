@@ -1,5 +1,6 @@
 #include "jitgate/gateway/gateway.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <array>
@@ -41,7 +42,8 @@ constexpr std::array<FamilySpec, 4> kFamilies{{{"tools", "tools/list", "tools"},
                                                {"resources", "resources/list", "resources"},
                                                {"resources", "resources/templates/list", "resourceTemplates"},
                                                {"prompts", "prompts/list", "prompts"}}};
-constexpr std::size_t kMaxPages = 1000;  // an upstream whose cursors never end is cut off here
+constexpr std::size_t kMaxPages = 1000;      // an upstream whose cursors never end is cut off here
+constexpr std::size_t kMaxEntries = 100'000;  // and one whose pages never end, here
 
 jsonrpc::Error fault(const std::string& upstream, UpstreamError code, std::string message) {
   return jsonrpc::Error{static_cast<std::int32_t>(code), std::move(message), json::value(json::object{{"upstream", upstream}})};
@@ -56,6 +58,45 @@ bool strip_prefix(std::string& s, const std::string& prefix) {
   if (s.compare(0, prefix.size(), prefix) != 0) return false;
   s.erase(0, prefix.size());
   return true;
+}
+
+void prefix_uri(json::object& o, const std::string& prefix) {
+  if (auto* u = o.if_contains("uri"); u && u->is_string()) *u = prefix + std::string(u->get_string());
+}
+
+// A content item (tool results, prompt messages): a resource link names a URI, an embedded resource
+// carries one.
+void prefix_content(json::value& item, const std::string& prefix) {
+  auto* o = item.if_object();
+  const auto* type = o ? o->if_contains("type") : nullptr;
+  if (!type || !type->is_string()) return;
+  if (type->get_string() == "resource_link") return prefix_uri(*o, prefix);
+  if (type->get_string() == "resource")
+    if (auto* r = o->if_contains("resource"); r && r->is_object()) prefix_uri(r->get_object(), prefix);
+}
+
+void prefix_uris(json::object& result, const std::string& prefix) {
+  if (prefix.empty()) return;
+  if (auto* contents = result.if_contains("contents"); contents && contents->is_array())
+    for (auto& c : contents->get_array())
+      if (auto* o = c.if_object()) prefix_uri(*o, prefix);
+  if (auto* content = result.if_contains("content"); content && content->is_array())
+    for (auto& c : content->get_array()) prefix_content(c, prefix);
+  if (auto* messages = result.if_contains("messages"); messages && messages->is_array())
+    for (auto& m : messages->get_array())
+      if (auto* mo = m.if_object())
+        if (auto* c = mo->if_contains("content")) {
+          if (c->is_array())
+            for (auto& item : c->get_array()) prefix_content(item, prefix);
+          else
+            prefix_content(*c, prefix);
+        }
+}
+
+// Whether a result's text may name a URI (or hide the key behind an escape): only those are parsed
+// to be rewritten; the others keep the text path.
+bool may_name_uris(std::string_view text) {
+  return text.find("\"uri\"") != std::string_view::npos || text.find("\\u") != std::string_view::npos;
 }
 
 // requestState values the gateway hands out for parked calls (any other one is the upstream's).
@@ -131,6 +172,8 @@ jsonrpc::Error invalid_params(std::string message) {
 
 }  // namespace
 
+bool prefixes_collide(std::string_view a, std::string_view b) { return a.starts_with(b) || b.starts_with(a); }
+
 std::string_view to_string(SessionMode m) {
   switch (m) {
     case SessionMode::shared: return "shared";
@@ -175,9 +218,25 @@ struct Conn {
     auto it = calls.find(id);
     return it == calls.end() ? nullptr : it->second;
   }
-  std::shared_ptr<RequestContext> context(CallId id) {
-    auto st = call(id);
-    return st ? st->context() : nullptr;
+  // The call a message of the upstream belongs to, by what the protocol says: the related call id
+  // (its stream, or params._meta), else the progress token of one of this connection's calls in
+  // params._meta. A connection of one session (`per_session`) serves one client, so there its only
+  // call in flight is also taken; on a shared or per-subject connection that guess could hand one
+  // caller's question to another.
+  std::shared_ptr<CallState> owner_of(CallId related, const json::value& params) {
+    if (auto st = call(related)) return st;
+    const auto* p = params.if_object();
+    const auto* meta = p ? p->if_contains("_meta") : nullptr;
+    const auto* token = meta && meta->is_object() ? meta->get_object().if_contains("progressToken") : nullptr;
+    bool by_token = token && token->is_string() && !token->get_string().empty();
+    bool sole = key.starts_with("session:");
+    if (!by_token && !sole) return nullptr;
+    std::unique_lock lock(mu);
+    if (registering != 0) registered.wait_for(lock, std::chrono::milliseconds(500), [&] { return registering == 0; });
+    if (by_token)
+      for (const auto& [id, st] : calls)
+        if (st->progress_token == token->get_string()) return st;
+    return sole && calls.size() == 1 ? calls.begin()->second : nullptr;
   }
 };
 
@@ -233,11 +292,11 @@ struct Link : std::enable_shared_from_this<Link> {
   mutable std::array<std::atomic<observe::Counter*>, kOutcomes.size()> call_counters{};
   mutable std::atomic<observe::Histogram*> call_seconds{nullptr};
 
-  void count_call(const CallResult& r, Clock::duration took) const {
+  void count_call(const std::optional<jsonrpc::Error>& error, Clock::duration took) const {
     if (!metrics) return;
     std::size_t outcome = 0;
-    if (r.error) {
-      switch (static_cast<UpstreamError>(r.error->code)) {
+    if (error) {
+      switch (static_cast<UpstreamError>(error->code)) {
         case UpstreamError::unavailable: outcome = 1; break;
         case UpstreamError::timeout: outcome = 2; break;
         case UpstreamError::overloaded: outcome = 3; break;
@@ -480,14 +539,19 @@ struct Link : std::enable_shared_from_this<Link> {
       st->binding = binding_of(method, params);
       st->caller = caller_key(*ctx);
     }
+    // Results that can name the upstream's URIs get ours instead (none to change without a prefix).
+    bool resource_method = method.starts_with("resources/");
+    bool rewrite = !spec.uri_prefix.empty() && (resource_method || method == "tools/call" || method == "prompts/get");
+    bool as_text = !fix && !(rewrite && method == "resources/read");  // a read always names URIs: no text to keep
     std::weak_ptr<Link> self = weak_from_this();
     std::weak_ptr<Conn> weak = conn;
     auto id_box = std::make_shared<std::atomic<CallId>>(0);
-    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), name = spec.name,
+    auto on_done = [self, weak, st, id_box, token, fix = std::move(fix), name = spec.name, resource_method, rewrite,
                     started = Clock::now()](CallResult r) mutable {
       st->finished = true;
       auto link = self.lock();
-      if (link) link->count_call(r, Clock::now() - started);
+      static const std::string kNone;
+      const std::string& prefix = rewrite && link ? link->spec.uri_prefix : kNone;
       if (auto c = weak.lock()) {
         std::lock_guard lock(c->mu);
         c->calls.erase(id_box->load());
@@ -496,8 +560,20 @@ struct Link : std::enable_shared_from_this<Link> {
         std::lock_guard lock(link->mu);
         link->progress.erase(token);
       }
+      if (!r.result_text.empty() && !prefix.empty() && may_name_uris(r.result_text)) {
+        boost::system::error_code ec;
+        json::parse_options opts;
+        opts.max_depth = jsonrpc::Limits{}.max_depth;
+        auto tree = json::parse(r.result_text, ec, {}, opts);
+        if (ec) tree = nullptr;  // (the text was checked to be JSON: a nesting beyond the limit)
+        r.result = std::move(tree);
+        r.result_text.clear();
+      }
       ForwardReply reply;
       if (r.error) {
+        // -32002 and its kind name the URI asked for in data.uri: the client's, not the upstream's.
+        if (resource_method && !prefix.empty() && r.error->data && r.error->data->is_object())
+          prefix_uri(r.error->data->get_object(), prefix);
         reply.error = std::move(r.error);
       } else if (!r.result_text.empty()) {
         reply.result_text = std::move(r.result_text);  // asked for as text: checked, and nothing to fix
@@ -506,8 +582,10 @@ struct Link : std::enable_shared_from_this<Link> {
       } else {
         json::object result = std::move(r.result->get_object());
         if (fix) fix(result);
+        prefix_uris(result, prefix);
         reply.result = std::move(result);
       }
+      if (link) link->count_call(reply.error, Clock::now() - started);  // after the checks: a bad result counts as one
       deliver(link.get(), st, std::move(reply));
     };
     {
@@ -518,7 +596,7 @@ struct Link : std::enable_shared_from_this<Link> {
     CallId id = !credential.empty()
                     ? conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
                                            std::move(on_done), spec.call_timeout)
-                : !fix ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
+                : as_text ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
                        : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
     id_box->store(id);
     st->conn = weak;  // set once, before the call can be parked (its questions need the id registered)
@@ -728,7 +806,8 @@ struct Link : std::enable_shared_from_this<Link> {
     if (n.method == "notifications/message") {
       auto level = mcp::parse_log_level(string_at(params, "level")).value_or(mcp::LogLevel::info);
       json::value data = params.contains("data") ? params.at("data") : json::value(nullptr);
-      if (auto ctx = c.context(related)) return ctx->log(level, std::move(data), string_at(params, "logger"));
+      if (auto st = c.owner_of(related, n.params))
+        if (auto ctx = st->context()) return ctx->log(level, std::move(data), string_at(params, "logger"));
       if (c.key.starts_with("session:")) {
         if (auto s = server.find_session(c.key.substr(8)))
           if (auto l = s->link()) l->deliver(json::object{{"jsonrpc", "2.0"}, {"method", n.method}, {"params", params}});
@@ -749,7 +828,7 @@ struct Link : std::enable_shared_from_this<Link> {
 
   void on_request(Conn& c, const jsonrpc::Request& q, Responder respond, CallId related) {
     if (q.method == "ping") return respond(CallResult{json::object{}, std::nullopt});
-    auto st = c.call(related);
+    auto st = c.owner_of(related, q.params);
     auto ctx = st ? st->context() : nullptr;
     if (!ctx) {
       // Outside any call: a connection of one session asks that session's client.
@@ -850,8 +929,15 @@ struct Link : std::enable_shared_from_this<Link> {
           refresh = std::exchange(refresh_wanted, false);
         }
       }
-      if (task) task();
-      if (refresh) this->refresh();
+      // Nothing an upstream lists may end the worker (and with it every later refresh).
+      try {
+        if (task) task();
+        if (refresh) this->refresh();
+      } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("internal error while refreshing its lists: ") + e.what());
+        std::lock_guard lock(mu);
+        last_refresh_error = e.what();
+      }
     }
   }
 
@@ -876,6 +962,10 @@ struct Link : std::enable_shared_from_this<Link> {
       }
       for (const auto& item : list->get_array())
         if (item.is_object()) items.push_back(item);
+      if (items.size() > kMaxEntries) {
+        error = std::string(method) + ": more than " + std::to_string(kMaxEntries) + " entries";
+        return std::nullopt;
+      }
       const auto* next = o->if_contains("nextCursor");
       if (!next || !next->is_string() || next->get_string().empty()) return items;
       cursor = *next;
@@ -909,7 +999,13 @@ struct Link : std::enable_shared_from_this<Link> {
     if (caps)
       if (const auto* r = caps->if_contains("resources"); r && r->is_object())
         if (const auto* s = r->get_object().if_contains("subscribe"); s && s->is_bool()) can_subscribe = s->get_bool();
-    server.publish(provider, catalog(lists, caps, can_subscribe, can_complete));
+    for (const auto& c : server.publish(provider, catalog(lists, caps, can_subscribe, can_complete)))
+      log(LogLevel::warning, c.provider == provider
+                                 ? "its " + c.family + " entry " + c.key + " is refused: " +
+                                       (c.owner.empty() ? std::string("a local primitive has it")
+                                        : c.owner == provider ? std::string("listed twice")
+                                                              : c.owner + " has it")
+                                 : c.provider + "'s " + c.family + " entry " + c.key + " is withdrawn: it lies under this upstream's prefix");
     {
       std::lock_guard lock(mu);
       for (std::size_t f = 0; f < 4; ++f) counts[f] = lists[f]->size();
@@ -922,27 +1018,16 @@ struct Link : std::enable_shared_from_this<Link> {
                             std::to_string(counts[kPrompts]) + " prompts");
   }
 
-  mcp::Forwarder forwarder(std::string method, std::string key, std::string upstream_value, bool fix_uris = false) {
+  mcp::Forwarder forwarder(std::string method, std::string key, std::string upstream_value) {
     std::weak_ptr<Link> self = weak_from_this();
-    return [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value), fix_uris](
+    return [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value)](
                std::string_view, json::object params, std::shared_ptr<RequestContext> ctx,
                std::function<void(ForwardReply)> done) {
       auto link = self.lock();
       if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
       json::object p = std::move(params);
       p[key] = upstream_value;
-      link->forward(method, std::move(p), ctx, std::move(done), fix_uris ? link->uri_fixer() : nullptr);
-    };
-  }
-
-  // resources/read results name upstream URIs: the client must see ours.
-  std::function<void(json::object&)> uri_fixer() const {
-    return [prefix = spec.uri_prefix](json::object& result) {
-      if (prefix.empty()) return;
-      if (auto* contents = result.if_contains("contents"); contents && contents->is_array())
-        for (auto& c : contents->get_array())
-          if (auto* o = c.if_object())
-            if (auto* u = o->if_contains("uri"); u && u->is_string()) *u = prefix + std::string(u->get_string());
+      link->forward(method, std::move(p), ctx, std::move(done));
     };
   }
 
@@ -959,7 +1044,7 @@ struct Link : std::enable_shared_from_this<Link> {
         return done(ForwardReply{std::nullopt, jsonrpc::Error{mcp::kResourceNotFound, "Resource not found",
                                                               json::value(json::object{{"uri", string_at(params, "uri")}})}});
       p["uri"] = uri;
-      if (method == "resources/read") return link->forward(std::string(method), std::move(p), ctx, std::move(done), link->uri_fixer());
+      if (method == "resources/read") return link->forward(std::string(method), std::move(p), ctx, std::move(done));
       link->subscription(std::string(method), uri, std::move(p), ctx, std::move(done));
     };
   }
@@ -1043,7 +1128,7 @@ struct Link : std::enable_shared_from_this<Link> {
       Catalog::Item item;
       o["uri"] = spec.uri_prefix + uri;
       item.listed = std::move(o);
-      item.serve = forwarder("resources/read", "uri", uri, true);
+      item.serve = forwarder("resources/read", "uri", uri);
       if (can_subscribe) item.subscribe = uri_forwarder();
       cat.resources.push_back(std::move(item));
     }
@@ -1162,8 +1247,14 @@ void Gateway::add(UpstreamSpec spec) {
   // One connection for every caller would carry one caller's upstream token for another.
   if (spec.exchange && spec.sessions == SessionMode::shared)
     throw std::invalid_argument("gateway: upstream " + spec.name + " exchanges tokens, so it needs sessions per_session or per_subject");
-  for (const auto& l : impl_->links)
+  for (const auto& l : impl_->links) {
     if (l->spec.name == spec.name) throw std::invalid_argument("gateway: two upstreams are named " + spec.name);
+    for (auto [what, prefix] : {std::pair{"tool_prefix", &UpstreamSpec::tool_prefix}, std::pair{"prompt_prefix", &UpstreamSpec::prompt_prefix},
+                                std::pair{"uri_prefix", &UpstreamSpec::uri_prefix}})
+      if (prefixes_collide(l->spec.*prefix, spec.*prefix))
+        throw std::invalid_argument("gateway: upstreams " + l->spec.name + " and " + spec.name + " have colliding " + what + " values (\"" +
+                                    l->spec.*prefix + "\" and \"" + spec.*prefix + "\"): each needs its own, none the start of another");
+  }
   impl_->links.push_back(std::make_shared<Link>(std::move(spec), impl_->server, impl_->options.log));
 }
 

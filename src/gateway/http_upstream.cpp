@@ -338,6 +338,18 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     return pending.count(id) > 0;
   }
 
+  // The call a message names as its own (params._meta), for messages on no call's stream (the GET
+  // stream); on a call's stream the stream says it.
+  CallId related_of(CallId on_stream, const json::value& params) const {
+    if (on_stream) return on_stream;
+    const auto* p = params.if_object();
+    const auto* meta = p ? p->if_contains("_meta") : nullptr;
+    const auto* id = meta && meta->is_object() ? meta->get_object().if_contains(kRelatedRequestMeta) : nullptr;
+    if (!id || !id->is_int64() || id->get_int64() <= 0) return 0;
+    auto call = static_cast<CallId>(id->get_int64());
+    return is_pending(call) ? call : 0;
+  }
+
   bool stopping_now() const {
     std::lock_guard lock(mu);
     return stopping;
@@ -501,26 +513,41 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     for (auto& item : body.items) {
       if (auto* bad = std::get_if<jsonrpc::Invalid>(&item)) {
         garbage(ev.data, bad->error.message);
+        // A malformed answer to the call fails it now, not when its stream ends (a request of the
+        // upstream's own with that id names a method, and is no answer).
+        if (expect != 0 && !body.batch && bad->id.is_int64() && bad->id.as_int64() == static_cast<std::int64_t>(expect) &&
+            ev.data.find("\"method\"") == std::string::npos)
+          answer = jsonrpc::Response{bad->id, std::nullopt,
+                                     fault(UpstreamError::bad_response,
+                                           "upstream " + cfg.name + " answered with a malformed message: " + bad->error.message)};
         continue;
       }
-      auto& msg = std::get<jsonrpc::Message>(item);
-      if (auto* r = std::get_if<jsonrpc::Response>(&msg)) {
-        if (expect != 0 && r->id.is_int64() && r->id.as_int64() == static_cast<std::int64_t>(expect)) {
-          answer = std::move(*r);
-        } else {
-          {
-            std::lock_guard lock(mu);
-            ++stats.unmatched_responses;
-          }
-          log(LogLevel::warning, "response to unknown id " + jsonrpc::serialize(r->id));
-        }
-      } else if (auto* q = std::get_if<jsonrpc::Request>(&msg)) {
-        on_upstream_request(*q, related);
-      } else if (handlers.on_notification) {
-        handlers.on_notification(std::get<jsonrpc::Notification>(msg), related);
+      try {
+        route_message(std::get<jsonrpc::Message>(item), expect, related, answer);
+      } catch (const std::exception& e) {  // one message's handling never ends the call's coroutine
+        garbage(ev.data, std::string("its handling failed: ") + e.what());
       }
     }
     return answer;
+  }
+
+  void route_message(jsonrpc::Message& msg, CallId expect, CallId related, std::optional<jsonrpc::Response>& answer) {
+    if (auto* r = std::get_if<jsonrpc::Response>(&msg)) {
+      if (expect != 0 && r->id.is_int64() && r->id.as_int64() == static_cast<std::int64_t>(expect)) {
+        answer = std::move(*r);
+      } else {
+        {
+          std::lock_guard lock(mu);
+          ++stats.unmatched_responses;
+        }
+        log(LogLevel::warning, "response to unknown id " + jsonrpc::serialize(r->id));
+      }
+    } else if (auto* q = std::get_if<jsonrpc::Request>(&msg)) {
+      on_upstream_request(*q, related_of(related, q->params));
+    } else if (handlers.on_notification) {
+      auto& n = std::get<jsonrpc::Notification>(msg);
+      handlers.on_notification(n, related_of(related, n.params));
+    }
   }
 
   void on_upstream_request(const jsonrpc::Request& q, CallId related) {
@@ -870,6 +897,8 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       problem = std::string(what) + " result is not an object";
     else if (!stateless && !a.response->result->as_object().contains("protocolVersion"))
       problem = "initialize result has no protocolVersion";
+    else if (!stateless && !a.response->result->as_object().at("protocolVersion").is_string())
+      problem = "initialize result's protocolVersion is not a string";
     if (!problem.empty()) {
       handshake_failed(problem);
       co_return;

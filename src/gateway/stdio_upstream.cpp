@@ -317,13 +317,15 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     return true;
   }
 
-  // The call a message from the child belongs to: the only one in flight, if there is one.
-  CallId only_call() const {
+  // The call a message from the child names as its own (params._meta), if that call is in flight.
+  CallId related_of(const json::value& params) const {
+    const auto* p = params.if_object();
+    const auto* meta = p ? p->if_contains("_meta") : nullptr;
+    const auto* id = meta && meta->is_object() ? meta->get_object().if_contains(kRelatedRequestMeta) : nullptr;
+    if (!id || !id->is_int64() || id->get_int64() <= 0) return 0;
     std::lock_guard lock(mu);
-    if (counted_in_flight != 1) return 0;
-    for (const auto& [id, p] : pending)
-      if (p.counted) return static_cast<CallId>(id);
-    return 0;
+    auto it = pending.find(id->get_int64());
+    return it != pending.end() && it->second.counted ? static_cast<CallId>(id->get_int64()) : 0;
   }
 
   bool notify(std::string method, json::value params) {
@@ -470,8 +472,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     std::string problem;
     if (!r.ok())
       problem = "initialize failed: " + r.error->message;
-    else if (!r.result->is_object() || !r.result->as_object().contains("protocolVersion"))
+    else if (!r.result || !r.result->is_object() || !r.result->as_object().contains("protocolVersion"))
       problem = "initialize result has no protocolVersion";
+    else if (!r.result->as_object().at("protocolVersion").is_string())
+      problem = "initialize result's protocolVersion is not a string";
     if (!problem.empty()) {
       doomed = problem;  // killed from the loop, not from inside the stdout parser
       return;
@@ -674,16 +678,45 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     for (auto& item : body.items) {
       if (auto* bad = std::get_if<jsonrpc::Invalid>(&item)) {
         garbage(text, bad->error.message);
+        if (!body.batch) fail_malformed_answer(text, bad->id, bad->error.message);
         continue;
       }
-      auto& msg = std::get<jsonrpc::Message>(item);
-      if (auto* r = std::get_if<jsonrpc::Response>(&msg))
-        on_response(*r);
-      else if (auto* q = std::get_if<jsonrpc::Request>(&msg))
-        on_upstream_request(*q);
-      else if (handlers.on_notification)
-        handlers.on_notification(std::get<jsonrpc::Notification>(msg), only_call());
+      // One message's handling never ends the I/O thread (and with it every call on it).
+      try {
+        auto& msg = std::get<jsonrpc::Message>(item);
+        if (auto* r = std::get_if<jsonrpc::Response>(&msg))
+          on_response(*r);
+        else if (auto* q = std::get_if<jsonrpc::Request>(&msg))
+          on_upstream_request(*q);
+        else if (handlers.on_notification) {
+          auto& n = std::get<jsonrpc::Notification>(msg);
+          handlers.on_notification(n, related_of(n.params));
+        }
+      } catch (const std::exception& e) {
+        garbage(text, std::string("its handling failed: ") + e.what());
+      }
     }
+  }
+
+  // A malformed answer (an error code that is not a 32-bit integer, result and error both, ...)
+  // to a call in flight fails that call at once instead of leaving it to its timeout. A malformed
+  // request of the upstream's own with the same id is not an answer: it names a method.
+  void fail_malformed_answer(std::string_view text, const jsonrpc::Id& id, const std::string& why) {
+    if (!id.is_int64()) return;
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object() || v.get_object().contains("method")) return;
+    Pending p;
+    {
+      std::lock_guard lock(mu);
+      auto it = pending.find(id.as_int64());
+      if (it == pending.end()) return;
+      p = std::move(it->second);
+      if (p.counted) --counted_in_flight;
+      pending.erase(it);
+    }
+    if (p.done)
+      p.done(CallResult{std::nullopt, fault(UpstreamError::bad_response, "upstream " + cfg.name + " answered with a malformed message: " + why)});
   }
 
   // False, leaving the line to the general path, unless the call is in flight and takes text.
@@ -744,7 +777,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     std::weak_ptr<Impl> self = weak_from_this();
     handlers.on_request(q, [self, gen, id = q.id](CallResult r) {
       if (auto impl = self.lock()) impl->answer(gen, id, std::move(r));
-    }, only_call());
+    }, related_of(q.params));
   }
 
   void read_stderr() {

@@ -431,27 +431,40 @@ void fnv(std::uint64_t& h, std::string_view s) {
   h *= 1099511628211ull;
 }
 
+// A 64-bit finalizer (splitmix64), so that entry hashes can be summed without their structure showing.
+std::uint64_t mixed(std::uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
 // What a list family shows one caller: every listed name, and the scopes advertised for locked ones.
+// A set fingerprint (the sum of each visible entry's hash): the registry's order does not matter,
+// so a provider republishing the same entries in another order tells nobody anything.
 template <typename Entries>
 std::uint64_t view_of(const Entries& entries, const policy::PolicyEngine& engine, const policy::PolicyEngine::Caller& who,
                       policy::Locked mode) {
-  std::uint64_t h = 1469598103934665603ull;
+  std::uint64_t sum = 0, count = 0;
   for (const auto& e : entries) {
     auto a = discovery_action(e);
     a.explain = mode == policy::Locked::advertise;
     auto d = engine.decide(who, a);
     std::string_view digest(reinterpret_cast<const char*>(&e.pub.digest), sizeof e.pub.digest);
-    if (d.listed()) {
-      fnv(h, a.name);
-      fnv(h, digest);
-    } else if (advertisable(d, mode)) {
-      fnv(h, a.name);
-      fnv(h, digest);
+    bool locked = !d.listed() && advertisable(d, mode);
+    if (!d.listed() && !locked) continue;
+    std::uint64_t h = 1469598103934665603ull;
+    fnv(h, a.name);
+    fnv(h, digest);
+    if (locked) {
       fnv(h, "\x01locked");
       for (const auto& sc : d.scopes) fnv(h, sc);
     }
+    sum += mixed(h);
+    ++count;
   }
-  return h;
+  return sum ^ mixed(count);
 }
 
 // The rights a cursor is issued for, spelled out: the policy generation and every fact of the
@@ -1068,13 +1081,13 @@ std::string listed_string(const json::object& o, std::string_view key) {
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
-// The (name, digest) pairs `owner` has in one family, sorted: equal before and after a publish
-// means nothing of that family changed.
+// The (name, digest) pairs of one family, sorted: equal before and after a publish means nothing
+// of that family changed.
 template <typename Entries, typename Key>
-std::vector<std::pair<std::string, std::uint64_t>> signature(const Entries& entries, const std::string& owner, Key key) {
+std::vector<std::pair<std::string, std::uint64_t>> signature(const Entries& entries, Key key) {
   std::vector<std::pair<std::string, std::uint64_t>> out;
-  for (const auto& e : entries)
-    if (e.pub.owner == owner) out.emplace_back(key(e), e.pub.digest);
+  out.reserve(entries.size());
+  for (const auto& e : entries) out.emplace_back(key(e), e.pub.digest);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -1083,45 +1096,121 @@ Published published(const std::string& owner, Catalog::Item& item) {
   return Published{owner, digest_of(item.listed), std::move(item.serve), std::move(item.complete), std::move(item.subscribe)};
 }
 
+// The provider whose fallback claims `key` more specifically than `owner`'s own prefix does (a
+// longer prefix of `key`), or null: an entry there would capture that provider's names.
+const std::string* claimed_by(const Registry& r, std::string_view key, const std::string& owner,
+                              std::string Catalog::Fallback::*prefix) {
+  std::size_t own = 0;
+  for (const auto& [o, f] : r.fallbacks)
+    if (o == owner && key.starts_with(f.*prefix)) own = (f.*prefix).size();
+  const std::string* best = nullptr;
+  std::size_t best_len = own;
+  for (const auto& [o, f] : r.fallbacks)
+    if (o != owner && key.starts_with(f.*prefix) && (f.*prefix).size() > best_len) {
+      best = &o;
+      best_len = (f.*prefix).size();
+    }
+  return best;
+}
+
+// Replaces `provider`'s entries of one family with `fresh`: an entry it publishes again keeps its
+// place (lists and their order stay stable), new ones go at the end, and a key another owner has
+// (a local primitive, or another provider that published it first) or that lies in another
+// provider's fallback space is refused. Another provider's entry that now lies in `provider`'s
+// fallback space is withdrawn, since its unlisted names there are routed to `provider`.
+template <typename Entry, typename Key>
+void merge(std::vector<Entry>& entries, std::vector<Entry> fresh, const Registry& r, const std::string& provider,
+           std::string Catalog::Fallback::*prefix, std::string_view family, Key key, std::vector<PublishConflict>& refused) {
+  std::unordered_map<std::string, const std::string*> owners;  // key -> its owner, for keys not `provider`'s
+  for (const auto& e : entries) {
+    if (e.pub.owner == provider) continue;
+    std::string k = key(e);
+    const auto* other = e.pub.owner.empty() ? nullptr : claimed_by(r, k, e.pub.owner, prefix);
+    if (!other || *other != provider) owners.emplace(std::move(k), &e.pub.owner);  // (else withdrawn below)
+  }
+  std::unordered_map<std::string, std::size_t> accepted;  // key -> index into fresh
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    std::string k = key(fresh[i]);
+    if (auto it = owners.find(k); it != owners.end()) {
+      refused.push_back({std::string(family), k, provider, *it->second});
+    } else if (const auto* other = claimed_by(r, k, provider, prefix)) {
+      refused.push_back({std::string(family), k, provider, *other});
+    } else if (!accepted.emplace(k, i).second) {
+      refused.push_back({std::string(family), k, provider, provider});  // listed twice: the first counts
+    }
+  }
+  std::vector<bool> placed(fresh.size(), false);
+  std::vector<Entry> kept;
+  kept.reserve(entries.size() + fresh.size());
+  for (auto& e : entries) {
+    std::string k = key(e);
+    if (e.pub.owner != provider) {
+      const auto* other = e.pub.owner.empty() ? nullptr : claimed_by(r, k, e.pub.owner, prefix);
+      if (other && *other == provider) {
+        refused.push_back({std::string(family), k, e.pub.owner, provider});
+        continue;
+      }
+      kept.push_back(std::move(e));
+      continue;
+    }
+    auto it = accepted.find(k);
+    if (it == accepted.end()) continue;  // no longer published
+    kept.push_back(std::move(fresh[it->second]));
+    placed[it->second] = true;
+  }
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    auto it = accepted.find(key(fresh[i]));
+    if (!placed[i] && it != accepted.end() && it->second == i) kept.push_back(std::move(fresh[i]));
+  }
+  entries = std::move(kept);
+}
+
 }  // namespace
 
-void Server::publish(const std::string& provider, Catalog catalog) {
+std::vector<PublishConflict> Server::publish(const std::string& provider, Catalog catalog) {
   if (provider.empty()) throw std::invalid_argument("publish: the provider needs a name");
   std::array<bool, 4> changed{};
+  std::vector<PublishConflict> refused;
   impl_->mutate([&](Registry& r) {
     auto tool_key = [](const ToolEntry& e) { return e.tool.name; };
     auto resource_key = [](const ResourceEntry& e) { return e.resource.uri; };
     auto template_key = [](const TemplateEntry& e) { return e.tmpl.uri_template; };
     auto prompt_key = [](const PromptEntry& e) { return e.prompt.name; };
-    auto before = std::make_tuple(signature(r.tools, provider, tool_key), signature(r.resources, provider, resource_key),
-                                  signature(r.templates, provider, template_key), signature(r.prompts, provider, prompt_key));
-    auto mine = [&](const auto& e) { return e.pub.owner == provider; };
-    std::erase_if(r.tools, mine);
-    std::erase_if(r.resources, mine);
-    std::erase_if(r.templates, mine);
-    std::erase_if(r.prompts, mine);
-    std::erase_if(r.fallbacks, [&](const auto& f) { return f.first == provider; });
-    if (catalog.fallback) r.fallbacks.emplace_back(provider, std::move(*catalog.fallback));
+    auto before = std::make_tuple(signature(r.tools, tool_key), signature(r.resources, resource_key),
+                                  signature(r.templates, template_key), signature(r.prompts, prompt_key));
+    // The fallback first: the entries below are checked against every provider's.
+    auto fb = std::find_if(r.fallbacks.begin(), r.fallbacks.end(), [&](const auto& f) { return f.first == provider; });
+    if (!catalog.fallback) {
+      if (fb != r.fallbacks.end()) r.fallbacks.erase(fb);
+    } else if (fb != r.fallbacks.end()) {
+      fb->second = std::move(*catalog.fallback);
+    } else {
+      r.fallbacks.emplace_back(provider, std::move(*catalog.fallback));
+    }
+
+    std::vector<ToolEntry> tools;
     for (auto& item : catalog.tools) {
       Tool t;
       t.name = listed_string(item.listed, "name");
       if (t.name.empty()) continue;
       if (const auto* sc = item.listed.if_contains("inputSchema"); sc && sc->is_object()) t.input_schema = sc->get_object();
       t.access = std::move(item.access);
-      std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == t.name; });
       auto pub = published(provider, item);
-      r.tools.push_back(ToolEntry{std::move(t), std::move(item.listed), {}, {}, std::move(pub)});
+      tools.push_back(ToolEntry{std::move(t), std::move(item.listed), {}, {}, std::move(pub)});
     }
+    merge(r.tools, std::move(tools), r, provider, &Catalog::Fallback::tool_prefix, "tools", tool_key, refused);
+    std::vector<ResourceEntry> resources;
     for (auto& item : catalog.resources) {
       Resource res;
       res.uri = listed_string(item.listed, "uri");
       if (res.uri.empty()) continue;
       res.name = listed_string(item.listed, "name");
       res.access = std::move(item.access);
-      std::erase_if(r.resources, [&](const ResourceEntry& e) { return e.resource.uri == res.uri; });
       auto pub = published(provider, item);
-      r.resources.push_back(ResourceEntry{std::move(res), std::move(item.listed), {}, std::move(pub)});
+      resources.push_back(ResourceEntry{std::move(res), std::move(item.listed), {}, std::move(pub)});
     }
+    merge(r.resources, std::move(resources), r, provider, &Catalog::Fallback::uri_prefix, "resources", resource_key, refused);
+    std::vector<TemplateEntry> templates;
     for (auto& item : catalog.resource_templates) {
       ResourceTemplate t;
       t.uri_template = listed_string(item.listed, "uriTemplate");
@@ -1129,32 +1218,40 @@ void Server::publish(const std::string& provider, Catalog catalog) {
       if (!matcher) continue;  // the provider checks what it publishes; an unusable template is left out
       t.name = listed_string(item.listed, "name");
       t.access = std::move(item.access);
-      std::erase_if(r.templates, [&](const TemplateEntry& e) { return e.tmpl.uri_template == t.uri_template; });
       auto pub = published(provider, item);
-      r.templates.push_back(TemplateEntry{std::move(t), std::move(*matcher), std::move(item.listed), {}, std::move(pub)});
+      templates.push_back(TemplateEntry{std::move(t), std::move(*matcher), std::move(item.listed), {}, std::move(pub)});
     }
+    merge(r.templates, std::move(templates), r, provider, &Catalog::Fallback::uri_prefix, "resource_templates", template_key,
+          refused);
+    std::vector<PromptEntry> prompts;
     for (auto& item : catalog.prompts) {
       Prompt pr;
       pr.name = listed_string(item.listed, "name");
       if (pr.name.empty()) continue;
       pr.access = std::move(item.access);
-      std::erase_if(r.prompts, [&](const PromptEntry& e) { return e.prompt.name == pr.name; });
       auto pub = published(provider, item);
-      r.prompts.push_back(PromptEntry{std::move(pr), std::move(item.listed), {}, std::move(pub)});
+      prompts.push_back(PromptEntry{std::move(pr), std::move(item.listed), {}, std::move(pub)});
     }
-    changed = {std::get<0>(before) != signature(r.tools, provider, tool_key),
-               std::get<1>(before) != signature(r.resources, provider, resource_key),
-               std::get<2>(before) != signature(r.templates, provider, template_key),
-               std::get<3>(before) != signature(r.prompts, provider, prompt_key)};
+    merge(r.prompts, std::move(prompts), r, provider, &Catalog::Fallback::prompt_prefix, "prompts", prompt_key, refused);
+    changed = {std::get<0>(before) != signature(r.tools, tool_key), std::get<1>(before) != signature(r.resources, resource_key),
+               std::get<2>(before) != signature(r.templates, template_key),
+               std::get<3>(before) != signature(r.prompts, prompt_key)};
   });
+  if (const auto& m = impl_->options.metrics)
+    for (const auto& c : refused)
+      m->counter("jitgate_publish_conflicts_total",
+                 "Published names, URIs and templates refused because another owner has them (the first keeps them)",
+                 {{"provider", c.provider}, {"family", c.family}})
+          .inc();
   if (impl_->authorizing()) {
     // Per session, and only where what that caller sees moved.
     if (changed[kTools] || changed[kResources] || changed[kTemplates] || changed[kPrompts]) reevaluate_all();
-    return;
+    return refused;
   }
   if (changed[kTools]) notify_tools_changed();
   if (changed[kResources] || changed[kTemplates]) notify_resources_changed();
   if (changed[kPrompts]) notify_prompts_changed();
+  return refused;
 }
 
 void Server::on_session_closed(std::function<void(const std::string&)> f) { impl_->on_closed = std::move(f); }

@@ -29,6 +29,10 @@ enum class SessionMode {
 };
 std::string_view to_string(SessionMode m);
 
+// Whether two upstreams' prefixes of one family (tools, prompts or URIs) can put the same name on
+// both: one is the start of the other (an empty prefix is the start of every name).
+bool prefixes_collide(std::string_view a, std::string_view b);
+
 struct UpstreamSpec {
   std::string name;
   std::string tool_prefix;    // prepended to tool names
@@ -63,7 +67,8 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Before start(). Names must be unique.
+  // Before start(). Names must be unique, and the prefixes of each family must not collide with
+  // those of an upstream added before (prefixes_collide): std::invalid_argument otherwise.
   void add(UpstreamSpec spec);
   // Takes the server's session-closed and client-notification hooks (Server::on_session_closed,
   // Server::on_client_notification). Starts every upstream; returns once each has published its lists or startup_timeout passed

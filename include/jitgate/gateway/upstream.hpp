@@ -58,10 +58,15 @@ using Responder = std::function<void(CallResult)>;
 // Identifies a call in flight (Upstream::request's return value); 0 is no call.
 using CallId = std::uint64_t;
 
+// The `_meta` key by which an upstream names the call (our request id) a message of its belongs
+// to, where the transport cannot say (stdio, an HTTP GET stream).
+inline constexpr std::string_view kRelatedRequestMeta = "io.modelcontextprotocol/related-request-id";
+
 // All callbacks run on the upstream's own thread (or, for a call refused at once, on the caller's
 // thread). They must not block and must not call stop(). `related` is the call a message belongs
-// to when the transport says so (Streamable HTTP: it came on that call's response stream; stdio:
-// the only call in flight), else 0.
+// to when the protocol says so (Streamable HTTP: it came on that call's response stream; otherwise
+// its params._meta names a call in flight by kRelatedRequestMeta), else 0. Being the only call in
+// flight relates nothing: on a shared connection that would hand one caller's question to another.
 struct UpstreamHandlers {
   std::function<void(const jsonrpc::Notification&, CallId related)> on_notification;  // progress, logging, ...
   std::function<void(const jsonrpc::Request&, Responder, CallId related)> on_request;  // sampling, roots, ...

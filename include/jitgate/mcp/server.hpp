@@ -197,6 +197,15 @@ struct Catalog {
   std::optional<Fallback> fallback;
 };
 
+// One item Server::publish refused: `key` (a name, URI or URI template) of `family` ("tools",
+// "resources", "resource_templates", "prompts") belongs to `owner` ("" a local primitive; another
+// provider that published it first or whose fallback prefix claims it; `provider` itself when its
+// catalog lists the key twice), so `provider` does not get it. When another provider's entry lies
+// in the publishing provider's fallback space, that entry is withdrawn and reported the same way.
+struct PublishConflict {
+  std::string family, key, provider, owner;
+};
+
 struct ServerOptions {
   Implementation info;
   std::string instructions;
@@ -249,12 +258,14 @@ class Server {
   void add_prompt(Prompt prompt, PromptHandler handler);
   void set_prompt_completer(const std::string& prompt, Completer completer);
   void set_template_completer(const std::string& uri_template, Completer completer);
-  // Replaces, atomically, everything `provider` published before with `catalog` (its items take
-  // precedence over local primitives of the same name). Sessions whose filtered view of a family
-  // changes (entries added, removed or changed, as each one's rights show them) are sent that
-  // family's list_changed; the others are not. Safe from any thread but an I/O thread of a
-  // transport (it re-evaluates every session).
-  void publish(const std::string& provider, Catalog catalog);
+  // Replaces, atomically, everything `provider` published before with `catalog`. An entry it
+  // publishes again keeps its place in the lists. A key another owner already has (a local
+  // primitive, or another provider's) is refused, never taken over: the refusals are returned and
+  // counted (jitgate_publish_conflicts_total{provider,family}). Sessions whose filtered view of a
+  // family changes (entries added, removed or changed, as each one's rights show them, whatever
+  // their order) are sent that family's list_changed; the others are not. Safe from any thread but
+  // an I/O thread of a transport (it re-evaluates every session).
+  std::vector<PublishConflict> publish(const std::string& provider, Catalog catalog);
   // Called with the id of every session that ends (DELETE, idle expiry, shutdown). Set before serving.
   void on_session_closed(std::function<void(const std::string& session_id)> f);
   // Answers roots/list_changed and other client notifications the core does not consume.

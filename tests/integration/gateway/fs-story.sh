@@ -173,5 +173,9 @@ check_refuses "broken policy" 'bad-policy.yaml:3'
 cp "$work/policy.yaml" "$work/broken/bad-policy.yaml"
 printf 'resource: http://127.0.0.1:1/mcp\nauthorization_servers: [{issuer: "http://127.0.0.1:1"}]\ncolour: blue\n' > "$work/broken/bad-auth.yaml"
 check_refuses "broken auth" 'bad-auth.yaml:3'
+# A second upstream whose tool prefix starts with fs_ could take over fs_ names: refused at its line.
+cp "$work/auth.yaml" "$work/policy.yaml" "$work/gateway.yaml" "$work/broken/"
+printf '  - name: impostor\n    tool_prefix: fs_read_\n    uri_prefix: "x+"\n    stdio: {command: %s}\n' "$node" >> "$work/broken/gateway.yaml"
+check_refuses "colliding prefixes" 'gateway.yaml:[0-9]*:[0-9]*: tool_prefix "fs_read_" of upstream impostor collides with "fs_"'
 
 echo "fs-story: ok (anonymous 1 tool, signed-in 10, elevated 14; 401, 403 files:write, writes and moves as elevated; --check)"

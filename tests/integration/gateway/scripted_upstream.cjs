@@ -2,12 +2,21 @@
 // Flags: --garbage (noise on stdout before every answer), --hang-initialize, --roots-on-init
 // (asks roots/list 200 ms after notifications/initialized, outside any call; roots_seen returns the
 // answer), --resources (one resource, memo://note, that can be subscribed; subscribe and
-// unsubscribe are reported on stderr).
+// unsubscribe are reported on stderr), --prompts (one prompt, note, whose messages embed and link
+// resources).
 // Tools: echo, env (environment and cwd), sleep {ms}, hang (never answers), crash (exits 3
 // mid-call), ask (asks the client for roots/list and returns the answer), notify (a logging
 // notification first), stderr {bytes} (one long stderr line), progress (two progress notifications
 // for the call's token), pid, grow (adds a tool named extra{n} and says tools/list_changed),
 // interview (asks elicitation/create, then roots/list, and returns both answers).
+// What it sends during a call names the call in params._meta
+// ("io.modelcontextprotocol/related-request-id"), unless --unrelated (nothing names it) or
+// --relate-by-token (the call's progressToken instead).
+// --lists=FILE: tools/list, prompts/list, resources/list and resources/templates/list answer what
+// FILE (JSON: {tools, prompts, resources, resourceTemplates, capabilities}) says at that moment.
+// Faulty answers for tools/call: bad_code (error code 1.5), huge_code (error code 2^40), not_object
+// (result 7), link (a resource_link and an embedded resource with the upstream's URIs), bad_progress
+// (progress values of the wrong types first).
 'use strict';
 const readline = require('node:readline');
 const flags = new Set(process.argv.slice(2));
@@ -23,6 +32,17 @@ const out = (msg) => {
 };
 const result = (id, r) => out({ jsonrpc: '2.0', id, result: r });
 const text = (t) => ({ content: [{ type: 'text', text: t }] });
+const fs = require('node:fs');
+const listsFile = [...flags].find((f) => f.startsWith('--lists='));
+const lists = () => JSON.parse(fs.readFileSync(listsFile.slice(8), 'utf8'));
+// The _meta that relates a message to the call `m` (see the flags above).
+const relate = (m, params = {}) => {
+  if (flags.has('--unrelated')) return params;
+  const meta = flags.has('--relate-by-token')
+    ? { progressToken: m.params._meta && m.params._meta.progressToken }
+    : { 'io.modelcontextprotocol/related-request-id': m.id };
+  return { ...params, _meta: { ...(params._meta || {}), ...meta } };
+};
 let nextId = 1;
 const extra = [];
 const waiting = new Map();
@@ -51,12 +71,25 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   }
   if (m.method === 'initialize') {
     if (flags.has('--hang-initialize')) return;
-    const capabilities = { tools: {} };
+    let capabilities = { tools: {} };
     if (flags.has('--resources')) capabilities.resources = { subscribe: true };
+    if (flags.has('--prompts')) capabilities.prompts = {};
+    if (listsFile) capabilities = lists().capabilities || { tools: {}, prompts: {}, resources: { subscribe: true } };
     return result(m.id, { protocolVersion: m.params.protocolVersion, capabilities, serverInfo: { name: 'scripted', version: '1' } });
+  }
+  if (listsFile && ['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list'].includes(m.method)) {
+    const key = { 'tools/list': 'tools', 'prompts/list': 'prompts', 'resources/list': 'resources',
+                  'resources/templates/list': 'resourceTemplates' }[m.method];
+    return result(m.id, { [key]: lists()[key] || [] });
   }
   if (m.method === 'resources/list') return result(m.id, { resources: [{ uri: 'memo://note', name: 'note' }] });
   if (m.method === 'resources/templates/list') return result(m.id, { resourceTemplates: [] });
+  if (m.method === 'prompts/list') return result(m.id, { prompts: [{ name: 'note' }] });
+  if (m.method === 'prompts/get')
+    return result(m.id, { messages: [
+      { role: 'user', content: { type: 'resource', resource: { uri: 'memo://note', mimeType: 'text/plain', text: 'a note' } } },
+      { role: 'user', content: { type: 'resource_link', uri: 'memo://other', name: 'other' } },
+      { role: 'user', content: { type: 'text', text: 'plain' } }] });
   if (m.method === 'resources/read')
     return result(m.id, { contents: [{ uri: m.params.uri, mimeType: 'text/plain', text: 'a note' }] });
   if (m.method === 'resources/subscribe' || m.method === 'resources/unsubscribe') {
@@ -78,19 +111,19 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     case 'hang': return;
     case 'crash': process.stderr.write('crashing on purpose\n'); return process.exit(3);
     case 'notify':
-      out({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: args.message } });
+      out({ jsonrpc: '2.0', method: 'notifications/message', params: relate(m, { level: 'info', data: args.message }) });
       return result(m.id, text('notified'));
     case 'ask': {
       const id = 's' + nextId++;
       waiting.set(id, (answer) => result(m.id, { structuredContent: answer, content: [] }));
-      return out({ jsonrpc: '2.0', id, method: 'roots/list' });
+      return out({ jsonrpc: '2.0', id, method: 'roots/list', params: relate(m) });
     }
     case 'roots_seen': return result(m.id, { structuredContent: { answer: rootsSeen }, content: [] });
     case 'interview': {
       const ask = (method, params, then) => {
         const id = 's' + nextId++;
         waiting.set(id, then);
-        out({ jsonrpc: '2.0', id, method, params });
+        out({ jsonrpc: '2.0', id, method, params: relate(m, params) });
       };
       return ask('elicitation/create', { message: 'Your name?', requestedSchema: { type: 'object', properties: { name: { type: 'string' } } } },
         (first) => ask('roots/list', {}, (second) =>
@@ -106,6 +139,23 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       return result(m.id, text('token ' + JSON.stringify(token === undefined ? null : token)));
     }
     case 'pid': return result(m.id, text(String(process.pid)));
+    case 'bad_code': return out({ jsonrpc: '2.0', id: m.id, error: { code: 1.5, message: 'fractional' } });
+    case 'huge_code': return process.stdout.write(`{"jsonrpc":"2.0","id":${m.id},"error":{"code":1099511627776,"message":"huge"}}\n`);
+    case 'not_object': return result(m.id, 7);
+    case 'link':
+      return result(m.id, { content: [
+        { type: 'resource_link', uri: 'memo://note', name: 'note' },
+        { type: 'resource', resource: { uri: 'memo://other', text: 'x' } },
+        { type: 'text', text: 'see the links' }] });
+    case 'bad_progress': {
+      const token = m.params._meta && m.params._meta.progressToken;
+      out({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: 'half' } });
+      out({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 12, progress: 1 } });
+      out({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: 1e308, total: 'all', message: 5 } });
+      out({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 42, data: { nested: true }, logger: [] } });
+      out({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: 17 } });
+      return result(m.id, text('survived'));
+    }
     case 'grow':
       extra.push('extra' + extra.length);
       out({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });

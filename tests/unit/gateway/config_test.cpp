@@ -51,6 +51,8 @@ upstreams:
       env: {API_TOKEN: "Bearer ${JITGATE_TEST_UPSTREAM_TOKEN}"}
       cwd: work
   - name: remote
+    tool_prefix: remote_
+    uri_prefix: "remote+"
     http:
       url: http://127.0.0.1:9100/mcp
       protocol: 2026-07-28
@@ -116,7 +118,46 @@ upstreams:
   EXPECT_TRUE(mentions(ps, "sessions must be shared, per_session or per_subject"));
   EXPECT_TRUE(mentions(ps, "stdio needs a command"));
   EXPECT_TRUE(mentions(ps, "environment variable JITGATE_TEST_MISSING is not set"));
-  EXPECT_EQ(ps.size(), 9u) << ::testing::PrintToString(ps);
+  EXPECT_TRUE(mentions(ps, "tool_prefix empty of upstream a collides with empty of upstream a"));
+  EXPECT_EQ(ps.size(), 12u) << ::testing::PrintToString(ps);  // and prompt_prefix, uri_prefix
+}
+
+// Prefixes that can put one name on two upstreams are refused, with the line of the later one.
+TEST(GatewayConfig, RefusesPrefixesThatCanCollide) {
+  struct Row {
+    const char* name;
+    const char* second;  // the second upstream's prefix fields (the first: tool_prefix a_, uri_prefix "a+")
+    const char* expect;  // empty: accepted
+  };
+  const Row rows[] = {
+      {"distinct", R"(tool_prefix: b_, uri_prefix: "b+")", ""},
+      {"empty tool prefix", R"(uri_prefix: "b+")", R"(gw.yaml:7:5: tool_prefix empty of upstream b collides with "a_" of upstream a)"},
+      {"identical", R"(tool_prefix: a_, uri_prefix: "b+")", R"(gw.yaml:7:28: tool_prefix "a_" of upstream b collides with "a_")"},
+      {"prefix of another", R"(tool_prefix: a, uri_prefix: "b+")", R"(tool_prefix "a" of upstream b collides with "a_")"},
+      {"another's prefix", R"(tool_prefix: a_x_, uri_prefix: "b+")", R"(tool_prefix "a_x_" of upstream b collides)"},
+      {"prompt prefix defaults to the tool prefix", R"(tool_prefix: b_, prompt_prefix: a_, uri_prefix: "b+")",
+       R"(prompt_prefix "a_" of upstream b collides with "a_")"},
+      {"uri prefix", R"(tool_prefix: b_, uri_prefix: "a+x")", R"(uri_prefix "a+x" of upstream b collides with "a+")"},
+      {"empty uri prefix", R"(tool_prefix: b_)", R"(uri_prefix empty of upstream b collides)"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    auto ps = problems(std::string(R"(
+upstreams:
+  - name: a
+    tool_prefix: a_
+    uri_prefix: "a+"
+    stdio: {command: x}
+  - {name: b, )") + row.second + R"(, stdio: {command: y}}
+)");
+    if (!*row.expect) {
+      EXPECT_TRUE(ps.empty()) << ::testing::PrintToString(ps);
+    } else {
+      EXPECT_TRUE(mentions(ps, row.expect)) << ::testing::PrintToString(ps);
+    }
+  }
+  // One upstream alone may have empty prefixes: nothing else can meet its names.
+  EXPECT_TRUE(problems("upstreams:\n  - {name: only, stdio: {command: x}}\n").empty());
 }
 
 TEST(GatewayConfig, RejectsEmptyAndMalformedFiles) {
@@ -135,6 +176,8 @@ TEST(GatewayConfig, TokenExchange) {
   auto g = gw::parse_gateway_config(R"(
 upstreams:
   - name: notes
+    tool_prefix: notes_
+    uri_prefix: "notes+"
     sessions: per_subject
     http:
       url: http://127.0.0.1:9000/mcp
@@ -146,6 +189,8 @@ upstreams:
         scopes: [notes:read]
         refresh_before_s: 10
   - name: other
+    tool_prefix: other_
+    uri_prefix: "other+"
     sessions: per_session
     http:
       url: http://127.0.0.1:9001/mcp

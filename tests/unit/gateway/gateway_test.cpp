@@ -7,18 +7,23 @@
 #include <jitgate/mcp/server.hpp>
 #include <jitgate/observe/metrics.hpp>
 #include <jitgate/policy/policy.hpp>
+#include <jitgate/transport/http_server.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 #include "support/capture.hpp"
 #include "support/paging.hpp"
 #include "support/node.hpp"
+#include "support/raw_http.hpp"
 #include "support/recording_link.hpp"
 
 namespace gw = jitgate::gateway;
@@ -58,6 +63,8 @@ gw::UpstreamSpec scripted(std::string name, std::string prefix, std::vector<std:
   gw::UpstreamSpec spec;
   spec.name = name;
   spec.tool_prefix = prefix;
+  spec.prompt_prefix = prefix;
+  spec.uri_prefix = prefix.empty() ? "" : prefix + "+";
   spec.sessions = mode;
   spec.call_timeout = 2s;
   spec.connect = [name, flags](gw::UpstreamHandlers h) {
@@ -135,10 +142,10 @@ class Gateway : public ::testing::Test {
     return names;
   }
 
+  Logs logs_;  // first: the gateway's threads log until it is destroyed
   std::shared_ptr<jitgate::observe::Registry> metrics_;
   Server server_;
   std::unique_ptr<gw::Gateway> gateway_;
-  Logs logs_;
   std::int64_t next_id_ = 1;
 };
 
@@ -375,12 +382,12 @@ TEST_F(Gateway, UpstreamListChangedRepublishesAndTellsSessions) {
 }
 
 TEST_F(Gateway, FaultsBecomeErrorsAndTheGatewayRecovers) {
-  start({scripted("up", ""), scripted("other", "other_")});
+  start({scripted("up", "up_"), scripted("other", "other_")});
   auto c = connect();
   // A hung call times out; a slow upstream does not hold up the other one meanwhile.
   auto hung = std::make_shared<CaptureOutbound>();
   auto t0 = Clock::now();
-  server_.handle(c.session, jr::Request{100, "tools/call", json::object{{"name", "hang"}}}, hung);
+  server_.handle(c.session, jr::Request{100, "tools/call", json::object{{"name", "up_hang"}}}, hung);
   EXPECT_EQ(text_of(tool(c, "other_echo", {{"message", "meanwhile"}})), "meanwhile");
   auto timed_out = hung->wait(5s);
   ASSERT_TRUE(timed_out);
@@ -388,12 +395,12 @@ TEST_F(Gateway, FaultsBecomeErrorsAndTheGatewayRecovers) {
   EXPECT_LT(Clock::now() - t0, 4s);
 
   // A crash mid-call fails the call at once, then the upstream is restarted.
-  auto crash = tool(c, "crash");
+  auto crash = tool(c, "up_crash");
   EXPECT_EQ(crash.at("error").at("code"), static_cast<int>(gw::UpstreamError::unavailable));
   EXPECT_EQ(crash.at("error").at("data").at("upstream"), "up");
   std::string echoed;
   for (auto end = Clock::now() + 10s; Clock::now() < end && echoed != "back"; std::this_thread::sleep_for(50ms))
-    echoed = text_of(tool(c, "echo", {{"message", "back"}}));
+    echoed = text_of(tool(c, "up_echo", {{"message", "back"}}));
   EXPECT_EQ(echoed, "back");
   EXPECT_GE(gateway_->health().at("upstreams").at("up").at("restarts").as_uint64(), 1u);
   auto page = metrics_->render();
@@ -514,6 +521,257 @@ TEST_F(GatewayUnderPolicy, ProxiedToolsAreFilteredAndDecidedLikeLocalOnes) {
   EXPECT_EQ(anon.link->count(), 0u);
   EXPECT_EQ(tool_names(alice).size(), kScriptedTools + 1);
   EXPECT_EQ(tool_names(anon), (std::vector<std::string>{"up_echo"}));
+}
+
+}  // namespace
+
+namespace {
+
+// ---- messages outside a call ---------------------------------------------------------------
+
+// On a shared connection the only call in flight is not the owner of a question that names no
+// call: the upstream hears -32601 and the caller is asked nothing.
+TEST_F(Gateway, ASharedConnectionRefusesQuestionsThatNameNoCall) {
+  start({scripted("up", "", {"--unrelated"})});
+  auto c = connect(json::object{{"roots", json::object{}}});
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{7, "tools/call", json::object{{"name", "ask"}}}, out);
+  auto r = out->wait(5s);
+  ASSERT_TRUE(r) << "the question was relayed to the only caller";
+  EXPECT_EQ(r->at("result").at("structuredContent").at("error").at("code"), -32601) << json::serialize(*r);
+  EXPECT_TRUE(out->sent().empty());
+  EXPECT_FALSE(c.link->wait_method("roots/list", 100ms));
+}
+
+// A question naming its call by the call's progress token reaches that call's client.
+TEST_F(Gateway, AQuestionNamingItsCallByProgressTokenReachesThatCall) {
+  start({scripted("up", "", {"--relate-by-token"})});
+  auto a = connect(json::object{{"roots", json::object{}}});
+  auto b = connect(json::object{{"roots", json::object{}}});
+  auto busy = std::make_shared<CaptureOutbound>();  // b's call is in flight meanwhile
+  server_.handle(b.session, jr::Request{8, "tools/call", json::object{{"name", "sleep"}, {"arguments", {{"ms", 300}}}}}, busy);
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(a.session,
+                 jr::Request{9, "tools/call", json::object{{"name", "ask"}, {"_meta", json::object{{"progressToken", "t"}}}}}, out);
+  ASSERT_TRUE(out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "roots/list"; }));
+  auto ask = out->sent().at(0);
+  server_.handle(a.session,
+                 jr::Response{ask.at("id"), json::value(json::object{{"roots", json::array{}}}), std::nullopt}, nullptr);
+  auto r = out->wait(5s);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->at("result").at("structuredContent").as_object().contains("result")) << json::serialize(*r);
+  ASSERT_TRUE(busy->wait(5s));
+  EXPECT_TRUE(busy->sent().empty());
+}
+
+// A per_session connection serves one client: its only call is that client's.
+TEST_F(Gateway, APerSessionConnectionRelatesItsOnlyCall) {
+  start({scripted("up", "", {"--unrelated"}, gw::SessionMode::per_session)});
+  auto c = connect(json::object{{"roots", json::object{}}});
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session, jr::Request{7, "tools/call", json::object{{"name", "ask"}}}, out);
+  ASSERT_TRUE(out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "roots/list"; }));
+  server_.handle(c.session, jr::Response{out->sent().at(0).at("id"), json::value(json::object{{"roots", json::array{}}}), std::nullopt},
+                 nullptr);
+  ASSERT_TRUE(out->wait(5s));
+}
+
+// ---- URIs in results -------------------------------------------------------------------------
+
+TEST_F(Gateway, ResultsNameTheClientsUrisNotTheUpstreams) {
+  start({scripted("up", "up_", {"--resources", "--prompts"})});
+  auto c = connect();
+  // Tool results: resource links and embedded resources (the text path parses only these).
+  auto linked = tool(c, "up_link");
+  ASSERT_TRUE(linked.contains("result")) << json::serialize(linked);
+  const auto& content = linked.at("result").at("content").as_array();
+  EXPECT_EQ(content.at(0).at("uri"), "up_+memo://note");
+  EXPECT_EQ(content.at(1).at("resource").at("uri"), "up_+memo://other");
+  EXPECT_EQ(content.at(2).at("text"), "see the links");
+  EXPECT_EQ(text_of(tool(c, "up_echo", {{"message", "no uri here"}})), "no uri here");
+  // Prompt messages.
+  auto prompt = call(c, "prompts/get", json::object{{"name", "up_note"}});
+  ASSERT_TRUE(prompt.contains("result")) << json::serialize(prompt);
+  const auto& messages = prompt.at("result").at("messages").as_array();
+  EXPECT_EQ(messages.at(0).at("content").at("resource").at("uri"), "up_+memo://note");
+  EXPECT_EQ(messages.at(1).at("content").at("uri"), "up_+memo://other");
+  // A read's contents, which the client can read and subscribe to again by the URI it got.
+  auto read = call(c, "resources/read", json::object{{"uri", "up_+memo://note"}});
+  ASSERT_TRUE(read.contains("result")) << json::serialize(read);
+  std::string uri(read.at("result").at("contents").at(0).at("uri").as_string());
+  EXPECT_EQ(uri, "up_+memo://note");
+  EXPECT_TRUE(call(c, "resources/read", json::object{{"uri", uri}}).contains("result"));
+  EXPECT_TRUE(call(c, "resources/subscribe", json::object{{"uri", uri}}).contains("result"));
+  EXPECT_TRUE(logs_.wait("stderr: subscribed memo://note"));
+}
+
+// ---- faulty upstreams --------------------------------------------------------------------------
+
+// Malformed answers fail their call at once (-32014, data.upstream), well before its timeout;
+// malformed notifications are dropped; the gateway lives on.
+TEST_F(Gateway, MalformedUpstreamMessagesFailTheirCallOrAreDropped) {
+  start({scripted("up", "")});
+  auto c = connect();
+  for (const char* name : {"bad_code", "huge_code", "not_object"}) {
+    SCOPED_TRACE(name);
+    auto t0 = Clock::now();
+    auto r = tool(c, name);
+    ASSERT_TRUE(r.contains("error")) << json::serialize(r);
+    EXPECT_EQ(r.at("error").at("code"), static_cast<int>(gw::UpstreamError::bad_response)) << json::serialize(r);
+    EXPECT_EQ(r.at("error").at("data").at("upstream"), "up");
+    EXPECT_LT(Clock::now() - t0, 1500ms);  // the call's timeout is 2 s
+  }
+  auto out = std::make_shared<CaptureOutbound>();
+  server_.handle(c.session,
+                 jr::Request{50, "tools/call", json::object{{"name", "bad_progress"}, {"_meta", json::object{{"progressToken", "p"}}}}},
+                 out);
+  auto r = out->wait(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->at("result").at("content").at(0).at("text"), "survived");
+  for (const auto& m : out->sent()) {  // only the well-formed progress, with the client's token
+    EXPECT_EQ(m.at("method"), "notifications/progress");
+    EXPECT_EQ(m.at("params").at("progressToken"), "p");
+    EXPECT_TRUE(m.at("params").at("progress").is_number());
+  }
+  EXPECT_EQ(text_of(tool(c, "echo", {{"message", "still here"}})), "still here");
+  auto page = metrics_->render();
+  EXPECT_NE(page.find(R"(jitgate_upstream_calls_total{upstream="up",outcome="bad_response"} 3)"), std::string::npos) << page;
+}
+
+// ---- collisions and stable lists ---------------------------------------------------------------
+
+TEST(GatewayAdd, RefusesUpstreamsWhosePrefixesCollide) {
+  Server server;
+  struct Row {
+    std::string a_tool, a_uri, b_tool, b_uri;
+    bool refused;
+  };
+  const Row rows[] = {{"a_", "a+", "b_", "b+", false}, {"", "a+", "b_", "b+", true}, {"a_", "a+", "a_", "b+", true},
+                      {"a", "a+", "a_", "b+", true},   {"a_", "a+", "b_", "a+", true}, {"a_", "", "b_", "b+", true}};
+  for (const auto& row : rows) {
+    gw::Gateway g(server);
+    auto spec = [](std::string name, std::string tool, std::string uri) {
+      gw::UpstreamSpec s;
+      s.name = name;
+      s.tool_prefix = s.prompt_prefix = tool;
+      s.uri_prefix = uri;
+      s.connect = [](gw::UpstreamHandlers) { return std::unique_ptr<gw::Upstream>(); };
+      return s;
+    };
+    g.add(spec("a", row.a_tool, row.a_uri));
+    if (row.refused)
+      EXPECT_THROW(g.add(spec("b", row.b_tool, row.b_uri)), std::invalid_argument) << row.b_tool << " " << row.b_uri;
+    else
+      EXPECT_NO_THROW(g.add(spec("b", row.b_tool, row.b_uri)));
+  }
+}
+
+// An upstream that lists the same tools in another order: its sessions are told nothing, and see
+// the same order.
+TEST_F(Gateway, AnUpstreamReorderingItsListTellsNobody) {
+  auto file = std::filesystem::temp_directory_path() / ("jitgate-lists-" + std::to_string(::getpid()) + ".json");
+  auto write = [&](std::vector<std::string> names) {
+    json::array tools;
+    for (auto& n : names) tools.push_back(json::object{{"name", n}, {"inputSchema", json::object{{"type", "object"}}}});
+    std::ofstream(file) << json::serialize(json::object{{"tools", tools}, {"capabilities", json::object{{"tools", json::object{}}}}});
+  };
+  write({"echo", "grow", "pid"});
+  start({scripted("up", "up_", {"--lists=" + file.string()})});
+  auto c = connect();
+  auto first = testsupport::listed_names([&](std::string m, json::value p) { return call(c, std::move(m), std::move(p)); });
+  write({"pid", "grow", "echo"});
+  EXPECT_EQ(text_of(tool(c, "up_grow")), "grown");  // says tools/list_changed: the gateway reads again
+  for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
+    std::lock_guard l(logs_.mu);
+    if (std::count_if(logs_.lines.begin(), logs_.lines.end(), [](auto& s) { return s.find("published 3 tools") != std::string::npos; }) >= 2)
+      break;
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(c.link->wait_method("notifications/tools/list_changed", 200ms));
+  auto second = testsupport::listed_names([&](std::string m, json::value p) { return call(c, std::move(m), std::move(p)); });
+  EXPECT_EQ(first, second);
+  std::filesystem::remove(file);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- what an HTTP client sees --------------------------------------------------------------------
+
+// The gateway behind the real Streamable HTTP transport (results written as the upstream's text
+// where nothing changes): a client over HTTP gets URIs it can use again, and is never asked what
+// another call's upstream asked.
+class GatewayOverHttp : public Gateway {
+ protected:
+  void serve(std::vector<gw::UpstreamSpec> specs) {
+    start(std::move(specs));
+    jitgate::transport::HttpOptions o;
+    o.threads = 2;
+    http_ = std::make_unique<jitgate::transport::HttpServer>(server_, o);
+    port_ = http_->listen();
+    http_->start();
+    auto r = send(testsupport::post(
+        R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{}},"clientInfo":{"name":"raw","version":"1"}}})"));
+    ASSERT_EQ(r.status, 200u) << r.msg.body();
+    sid_ = r.header("Mcp-Session-Id");
+    send(testsupport::post(R"({"jsonrpc":"2.0","method":"notifications/initialized"})", headers()));
+  }
+  void TearDown() override {
+    if (http_) http_->stop();
+    if (gateway_) gateway_->stop();
+  }
+  testsupport::RawResponse send(const std::string& bytes) {
+    testsupport::RawClient c(port_);
+    c.write(bytes);
+    return c.read();
+  }
+  std::string headers() const { return "Mcp-Session-Id: " + sid_ + "\r\nMCP-Protocol-Version: 2025-11-25\r\n"; }
+  // One request; the body as sent, and the JSON-RPC response in it (JSON, or the last SSE event).
+  std::pair<std::string, json::object> rpc(const std::string& method, const std::string& params) {
+    auto r = send(testsupport::post(R"({"jsonrpc":"2.0","id":9,"method":")" + method + R"(","params":)" + params + "}", headers()));
+    EXPECT_EQ(r.status, 200u) << r.msg.body();
+    std::string body = r.msg.body();
+    json::value v = r.json();
+    if (!v.is_object()) {
+      auto at = body.rfind("data: ");
+      if (at != std::string::npos) v = json::parse(body.substr(at + 6, body.find('\n', at) - at - 6));
+    }
+    return {body, v.is_object() ? v.as_object() : json::object{}};
+  }
+
+  std::unique_ptr<jitgate::transport::HttpServer> http_;
+  std::uint16_t port_ = 0;
+  std::string sid_;
+};
+
+TEST_F(GatewayOverHttp, ResultUrisCanBeReadAndSubscribedToAgain) {
+  serve({scripted("up", "up_", {"--resources", "--prompts"})});
+  auto [body, linked] = rpc("tools/call", R"({"name":"up_link","arguments":{}})");
+  ASSERT_TRUE(linked.contains("result")) << body;
+  std::string link(linked.at("result").at("content").at(0).at("uri").as_string());
+  EXPECT_EQ(link, "up_+memo://note");
+  EXPECT_EQ(linked.at("result").at("content").at(1).at("resource").at("uri"), "up_+memo://other");
+  auto [read_body, read] = rpc("resources/read", R"({"uri":")" + link + R"("})");
+  ASSERT_TRUE(read.contains("result")) << read_body;
+  std::string again(read.at("result").at("contents").at(0).at("uri").as_string());
+  EXPECT_EQ(again, link);
+  auto [sub_body, sub] = rpc("resources/subscribe", R"({"uri":")" + again + R"("})");
+  EXPECT_TRUE(sub.contains("result")) << sub_body;
+  auto [pbody, prompt] = rpc("prompts/get", R"({"name":"up_note"})");
+  ASSERT_TRUE(prompt.contains("result")) << pbody;
+  EXPECT_EQ(prompt.at("result").at("messages").at(1).at("content").at("uri"), "up_+memo://other");
+  // A result without URIs still travels as the upstream's text, unchanged.
+  auto [ebody, echo] = rpc("tools/call", R"({"name":"up_echo","arguments":{"message":"plain"}})");
+  EXPECT_EQ(echo.at("result").at("content").at(0).at("text"), "plain") << ebody;
+}
+
+TEST_F(GatewayOverHttp, AQuestionNamingNoCallNeverReachesTheOnlyCaller) {
+  serve({scripted("up", "", {"--unrelated"})});
+  auto [body, r] = rpc("tools/call", R"({"name":"ask","arguments":{}})");
+  EXPECT_EQ(body.find(R"("method":"roots/list")"), std::string::npos) << body;
+  ASSERT_TRUE(r.contains("result")) << body;
+  EXPECT_EQ(r.at("result").at("structuredContent").at("error").at("code"), -32601) << body;
 }
 
 }  // namespace

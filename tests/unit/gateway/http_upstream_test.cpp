@@ -999,3 +999,34 @@ TEST(HttpUpstream, HttpsIsVerifiedAgainstTheConfiguredCaAndHostName) {
 }
 
 }  // namespace
+
+namespace {
+
+// A malformed answer to the call on its own SSE stream (an error code that is not a 32-bit
+// integer) fails the call as a bad response at once, not as a stream that ended early.
+TEST(HttpUpstream, AMalformedAnswerOnTheCallsStreamFailsItAsABadResponse) {
+  RawServer raw([](const RawRequest& r) -> std::string {
+    if (auto h = RawServer::handshake(r)) return *h;
+    std::string id = json::serialize(r.message.at("id"));
+    std::string tool(r.message.at("params").at("name").as_string());
+    std::string code = tool == "fraction" ? "1.5" : "1099511627776";
+    std::string body = "data: {\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"error\":{\"code\":" + code + ",\"message\":\"odd\"}}\n\n";
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  });
+  Recorder rec;
+  gw::HttpUpstream up(config(raw.url()), rec.handlers());
+  up.start();
+  ASSERT_TRUE(up.wait_ready(5s)) << up.health().last_error;
+  for (const char* tool : {"fraction", "huge"}) {
+    SCOPED_TRACE(tool);
+    auto r = get(up.request("tools/call", call(tool)));
+    ASSERT_TRUE(r.error);
+    EXPECT_EQ(r.error->code, kBadResponse) << r.error->message;
+    EXPECT_NE(r.error->message.find("malformed"), std::string::npos) << r.error->message;
+    EXPECT_EQ(r.error->data->at("upstream"), "conf");
+  }
+  EXPECT_TRUE(wait_for([&] { return rec.logged("405"); }, 5s));
+  up.stop();
+}
+
+}  // namespace

@@ -543,3 +543,22 @@ TEST(StdioUpstream, RequestTextGetsPlainResultsAsText) {
   EXPECT_TRUE(unknown.result_text.empty());
   EXPECT_EQ(up.health().in_flight, 0u);
 }
+
+namespace {
+
+// An initialize answer whose protocolVersion is not a string is a failed start, not a version.
+TEST(StdioUpstream, AProtocolVersionThatIsNotAStringFailsTheStart) {
+  gw::StdioUpstreamConfig cfg;
+  cfg.command = "/bin/sh";
+  cfg.args = {"-c", R"(read line; echo '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":20251125,"capabilities":{}}}'; sleep 5)"};
+  cfg.initialize_timeout = 2s;
+  cfg.backoff_initial = 10ms;
+  cfg.max_consecutive_failures = 1;
+  gw::StdioUpstream up(cfg);
+  up.start();
+  EXPECT_FALSE(up.wait_ready(3s));
+  EXPECT_EQ(up.state(), gw::UpstreamState::failed);
+  EXPECT_NE(up.health().last_error.find("protocolVersion is not a string"), std::string::npos) << up.health().last_error;
+}
+
+}  // namespace

@@ -7,6 +7,7 @@
 
 #include "jitgate/mcp/revision.hpp"
 #include "jitgate/mcp/server.hpp"
+#include "jitgate/observe/metrics.hpp"
 #include "jitgate/policy/policy.hpp"
 #include "support/capture.hpp"
 #include "support/paging.hpp"
@@ -371,6 +372,175 @@ TEST_F(PublishUnderPolicy, UnlistedNamesUnderAFallbackPrefixAreDecidedThenForwar
   // Resources are not named by the policy: default deny, even when forwardable.
   EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "up+file:///x"}}).at("error").at("code"), kAccessDenied);
   EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "other:///x"}}).at("error").at("code"), kResourceNotFound);
+}
+
+}  // namespace
+
+namespace {
+
+// A forwarder that says who it is, so a test sees which provider a call reached.
+Forwarder answers_as(std::string who) {
+  return [who](std::string_view, const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+    done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", {{"by", who}, {"params", params}}}}, std::nullopt});
+  };
+}
+
+Catalog::Item owned_item(std::string name, std::string who, std::string_view key = "name") {
+  Catalog::Item i;
+  i.listed = json::object{{key, name}, {"name", name}, {"inputSchema", json::object{{"type", "object"}}}};
+  if (key == "uriTemplate") i.listed["name"] = "t";
+  i.serve = answers_as(std::move(who));
+  return i;
+}
+
+std::string served_by(const json::object& r) {
+  if (!r.contains("result")) return "error " + json::serialize(r);
+  return std::string(r.at("result").at("structuredContent").at("by").as_string());
+}
+
+class PublishConflicts : public Publish {
+ protected:
+  PublishConflicts() : Publish() {}
+};
+
+// A name, URI or template another owner has is refused to the later publisher, in every family,
+// and the first owner keeps serving it; the refusal is returned and counted.
+TEST(PublishConflictsTable, TheFirstOwnerKeepsWhatALaterProviderAlsoPublishes) {
+  struct Row {
+    const char* family;
+    std::vector<Catalog::Item> Catalog::*list;
+    const char* key;
+    const char* value;
+  };
+  const Row rows[] = {{"tools", &Catalog::tools, "name", "x_tool"},
+                      {"resources", &Catalog::resources, "uri", "x+memo://a"},
+                      {"resource_templates", &Catalog::resource_templates, "uriTemplate", "x+memo://{id}"},
+                      {"prompts", &Catalog::prompts, "name", "x_prompt"}};
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.family);
+    auto metrics = std::make_shared<jitgate::observe::Registry>();
+    Server server(ServerOptions{.info = {"t", "1", ""}, .metrics = metrics});
+    Catalog first, second;
+    (first.*row.list).push_back(owned_item(row.value, "real", row.key));
+    (second.*row.list).push_back(owned_item(row.value, "impostor", row.key));
+    (second.*row.list).push_back(owned_item(std::string(row.value) + "2", "impostor", row.key));
+    EXPECT_TRUE(server.publish("upstream:real", first).empty());
+    auto refused = server.publish("upstream:impostor", second);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].family, row.family);
+    EXPECT_EQ(refused[0].key, row.value);
+    EXPECT_EQ(refused[0].provider, "upstream:impostor");
+    EXPECT_EQ(refused[0].owner, "upstream:real");
+    // Republishing changes nothing: still refused, still the first owner's.
+    EXPECT_EQ(server.publish("upstream:impostor", second).size(), 1u);
+    EXPECT_NE(metrics->render().find(R"(jitgate_publish_conflicts_total{provider="upstream:impostor",family=")" + std::string(row.family) +
+                                     R"("} 2)"),
+              std::string::npos)
+        << metrics->render();
+  }
+}
+
+TEST_F(PublishConflicts, CallsReachTheFirstOwnerAndLocalPrimitivesAreNeverTakenOver) {
+  server_.add_tool(Tool{.name = "local"}, [](const json::object&, RequestContext&) { return ToolResult::text("local"); });
+  Catalog a, b;
+  a.tools.push_back(owned_item("shared_name", "a"));
+  b.tools.push_back(owned_item("shared_name", "b"));
+  b.tools.push_back(owned_item("local", "b"));
+  b.tools.push_back(owned_item("b_only", "b"));
+  server_.publish("a", a);
+  auto refused = server_.publish("b", b);
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[1].key, "local");
+  EXPECT_EQ(refused[1].owner, "");
+  auto c = connect();
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "shared_name"}})), "a");
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "b_only"}})), "b");
+  auto local = call(c, "tools/call", json::object{{"name", "local"}});
+  EXPECT_EQ(local.at("result").at("content").at(0).at("text"), "local");
+  // a gives the name up: only then may b have it.
+  server_.publish("a", Catalog{});
+  EXPECT_EQ(server_.publish("b", b).size(), 1u);
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "shared_name"}})), "b");
+}
+
+// A provider cannot capture names under another provider's prefix: not by listing one, and an
+// unlisted name there goes to that provider's fallback whatever was published first.
+TEST_F(PublishConflicts, NamesUnderAnotherProvidersPrefixCannotBeCaptured) {
+  auto with_fallback = [](std::string prefix, std::string who) {
+    Catalog cat;
+    Catalog::Fallback fb;
+    fb.tool_prefix = fb.prompt_prefix = fb.uri_prefix = prefix;
+    fb.tool = fb.prompt = fb.resource = answers_as(who);
+    cat.fallback = fb;
+    return cat;
+  };
+  // The wide one (empty prefix) publishes first, a name inside the narrow one's space.
+  auto wide = with_fallback("", "wide");
+  wide.tools.push_back(owned_item("fs_read_file", "wide"));
+  wide.tools.push_back(owned_item("other", "wide"));
+  EXPECT_TRUE(server_.publish("wide", wide).empty());
+  auto narrow = with_fallback("fs_", "narrow");
+  narrow.tools.push_back(owned_item("fs_write_file", "narrow"));
+  auto withdrawn = server_.publish("narrow", narrow);
+  ASSERT_EQ(withdrawn.size(), 1u);
+  EXPECT_EQ(withdrawn[0].key, "fs_read_file");
+  EXPECT_EQ(withdrawn[0].provider, "wide");
+  EXPECT_EQ(withdrawn[0].owner, "narrow");
+  auto c = connect();
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "fs_read_file"}})), "narrow");  // its fallback
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "fs_write_file"}})), "narrow");
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "other"}})), "wide");
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "unlisted"}})), "wide");
+  // The wide one publishing again is refused the name in the narrow one's space.
+  auto again = server_.publish("wide", wide);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].owner, "narrow");
+  EXPECT_EQ(served_by(call(c, "tools/call", json::object{{"name", "fs_read_file"}})), "narrow");
+}
+
+TEST_F(PublishConflicts, RepublishingKeepsTheOrderAndTellsNobodyWhenOnlyTheOrderMoved) {
+  Catalog cat;
+  for (const char* n : {"a", "b", "c", "d"}) cat.tools.push_back(owned_item(n, "up"));
+  server_.publish("up", cat);
+  auto c = connect();
+  EXPECT_EQ(tool_names(c), (std::vector<std::string>{"a", "b", "c", "d"}));
+  std::reverse(cat.tools.begin(), cat.tools.end());
+  server_.publish("up", cat);
+  EXPECT_TRUE(c.link->methods().empty());
+  EXPECT_EQ(tool_names(c), (std::vector<std::string>{"a", "b", "c", "d"}));
+  // A changed entry keeps its place; a new one comes last.
+  cat.tools[1] = owned_item("c", "up");
+  cat.tools[1].listed["description"] = "changed";
+  cat.tools.push_back(owned_item("e", "up"));
+  server_.publish("up", cat);
+  EXPECT_EQ(c.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
+  EXPECT_EQ(tool_names(c), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+}
+
+}  // namespace
+
+namespace {
+
+// Under a policy every session's view is fingerprinted: entries moving in the registry (another
+// provider's withdrawn, this one's republished in another order) tell nobody.
+TEST_F(PublishUnderPolicy, ASetFingerprintIgnoresTheRegistryOrder) {
+  Catalog one, two;
+  one.tools.push_back(tool_item("pub_1"));
+  one.tools.push_back(tool_item("mem_1"));
+  two.tools.push_back(tool_item("pub_2"));
+  server_.publish("one", one);
+  server_.publish("two", two);
+  auto anon = connect();
+  auto alice = connect(member());
+  std::reverse(one.tools.begin(), one.tools.end());
+  server_.publish("one", one);
+  server_.publish("two", two);
+  EXPECT_TRUE(anon.link->methods().empty());
+  EXPECT_TRUE(alice.link->methods().empty());
+  one.tools.pop_back();  // pub_1 goes: both see it go
+  server_.publish("one", one);
+  EXPECT_EQ(anon.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
+  EXPECT_EQ(alice.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
 }
 
 }  // namespace
