@@ -4,6 +4,7 @@
 // callers touch (state, calls in flight, counters) is under `mu`; the network objects belong to
 // the I/O thread alone. Callbacks run on the I/O thread, never under `mu`.
 #include <jitgate/gateway/http_upstream.hpp>
+#include <jitgate/observe/metrics.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -1134,7 +1135,20 @@ void HttpUpstream::start() {
   }
   impl.work.emplace(impl.ioc.get_executor());
   asio::co_spawn(impl.ioc, impl.handshake(), impl.reporter());
-  impl.io = std::thread([p = impl_.get()] { p->ioc.run(); });
+  impl.io = std::thread([p = impl_.get()] {
+    // Each message's handling catches its own; one that still gets here is logged, and the
+    // upstream's I/O goes on rather than ending the process.
+    for (;;) {
+      try {
+        p->ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        observe::count_contained(nullptr, "gateway.http_upstream", e.what());
+      } catch (...) {
+        observe::count_contained(nullptr, "gateway.http_upstream", "an exception of unknown type");
+      }
+    }
+  });
 }
 
 void HttpUpstream::stop() {

@@ -730,16 +730,25 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   std::uint32_t allow = kNoRule, cond = kNoRule;  // cond: the rule a conditional outcome names
   bool declared_holds = declared && declared_ok(c, pc, p, *declared);
   auto holds = [&](ScopeId id) { return has(pc.scopes, id); };
+  // For an anonymous caller, signing in is a remedy only where a signed-in caller could be allowed:
+  // an allow rule that is not for anonymous callers only, or a declaration. Elsewhere nothing a
+  // client can do helps, and the refusal says so (the server may then answer as for an unknown name).
+  bool sign_in_helps = declared != nullptr;
   for (std::size_t k = 0; k < cand.size(); ++k) {
     std::uint32_t i = cand[k];
     const HotRule& h = c.hot[i];
     bool deny = h.flags & HotRule::kDeny;
-    if (!deny) file_allows = true;
+    if (!deny) {
+      file_allows = true;
+      sign_in_helps = sign_in_helps || !(h.flags & HotRule::kAnonOnly);
+    }
     if (!hot_subject_holds(c, i, pc, p, anon, holds)) continue;
     bool unconditional =
         !(h.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args));
     if (deny) {
-      if (unconditional) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, hot_id(c, h));
+      // Only a deny rule for anonymous callers is escaped by signing in.
+      if (unconditional)
+        return decided(Outcome::deny, anon && (h.flags & HotRule::kAnonOnly) ? Remedy::authenticate : Remedy::none, hot_id(c, h));
       if (a.phase == Phase::discovery) deny_conditional = true;
       continue;
     }
@@ -761,14 +770,15 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
   if (allow_conditional) {
     return decided(Outcome::conditional, Remedy::none, cond != kNoRule ? hot_id(c, c.hot[cond]) : std::string_view());
   }
-  if (!a.explain) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
+  if (!a.explain) return decided(Outcome::deny, anon && sign_in_helps ? Remedy::authenticate : Remedy::none, "default");
   Hints hints;
   for (std::size_t k = 0; k < cand.size(); ++k) {
     std::uint32_t i = cand[k];
     if (!(c.hot[i].flags & HotRule::kDeny)) consider(c, pc, p, a, args, cand, i, declared, i, hints);
   }
   if (implicit) consider(c, pc, p, a, args, cand, kNoRule, declared, static_cast<std::uint32_t>(c.rules.size()), hints);
-  if (hints.entries.empty()) return decided(Outcome::deny, anon ? Remedy::authenticate : Remedy::none, "default");
+  if (hints.entries.empty())
+    return decided(Outcome::deny, anon && sign_in_helps ? Remedy::authenticate : Remedy::none, "default");
   const Hints::Entry& best = hints.entries[choose(c, pc, hints)];
   return Decision{.outcome = Outcome::deny,
                   .remedy = anon ? Remedy::authenticate : Remedy::step_up,

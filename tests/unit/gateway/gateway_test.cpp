@@ -774,4 +774,49 @@ TEST_F(GatewayOverHttp, AQuestionNamingNoCallNeverReachesTheOnlyCaller) {
   EXPECT_EQ(r.at("result").at("structuredContent").at("error").at("code"), -32601) << body;
 }
 
+// Through the gateway as in library mode: a proxied tool this caller can neither see nor unlock
+// answers exactly as a name no upstream has (listed or forwarded unlisted), never with a refusal.
+class GatewayHiding : public Gateway {
+ protected:
+  GatewayHiding()
+      : Gateway(std::make_shared<jitgate::policy::LocalPolicyEngine>(jitgate::policy::parse_policy(R"(
+version: 1
+rules:
+  - {id: open, tools: [up_echo]}
+  - {id: ops-only, roles: [ops], tools: [up_hang, "up_secret_*"]}
+)"))) {}
+};
+
+TEST_F(GatewayHiding, HiddenToolsLookAbsent) {
+  start({scripted("up", "up_")});
+  auto anon = connect();
+  auto who = std::make_shared<jitgate::auth::Principal>();
+  who->issuer = "https://as.example";
+  who->subject = "ops";
+  who->roles = {"ops"};
+  auto ops = connect({}, who);
+  EXPECT_EQ(tool_names(anon), (std::vector<std::string>{"up_echo"}));
+  auto names = tool_names(ops);
+  EXPECT_NE(std::find(names.begin(), names.end(), "up_hang"), names.end());
+  auto alice_who = std::make_shared<jitgate::auth::Principal>(*who);
+  alice_who->subject = "alice";
+  alice_who->roles.clear();
+  auto alice = connect({}, alice_who);
+  // Signed in without the role: nothing she can do unlocks these, so they look absent.
+  auto hidden = tool(alice, "up_hang");
+  auto unlisted_hidden = tool(alice, "up_secret_x");  // an unlisted name the policy hides
+  // Anonymous, a name no rule allows anyone: no token would help either.
+  auto absent = tool(anon, "up_nothing");
+  // Anonymous, a tool a signed-in caller may have the role for: the challenge stays.
+  EXPECT_EQ(tool(anon, "up_hang").at("error").at("code"), kAccessDenied);
+  for (const auto* r : {&hidden, &unlisted_hidden, &absent}) {
+    ASSERT_TRUE(r->contains("error")) << json::serialize(*r);
+    EXPECT_EQ(r->at("error").at("code"), -32602) << json::serialize(*r);
+  }
+  EXPECT_EQ(hidden.at("error").at("message"), "Invalid params: unknown tool 'up_hang'");
+  EXPECT_EQ(unlisted_hidden.at("error").at("message"), "Invalid params: unknown tool 'up_secret_x'");
+  EXPECT_EQ(absent.at("error").at("message"), "Invalid params: unknown tool 'up_nothing'");
+  EXPECT_EQ(text_of(tool(anon, "up_echo", {{"message", "hi"}})), "hi");
+}
+
 }  // namespace

@@ -369,8 +369,9 @@ TEST_F(PublishUnderPolicy, UnlistedNamesUnderAFallbackPrefixAreDecidedThenForwar
   EXPECT_EQ(call(anon, "tools/call", json::object{{"name", "mem_x"}}).at("error").at("code"), -32602);  // no prefix matches
   auto alice = connect(member());
   EXPECT_EQ(call(alice, "tools/call", json::object{{"name", "pub_x"}}).at("result").at("structuredContent").at("name"), "pub_x");
-  // Resources are not named by the policy: default deny, even when forwardable.
-  EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "up+file:///x"}}).at("error").at("code"), kAccessDenied);
+  // Resources are not named by the policy: default deny, even when forwardable; and since no token
+  // would help, the refusal looks like a resource that does not exist (nothing is forwarded).
+  EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "up+file:///x"}}).at("error").at("code"), kResourceNotFound);
   EXPECT_EQ(call(anon, "resources/read", json::object{{"uri", "other:///x"}}).at("error").at("code"), kResourceNotFound);
 }
 
