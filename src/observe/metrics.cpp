@@ -357,4 +357,9 @@ Counter& CounterMemo::get(Registry& registry, std::string_view value1, std::stri
   return c;
 }
 
+Counter& contained_exceptions(Registry& registry, std::string_view where) {
+  return registry.counter(kContainedExceptions, "Exceptions contained at a per-request boundary (the request failed closed)",
+                          {{"where", where}});
+}
+
 }  // namespace jitgate::observe

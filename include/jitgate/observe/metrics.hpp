@@ -104,6 +104,11 @@ class CounterMemo {
   std::uint64_t serial_;  // this memo's key in the per-thread slots; never reused
 };
 
+// Exceptions caught at a per-request boundary, by where (a pool or strand: "auth_pool", ...): the
+// request failed closed and the process went on; each one is a bug to find.
+inline constexpr std::string_view kContainedExceptions = "jitgate_contained_exceptions_total";
+Counter& contained_exceptions(Registry& registry, std::string_view where);
+
 // Request latency buckets from 1 µs to 1 s in 1-2.5-5 steps.
 inline const std::vector<double>& latency_buckets_seconds() {
   static const std::vector<double> buckets{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
