@@ -26,8 +26,8 @@ struct IntrospectionLimits {
   std::size_t max_token_bytes = 4096;         // opaque tokens longer than this are refused locally
   std::chrono::seconds negative_ttl{30};      // a refused token is refused again without asking
   std::size_t negative_entries = 10'000;      // refused tokens remembered (least recently used out)
-  std::uint32_t per_address_burst = 10;       // introspections a client address may cause at once
-  std::uint32_t per_address_per_minute = 60;  // and then, on average
+  std::uint32_t per_address_burst = 20;       // introspections a client address may cause at once
+  std::uint32_t per_address_per_minute = 120; // and then, on average
   std::size_t max_addresses = 10'000;         // addresses tracked; beyond, new ones are refused
   std::uint32_t global_burst = 100;           // all clients together
   std::uint32_t global_per_minute = 6'000;

@@ -132,7 +132,8 @@ TEST(AuthConfig, TypRuleTokenPrefixesAndIntrospectionLimits) {
   EXPECT_EQ(l.global_per_minute, 600u);
   auto d = parse_auth_config("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\n");
   EXPECT_FALSE(d.issuers[0].require_at_jwt_typ);  // the default: interoperable with providers that send typ JWT or none
-  EXPECT_EQ(d.introspection_limits.per_address_burst, 10u);
+  EXPECT_EQ(d.introspection_limits.per_address_burst, 20u);
+  EXPECT_EQ(d.introspection_limits.per_address_per_minute, 120u);
   EXPECT_EQ(d.introspection_limits.negative_ttl.count(), 30);
 
   EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, jwt: {require_at_jwt_typ: maybe}}]\n"),
