@@ -35,45 +35,6 @@ std::string secret(Reader& r, const YAML::Node& issuer, const char* key, const c
   return {};
 }
 
-// Routes a token to its issuer: JWTs by their (not yet verified) `iss`, opaque tokens to introspection.
-class IssuerRouter : public TokenVerifier {
- public:
-  std::map<std::string, std::shared_ptr<TokenVerifier>, std::less<>> jwt_by_issuer;
-  std::shared_ptr<TokenVerifier> opaque;
-
-  Verification verify(std::string_view token) override {
-    if (auto iss = unverified_issuer(token)) {
-      if (auto it = jwt_by_issuer.find(*iss); it != jwt_by_issuer.end()) return it->second->verify(token);
-      if (!opaque) return TokenError{"token from another issuer"};
-    }
-    if (opaque) return opaque->verify(token);
-    if (jwt_by_issuer.size() == 1) return jwt_by_issuer.begin()->second->verify(token);  // its own checks explain
-    return TokenError{"malformed token"};
-  }
-
- private:
-  static std::optional<std::string> unverified_issuer(std::string_view token) {
-    auto d1 = token.find('.');
-    auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-    if (d2 == std::string_view::npos || token.size() > 64 * 1024) return std::nullopt;
-    std::string payload(token.substr(d1 + 1, d2 - d1 - 1));
-    for (char& c : payload) c = c == '-' ? '+' : c == '_' ? '/' : c;
-    while (payload.size() % 4) payload.push_back('=');
-    std::string decoded(payload.size(), '\0');
-    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()), reinterpret_cast<const unsigned char*>(payload.data()),
-                            static_cast<int>(payload.size()));
-    if (n < 0) return std::nullopt;
-    decoded.resize(static_cast<std::size_t>(n));
-    while (!decoded.empty() && decoded.back() == '\0') decoded.pop_back();
-    boost::system::error_code ec;
-    json::value v = json::parse(decoded, ec);
-    if (ec || !v.is_object()) return std::nullopt;
-    const auto* iss = v.get_object().if_contains("iss");
-    if (!iss || !iss->is_string()) return std::nullopt;
-    return std::string(iss->get_string());
-  }
-};
-
 }  // namespace
 
 AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
@@ -85,7 +46,7 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   r.only(root, {"resource", "resource_name", "scopes_supported", "authorization_servers", "audiences", "clock_skew",
-                "role_claims", "jwks", "token_cache_entries", "token_cache_seconds", "required_scopes"},
+                "role_claims", "jwks", "token_cache_entries", "token_cache_seconds", "required_scopes", "introspection_limits"},
          "the configuration");
   AuthConfig c;
   if (!root["resource"]) r.fail(root, "'resource' (the canonical URI of the MCP endpoint) is required");
@@ -107,6 +68,25 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
     if (j["max_stale"]) c.jwks_max_stale = r.integer(j["max_stale"], "jwks.max_stale", 0, 30 * 86400);
     if (c.jwks_min_ttl > c.jwks_max_ttl) r.fail(j, "jwks.min_ttl is larger than jwks.max_ttl");
   }
+  if (const auto& l = root["introspection_limits"]) {
+    r.only(l, {"max_token_bytes", "negative_cache_seconds", "negative_cache_entries", "per_address_burst", "per_address_per_minute",
+               "max_addresses", "global_burst", "global_per_minute"},
+           "introspection_limits");
+    auto& il = c.introspection_limits;
+    auto count = [&](const char* key, auto& field, std::int64_t lo, std::int64_t hi) {
+      if (l[key]) field = static_cast<std::remove_reference_t<decltype(field)>>(r.integer(l[key], std::string("introspection_limits.") + key, lo, hi));
+    };
+    count("max_token_bytes", il.max_token_bytes, 16, 64 * 1024);
+    std::int64_t ttl = il.negative_ttl.count();
+    count("negative_cache_seconds", ttl, 0, 3600);
+    il.negative_ttl = std::chrono::seconds(ttl);
+    count("negative_cache_entries", il.negative_entries, 0, 10'000'000);
+    count("per_address_burst", il.per_address_burst, 1, 100'000);
+    count("per_address_per_minute", il.per_address_per_minute, 1, 1'000'000);
+    count("max_addresses", il.max_addresses, 1, 10'000'000);
+    count("global_burst", il.global_burst, 1, 1'000'000);
+    count("global_per_minute", il.global_per_minute, 1, 10'000'000);
+  }
   const auto& servers = root["authorization_servers"];
   if (!servers || !servers.IsSequence() || servers.size() == 0)
     r.fail(servers ? servers : root, "'authorization_servers' must list at least one issuer");
@@ -118,8 +98,9 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
     if (!canonical_resource(ic.issuer)) r.fail(s["issuer"], "issuer must be an absolute http(s) URL");
     if (const auto& j = s["jwt"]) {
       if (!j.IsNull()) {
-        r.only(j, {"jwks_uri", "algorithms"}, "jwt");
+        r.only(j, {"jwks_uri", "algorithms", "require_at_jwt_typ"}, "jwt");
         if (j["jwks_uri"]) ic.jwks_uri = r.str(j["jwks_uri"], "jwks_uri");
+        if (j["require_at_jwt_typ"]) ic.require_at_jwt_typ = r.boolean(j["require_at_jwt_typ"], "require_at_jwt_typ");
         if (j["algorithms"]) {
           ic.algorithms.clear();
           for (const auto& a : j["algorithms"]) {
@@ -134,7 +115,12 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
       }
     }
     if (const auto& i = s["introspection"]) {
-      r.only(i, {"endpoint", "client_id", "client_secret", "client_secret_env", "client_auth"}, "introspection");
+      r.only(i, {"endpoint", "client_id", "client_secret", "client_secret_env", "client_auth", "token_prefixes"}, "introspection");
+      if (i["token_prefixes"]) {
+        ic.token_prefixes = r.strings(i["token_prefixes"], "token_prefixes");
+        for (const auto& p : ic.token_prefixes)
+          if (p.empty()) r.fail(i["token_prefixes"], "token_prefixes must not contain an empty prefix");
+      }
       ic.introspection = true;
       ic.jwt = static_cast<bool>(s["jwt"]);
       if (i["endpoint"]) ic.introspection_endpoint = r.str(i["endpoint"], "endpoint");
@@ -149,6 +135,13 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
         ic.client_secret_post = a == "client_secret_post";
       }
     }
+    for (const auto& other : c.issuers)
+      if (other.issuer == ic.issuer) r.fail(s["issuer"], "issuer " + ic.issuer + " is listed twice");
+    if (ic.introspection && ic.token_prefixes.empty())
+      for (const auto& other : c.issuers)
+        if (other.introspection && other.token_prefixes.empty())
+          r.fail(s["introspection"], "introspection issuers " + other.issuer + " and " + ic.issuer +
+                                         " would both take every opaque token: give one of them token_prefixes");
     c.metadata.authorization_servers.push_back(ic.issuer);
     c.issuers.push_back(std::move(ic));
   }
@@ -176,7 +169,7 @@ AuthConfig load_auth_config(const std::string& path) {
 std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
   std::vector<std::string> audiences{c.metadata.resource};
   audiences.insert(audiences.end(), c.audiences.begin(), c.audiences.end());
-  auto router = std::make_shared<IssuerRouter>();
+  auto router = std::make_shared<TokenRouter>(c.introspection_limits);
   for (const auto& ic : c.issuers) {
     if (ic.jwt) {
       JwksOptions jo;
@@ -192,9 +185,10 @@ std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
       o.algorithms = ic.algorithms;
       o.clock_skew = std::chrono::seconds(c.clock_skew_seconds);
       o.role_claims = c.role_claims;
-      router->jwt_by_issuer[ic.issuer] = std::make_shared<JwtVerifier>(o, std::make_shared<JwksCache>(jo, fetch));
+      o.require_at_jwt_typ = ic.require_at_jwt_typ;
+      router->add_jwt_issuer(ic.issuer, std::make_shared<JwtVerifier>(o, std::make_shared<JwksCache>(jo, fetch)));
     }
-    if (ic.introspection && !router->opaque) {
+    if (ic.introspection) {
       IntrospectionOptions io;
       io.issuer = ic.issuer;
       io.endpoint = ic.introspection_endpoint;
@@ -209,7 +203,8 @@ std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
           if (ec || !v.is_object()) continue;
           const auto* iss = v.get_object().if_contains("issuer");
           const auto* ep = v.get_object().if_contains("introspection_endpoint");
-          if (iss && iss->is_string() && iss->get_string() == ic.issuer && ep && ep->is_string()) {
+          if (iss && iss->is_string() && iss->get_string() == ic.issuer && ep && ep->is_string() &&
+              canonical_resource(ep->get_string())) {
             io.endpoint = std::string(ep->get_string());
             break;
           }
@@ -221,7 +216,11 @@ std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
       io.client_auth = ic.client_secret_post ? IntrospectionOptions::ClientAuth::post : IntrospectionOptions::ClientAuth::basic;
       io.audiences = audiences;
       io.role_claims = c.role_claims;
-      router->opaque = std::make_shared<IntrospectionVerifier>(io, fetch);
+      try {
+        router->add_introspection_issuer(ic.issuer, std::make_shared<IntrospectionVerifier>(io, fetch), ic.token_prefixes);
+      } catch (const std::invalid_argument& e) {
+        throw ConfigError(e.what());
+      }
     }
   }
   auto cached = std::make_shared<CachingVerifier>(router, CachingVerifier::Options{.max_entries = c.token_cache_entries, .max_ttl = std::chrono::seconds(c.token_cache_seconds)});

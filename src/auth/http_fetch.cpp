@@ -79,8 +79,11 @@ std::string form_encode(const std::vector<std::pair<std::string, std::string>>& 
   return out;
 }
 
-Fetcher make_http_fetcher(std::chrono::milliseconds timeout, std::size_t max_body) {
-  return [timeout, max_body](const FetchRequest& r, std::string& error) -> std::optional<FetchResponse> {
+namespace {
+
+std::optional<FetchResponse> fetch_once(const FetchRequest& r, std::string& error, std::chrono::milliseconds timeout,
+                                        std::size_t max_body) {
+  {
     auto u = boost::urls::parse_absolute_uri(r.url);
     if (!u) {
       error = "bad URL: " + r.url;
@@ -124,7 +127,11 @@ Fetcher make_http_fetcher(std::chrono::milliseconds timeout, std::size_t max_bod
       return exchange(ioc, stream, stream, req, timeout, max_body, error);
     }
     asio::ssl::context ctx(asio::ssl::context::tls_client);
-    ctx.set_default_verify_paths();
+    ctx.set_default_verify_paths(ec);
+    if (ec) {
+      error = "cannot load the system's CA certificates: " + ec.message();
+      return std::nullopt;
+    }
     ctx.set_verify_mode(asio::ssl::verify_peer);
     beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
     if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str())) {
@@ -146,6 +153,21 @@ Fetcher make_http_fetcher(std::chrono::milliseconds timeout, std::size_t max_bod
       return std::nullopt;
     }
     return exchange(ioc, stream, beast::get_lowest_layer(stream), req, timeout, max_body, error);
+  }
+}
+
+}  // namespace
+
+Fetcher make_http_fetcher(std::chrono::milliseconds timeout, std::size_t max_body) {
+  return [timeout, max_body](const FetchRequest& r, std::string& error) -> std::optional<FetchResponse> {
+    // An environment failure (no memory, no CA store, a header Beast refuses) is an unreachable
+    // server to the caller, never an exception on its thread.
+    try {
+      return fetch_once(r, error, timeout, max_body);
+    } catch (const std::exception& e) {
+      error = std::string("HTTP client failed: ") + e.what();
+      return std::nullopt;
+    }
   };
 }
 

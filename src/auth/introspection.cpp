@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 
+#include "auth/claims.hpp"
 #include "jitgate/auth/jwt_verifier.hpp"
 
 namespace jitgate::auth {
@@ -22,20 +23,26 @@ Verification IntrospectionVerifier::verify(std::string_view token) {
   std::string error;
   auto r = fetch_(req, error);
   // The authorization server cannot vouch for the token: deny.
-  if (!r) return TokenError{"token introspection unavailable"};
-  if (r->status != 200) return TokenError{"token introspection failed (" + std::to_string(r->status) + ")"};
+  if (!r) return TokenError{"token introspection unavailable", TokenError::Kind::unavailable};
+  if (r->status != 200)
+    return TokenError{"token introspection failed (" + std::to_string(r->status) + ")", TokenError::Kind::unavailable};
   boost::system::error_code ec;
-  json::value v = json::parse(r->body, ec);
+  json::parse_options limits;
+  limits.max_depth = 32;
+  json::value v = json::parse(r->body, ec, {}, limits);
   if (ec || !v.is_object()) return TokenError{"token introspection answered garbage"};
   const auto& o = v.get_object();
   const auto* active = o.if_contains("active");
-  if (!active || !active->is_bool() || !active->get_bool()) return TokenError{"token is not active"};
-  if (const auto* iss = o.if_contains("iss"); iss && (!iss->is_string() || iss->get_string() != options_.issuer))
+  if (!active || !active->is_bool()) return TokenError{"token introspection answered garbage: 'active' is not a boolean"};
+  if (!active->get_bool()) return TokenError{"token is not active"};
+  // Every member this server reads is of its registered type (RFC 7662 section 2.2), or the answer
+  // is refused as a whole.
+  if (auto why = claims::type_error(o)) return TokenError{"token introspection answered garbage: " + *why};
+  if (const auto* iss = o.if_contains("iss"); iss && iss->get_string() != options_.issuer)
     return TokenError{"token from another issuer"};
   bool audience_ok = false;
   if (const auto* aud = o.if_contains("aud")) {
     auto matches = [&](const json::value& a) {
-      if (!a.is_string()) return false;
       for (const auto& want : options_.audiences)
         if (a.get_string() == want) return true;
       return false;
@@ -46,16 +53,20 @@ Verification IntrospectionVerifier::verify(std::string_view token) {
       audience_ok = matches(*aud);
   }
   if (!audience_ok) return TokenError{"token is for another resource"};
-  std::int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::int64_t now = options_.now ? options_.now()
+                                  : std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
   Principal p;
   p.issuer = options_.issuer;
-  if (const auto* exp = o.if_contains("exp"); exp && exp->is_number()) {
-    p.expires_at = exp->to_number<std::int64_t>();
-    if (*p.expires_at < now) return TokenError{"token expired"};
+  if (auto exp = claims::numeric_date(o, "exp", claims::Rounding::down); exp.present) {
+    p.expires_at = exp.seconds;
+    if (exp.seconds <= now) return TokenError{"token expired"};  // RFC 7519: not on or after exp
   }
-  if (const auto* sub = o.if_contains("sub"); sub && sub->is_string()) p.subject = std::string(sub->get_string());
-  if (const auto* cid = o.if_contains("client_id"); cid && cid->is_string()) p.client_id = std::string(cid->get_string());
+  if (auto nbf = claims::numeric_date(o, "nbf", claims::Rounding::up); nbf.present && now < nbf.seconds)
+    return TokenError{"token not yet valid"};
+  if (const auto* sub = o.if_contains("sub")) p.subject = std::string(sub->get_string());
+  if (const auto* cid = o.if_contains("client_id")) p.client_id = std::string(cid->get_string());
   // A client-credentials token has no user: the client is the subject.
   if (p.subject.empty()) p.subject = p.client_id;
   if (p.subject.empty()) return TokenError{"token has no subject"};

@@ -1,8 +1,12 @@
 #include "jitgate/auth/jwks_cache.hpp"
 
+#include "jitgate/auth/resource_metadata.hpp"
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
-#include <charconv>
+#include <algorithm>
+#include <cctype>
+#include <iostream>
 
 namespace jitgate::auth {
 
@@ -20,14 +24,51 @@ std::vector<std::string> metadata_urls(std::string_view issuer) {
 }
 
 std::optional<std::int64_t> max_age(std::string_view cc) {
-  if (cc.find("no-store") != std::string_view::npos || cc.find("no-cache") != std::string_view::npos) return 0;
-  auto p = cc.find("max-age=");
-  if (p == std::string_view::npos) return std::nullopt;
-  std::string_view v = cc.substr(p + 8);
-  std::int64_t n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || end == v.data()) return std::nullopt;
-  return n;
+  // RFC 9111 section 5.2: a comma-separated list of directives, names case-insensitive, values a
+  // token or a quoted string. Only max-age, no-cache and no-store matter here.
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  std::optional<std::int64_t> age;
+  bool uncacheable = false;
+  while (!cc.empty()) {
+    // A quoted value may hold a comma: find the end of this directive outside quotes.
+    std::size_t end = 0;
+    bool quoted = false;
+    for (; end < cc.size() && (quoted || cc[end] != ','); ++end) {
+      if (cc[end] == '\\' && quoted && end + 1 < cc.size()) ++end;
+      else if (cc[end] == '"') quoted = !quoted;
+    }
+    std::string_view directive = trim(cc.substr(0, end));
+    cc.remove_prefix(std::min(end + 1, cc.size()));
+    auto eq = directive.find('=');
+    std::string name = lower(trim(directive.substr(0, eq)));
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : trim(directive.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (name == "no-store" || name == "no-cache") uncacheable = true;
+    if (name != "max-age" || age) continue;  // the first max-age counts
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) continue;  // malformed: ignored
+    // Section 1.2.2: a value too large to represent counts as 2^31.
+    constexpr std::int64_t kMax = std::int64_t{1} << 31;
+    std::int64_t n = 0;
+    for (char c : value) {
+      n = n * 10 + (c - '0');
+      if (n >= kMax) {
+        n = kMax;
+        break;
+      }
+    }
+    age = n;
+  }
+  if (uncacheable) return 0;
+  return age;
 }
 
 JwksCache::JwksCache(JwksOptions options, Fetcher fetch)
@@ -61,7 +102,7 @@ bool JwksCache::discover_locked() {
     const auto* iss = o.if_contains("issuer");
     if (!iss || !iss->is_string() || iss->get_string() != options_.issuer) continue;
     const auto* jwks = o.if_contains("jwks_uri");
-    if (!jwks || !jwks->is_string()) continue;
+    if (!jwks || !jwks->is_string() || !canonical_resource(jwks->get_string())) continue;
     jwks_uri_ = std::string(jwks->get_string());
     return true;
   }
@@ -88,6 +129,8 @@ void JwksCache::refresh_locked(std::int64_t t) {
     last_error_ = "JWKS unusable: " + parse_error;
     return;
   }
+  // Refused keys are named once per fetch; the others stay usable.
+  for (const auto& why : set->refused()) std::cerr << "jitgate auth: JWKS of " << options_.issuer << ": " << why << '\n';
   std::int64_t ttl = max_age(r->cache_control).value_or(options_.default_ttl.count());
   ttl = std::clamp<std::int64_t>(ttl, options_.min_ttl.count(), options_.max_ttl.count());
   keys_ = std::move(set);

@@ -92,9 +92,18 @@ AccessDecision ScopeGuard::check(std::string_view authorization, const AccessReq
     if (!token)
       return refuse(401, Challenge::invalid_token(metadata_url_, "the Authorization header is not a Bearer token"),
                     "invalid_token", "the Authorization header is not a Bearer token");
-    Verification v = verifier_->verify(*token);
-    if (auto* e = std::get_if<TokenError>(&v))
+    Verification v = verifier_->verify_from(*token, request.peer);
+    if (auto* e = std::get_if<TokenError>(&v)) {
+      // Not a verdict on the token: the client is asked to come back later, not to get a new one.
+      if (e->kind == TokenError::Kind::rate_limited) {
+        AccessDecision d;
+        d.status = 429;
+        d.error = "too_many_requests";
+        d.description = e->description;
+        return d;
+      }
       return refuse(401, Challenge::invalid_token(metadata_url_, e->description), "invalid_token", e->description);
+    }
     principal = std::make_shared<const Principal>(std::move(std::get<Principal>(v)));
   }
   return decide_for(std::move(principal), request);

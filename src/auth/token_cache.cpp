@@ -50,7 +50,9 @@ std::int64_t CachingVerifier::now() const {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-Verification CachingVerifier::verify(std::string_view token) {
+Verification CachingVerifier::verify(std::string_view token) { return verify_from(token, {}); }
+
+Verification CachingVerifier::verify_from(std::string_view token, std::string_view peer) {
   std::size_t h = token_slot(token);
   Shard& shard = shards_[h % shards_.size()];
   std::int64_t t = now();
@@ -62,7 +64,7 @@ Verification CachingVerifier::verify(std::string_view token) {
       shard.entries.erase(it);
     }
   }
-  Verification v = inner_->verify(token);
+  Verification v = inner_->verify_from(token, peer);
   if (const auto* p = std::get_if<Principal>(&v)) {
     std::int64_t until = t + options_.max_ttl.count();
     if (p->expires_at && *p->expires_at < until) until = *p->expires_at;

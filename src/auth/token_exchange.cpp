@@ -109,6 +109,10 @@ std::shared_ptr<const ExchangedToken> TokenExchanger::exchange(std::string_view 
   auto v = json::parse(r->body, ec);
   if (ec || !v.is_object()) return failed("the authorization server answered the exchange with something that is not JSON");
   const auto& o = v.get_object();
+  // Members of the wrong type are refused, not read as absent.
+  for (const char* name : {"access_token", "issued_token_type", "token_type", "scope", "refresh_token"})
+    if (const auto* m = o.if_contains(name); m && !m->is_string())
+      return failed(std::string("the exchange answer's ") + name + " is not a string");
   auto token = std::make_shared<ExchangedToken>();
   token->access_token = string_at(o, "access_token");
   if (token->access_token.empty()) return failed("the exchange answer has no access_token");
@@ -120,8 +124,14 @@ std::shared_ptr<const ExchangedToken> TokenExchanger::exchange(std::string_view 
   std::int64_t t = now();
   std::int64_t lifetime = options_.default_lifetime.count();
   if (const auto* e = o.if_contains("expires_in")) {
-    if (!e->is_number()) return failed("the exchange answer's expires_in is not a number");
-    lifetime = e->to_number<std::int64_t>();
+    // Any JSON number is possible here; only whole seconds within a year are taken (a fraction
+    // is rounded down, as the shorter lifetime).
+    constexpr std::int64_t kMaxLifetime = 366 * 86400;
+    if (e->is_int64() && e->get_int64() >= 0 && e->get_int64() <= kMaxLifetime) lifetime = e->get_int64();
+    else if (e->is_uint64() && e->get_uint64() <= static_cast<std::uint64_t>(kMaxLifetime)) lifetime = static_cast<std::int64_t>(e->get_uint64());
+    else if (e->is_double() && e->get_double() >= 0 && e->get_double() <= static_cast<double>(kMaxLifetime))
+      lifetime = static_cast<std::int64_t>(e->get_double());
+    else return failed("the exchange answer's expires_in is not a number of seconds from 0 to a year");
   }
   token->expires_at = t + lifetime;
   if (subject_expires_at) token->expires_at = std::min(token->expires_at, *subject_expires_at);

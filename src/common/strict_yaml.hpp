@@ -71,6 +71,14 @@ class StrictReader {
     }
     return v;
   }
+  bool boolean(const YAML::Node& n, const std::string& what) {
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      problem(n, what + " must be true or false");
+      return false;
+    }
+    return v;
+  }
   std::vector<std::string> strings(const YAML::Node& n, const std::string& what) {
     std::vector<std::string> out;
     if (!n.IsSequence()) {

@@ -11,7 +11,9 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "jitgate/auth/request_guard.hpp"
@@ -187,6 +189,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The guard's verdict over every request of the body (reads only the request: safe off the strand).
   // `quick`: only decisions that need no verification work; nullopt then means "check off-thread".
   std::optional<Verdict> decide(const jsonrpc::DecodedBody& body, bool quick);
+  // decide() with any exception from the guard or a verifier contained (`where` names the thread
+  // for the metric): the request fails closed and the connection goes on.
+  std::optional<Verdict> decide_contained(const jsonrpc::DecodedBody& body, bool quick, std::string_view where);
   void refuse(const Refusal& r);
   // Runs `next` once the request is authorized (on the strand), or answers with the challenge.
   void with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void(Caller)> next);
@@ -221,6 +226,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool probe_active_ = false;
   bool read_after_probe_ = false;
   std::shared_ptr<mcp::Session> cancel_holder_;  // closed (cancelling its calls) if the client leaves
+  std::string peer_;  // the client's IP address, for per-client limits in the guard
   std::vector<std::string> cors_;  // CORS header lines for the current request's responses (HttpOptions::cors_origins)
   friend class SseStream;
   friend class Exchange;
@@ -598,7 +604,11 @@ void HttpSessionLink::close_all() {
 // Connection
 
 Connection::Connection(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-    : stream_(std::move(socket)), shared_(std::move(shared)) {}
+    : stream_(std::move(socket)), shared_(std::move(shared)) {
+  beast::error_code ec;
+  auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) peer_ = remote.address().to_string();
+}
 
 void Connection::start() {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -1054,7 +1064,7 @@ std::optional<Connection::Verdict> Connection::decide(const jsonrpc::DecodedBody
   if (authorizations > 1)
     return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"}, nullptr};
   auto check = [&](std::string_view method, std::string_view name) -> std::optional<auth::AccessDecision> {
-    auth::AccessRequest r{method, name};
+    auth::AccessRequest r{method, name, peer_};
     return quick ? guard->check_quickly(authorization, r) : guard->check(authorization, r);
   };
   bool any = false;
@@ -1084,6 +1094,31 @@ std::optional<Connection::Verdict> Connection::decide(const jsonrpc::DecodedBody
   return Verdict{std::nullopt, std::move(caller)};
 }
 
+std::optional<Connection::Verdict> Connection::decide_contained(const jsonrpc::DecodedBody& body, bool quick,
+                                                                std::string_view where) {
+  auto contained = [&](bool environment, std::string_view what) {
+    observe::count_contained(shared_->options.metrics.get(), where, what);
+    // Out of memory or threads: the token may be fine, so the client is told to retry, not to
+    // replace it. Anything else is a verifier that could not vouch for the token.
+    if (environment) return Verdict{Refusal{503, "", "temporarily_unavailable", "the token could not be checked now"}, nullptr};
+    std::string description = "the token could not be verified";
+    return Verdict{Refusal{401, auth::to_header(auth::Challenge::invalid_token(shared_->options.guard->metadata().well_known_url(), description)),
+                           "invalid_token", description},
+                   nullptr};
+  };
+  try {
+    return decide(body, quick);
+  } catch (const std::bad_alloc& e) {
+    return contained(true, e.what());
+  } catch (const std::system_error& e) {
+    return contained(true, e.what());
+  } catch (const std::exception& e) {
+    return contained(false, e.what());
+  } catch (...) {
+    return contained(false, "an exception of unknown type");
+  }
+}
+
 void Connection::refuse(const Refusal& r) {
   if (auto& m = shared_->options.metrics)
     m->counter("jitgate_challenges_total", "Refused calls, by HTTP status and challenge",
@@ -1097,14 +1132,14 @@ void Connection::refuse(const Refusal& r) {
 void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, std::function<void(Caller)> next) {
   if (!shared_->options.guard) return next(nullptr);
   // Most requests carry no token or one already verified: decided here, in one pass.
-  if (auto verdict = decide(*body, /*quick=*/true); verdict || !shared_->auth_pool) {
-    if (!verdict) verdict = decide(*body, false);
+  if (auto verdict = decide_contained(*body, /*quick=*/true, "auth.io"); verdict || !shared_->auth_pool) {
+    if (!verdict) verdict = decide_contained(*body, false, "auth.io");
     if (verdict->refusal) return refuse(*verdict->refusal);
     return next(std::move(verdict->caller));
   }
   // Verifying may reach the authorization server (keys, introspection): not on an I/O thread.
   asio::post(*shared_->auth_pool, [self = shared_from_this(), body, next = std::move(next)]() mutable {
-    auto verdict = *self->decide(*body, false);
+    auto verdict = *self->decide_contained(*body, false, "auth.pool");
     asio::post(self->stream_.get_executor(), [self, verdict = std::move(verdict), next = std::move(next)]() mutable {
       if (!self->alive_) return;
       if (verdict.refusal) return self->refuse(*verdict.refusal);

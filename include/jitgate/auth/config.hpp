@@ -10,6 +10,7 @@
 
 #include "jitgate/auth/http_fetch.hpp"
 #include "jitgate/auth/request_guard.hpp"
+#include "jitgate/auth/token_router.hpp"
 
 namespace jitgate::auth {
 
@@ -24,12 +25,16 @@ struct IssuerConfig {
   bool jwt = true;
   std::string jwks_uri;
   std::set<std::string, std::less<>> algorithms{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"};
+  bool require_at_jwt_typ = false;  // true: only typ at+jwt (RFC 9068); false: also none or JWT
   // RFC 7662 introspection for opaque tokens.
   bool introspection = false;
   std::string introspection_endpoint;  // discovered when empty
   std::string client_id;
   std::string client_secret;
   bool client_secret_post = false;
+  // Opaque tokens this issuer owns start with one of these; with several introspection issuers,
+  // all but one must name prefixes (an opaque token has exactly one destination).
+  std::vector<std::string> token_prefixes;
 };
 
 struct AuthConfig {
@@ -44,6 +49,7 @@ struct AuthConfig {
   // how late a key removal or a revocation takes effect for a token already seen.
   std::int64_t token_cache_seconds = 300;
   std::map<std::string, std::set<std::string>, std::less<>> required_scopes;
+  IntrospectionLimits introspection_limits;
 };
 
 // Throws ConfigError("file:line:column: message") on anything wrong, unknown keys included.

@@ -2,6 +2,7 @@
 // active results are then reused until the token's expiry (bounded).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct IntrospectionOptions {
   std::vector<std::string> audiences;   // the token's aud must contain one (RFC 8707 binding)
   std::vector<std::string> role_claims{"roles"};
   std::size_t max_token_bytes = 16 * 1024;
+  std::function<std::int64_t()> now;  // seconds since the epoch; the system clock when empty
 };
 
 class IntrospectionVerifier : public TokenVerifier {

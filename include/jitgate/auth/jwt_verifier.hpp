@@ -28,15 +28,24 @@ class VerificationKey {
   const void* handle() const { return jwk_; }
   // Whether a token signed with `alg` may be verified with this key (the key's own algorithm).
   bool accepts(std::string_view alg) const;
+  // The exact length of an `alg` signature made with this key (RFC 7518 sections 3.3 to 3.5): the
+  // modulus length for RS* and PS*, 64, 96 or 132 octets for ES256, ES384 and ES512.
+  std::size_t signature_bytes(std::string_view alg) const;
 
  private:
   friend class KeySet;
   VerificationKey() = default;
   void* jwk_ = nullptr;
   std::string kid_, kty_, alg_, crv_;
+  std::size_t modulus_bytes_ = 0;  // RSA only
 };
 
-// A parsed JWKS. Symmetric and private keys are refused; keys cjose cannot read are skipped.
+// A parsed JWKS. Only public signature keys strong enough to trust are kept (RFC 7517, 7518): RSA
+// with a modulus of 2048 to 16384 bits and an odd public exponent from 3 to 2^64-1, EC on P-256,
+// P-384 or P-521 with a point on its curve; `use` (when present) "sig", `key_ops` (when present)
+// naming "verify", `alg` (when present) a signature algorithm of the key's type and curve. Every
+// other key is refused, with its kid and the reason in refused(); the rest stay usable. Keys that
+// share a kid are all refused (a token's kid must name one key).
 class KeySet {
  public:
   static std::shared_ptr<const KeySet> parse(std::string_view jwks_json, std::string* error = nullptr);
@@ -44,9 +53,12 @@ class KeySet {
   // The only key, when the set has exactly one and the token names none.
   const VerificationKey* sole() const;
   std::size_t size() const { return keys_.size(); }
+  // One line per refused key: "key 'kid': reason".
+  const std::vector<std::string>& refused() const { return refused_; }
 
  private:
   std::vector<std::unique_ptr<VerificationKey>> keys_;
+  std::vector<std::string> refused_;
 };
 
 // Where a verifier gets keys. A JWKS cache implements it (refetching on an unknown kid).
@@ -74,6 +86,9 @@ struct JwtOptions {
   std::size_t max_token_bytes = 16 * 1024;
   // Where roles live: dotted claim paths such as "realm_access.roles", "groups", "roles".
   std::vector<std::string> role_claims{"roles"};
+  // The `typ` header (RFC 9068 section 4): false accepts none, "JWT", "at+jwt" and
+  // "application/at+jwt"; true only the last two. Any other value (an ID token's, say) is refused.
+  bool require_at_jwt_typ = false;
   std::function<std::int64_t()> now;  // seconds since the epoch; the system clock when empty
 };
 

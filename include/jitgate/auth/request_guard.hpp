@@ -20,13 +20,14 @@ namespace jitgate::auth {
 struct AccessRequest {
   std::string_view method;
   std::string_view name;  // tool or prompt name, or resource URI; empty otherwise
+  std::string_view peer;  // the client's IP address as text (the TCP peer); empty when unknown
 };
 
 struct AccessDecision {
   bool allowed = false;
-  unsigned status = 200;          // 401 or 403 (400 for a malformed credential) when refused
+  unsigned status = 200;          // 401 or 403 (400 for a malformed credential, 429 when rate-limited) when refused
   std::string www_authenticate;   // the challenge header when refused
-  std::string error;              // OAuth error code for the body: invalid_token, insufficient_scope, invalid_request
+  std::string error;              // OAuth error code for the body: invalid_token, insufficient_scope, invalid_request (too_many_requests for a 429)
   std::string description;
   std::shared_ptr<const Principal> principal;  // the caller; null for the anonymous caller
 };

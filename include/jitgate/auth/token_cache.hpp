@@ -23,6 +23,7 @@ class CachingVerifier : public TokenVerifier {
   };
   CachingVerifier(std::shared_ptr<TokenVerifier> inner, Options options);
   Verification verify(std::string_view token) override;
+  Verification verify_from(std::string_view token, std::string_view peer) override;
   std::shared_ptr<const Principal> remembered(std::string_view token) const override;
   std::size_t size() const;
   void clear();

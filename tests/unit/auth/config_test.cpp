@@ -109,4 +109,40 @@ TEST(AuthConfig, GuardVerifiesThroughDiscoveredKeys) {
   EXPECT_EQ(guard->check("Bearer " + other, AccessRequest{"ping", ""}).description, "token from another issuer");
 }
 
+
+TEST(AuthConfig, TypRuleTokenPrefixesAndIntrospectionLimits) {
+  auto c = parse_auth_config(
+      "resource: https://x/mcp\nauthorization_servers:\n"
+      "  - {issuer: https://as, jwt: {require_at_jwt_typ: true}}\n"
+      "  - {issuer: https://gh, introspection: {endpoint: https://gh/i, client_id: a, client_secret: b, token_prefixes: [gho_, ghu_]}}\n"
+      "  - {issuer: https://op, introspection: {endpoint: https://op/i, client_id: a, client_secret: b}}\n"
+      "introspection_limits: {max_token_bytes: 2048, negative_cache_seconds: 10, negative_cache_entries: 500, per_address_burst: 3,\n"
+      "  per_address_per_minute: 30, max_addresses: 100, global_burst: 50, global_per_minute: 600}\n");
+  EXPECT_TRUE(c.issuers[0].require_at_jwt_typ);
+  EXPECT_FALSE(c.issuers[2].require_at_jwt_typ);
+  EXPECT_EQ(c.issuers[1].token_prefixes, (std::vector<std::string>{"gho_", "ghu_"}));
+  const auto& l = c.introspection_limits;
+  EXPECT_EQ(l.max_token_bytes, 2048u);
+  EXPECT_EQ(l.negative_ttl.count(), 10);
+  EXPECT_EQ(l.negative_entries, 500u);
+  EXPECT_EQ(l.per_address_burst, 3u);
+  EXPECT_EQ(l.per_address_per_minute, 30u);
+  EXPECT_EQ(l.max_addresses, 100u);
+  EXPECT_EQ(l.global_burst, 50u);
+  EXPECT_EQ(l.global_per_minute, 600u);
+  auto d = parse_auth_config("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\n");
+  EXPECT_FALSE(d.issuers[0].require_at_jwt_typ);  // the default: interoperable with providers that send typ JWT or none
+  EXPECT_EQ(d.introspection_limits.per_address_burst, 20u);
+  EXPECT_EQ(d.introspection_limits.per_address_per_minute, 120u);
+  EXPECT_EQ(d.introspection_limits.negative_ttl.count(), 30);
+
+  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, jwt: {require_at_jwt_typ: maybe}}]\n"),
+            "auth.yaml:2:72: require_at_jwt_typ must be true or false");
+  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\nintrospection_limits: {per_address_burst: 0}\n"),
+            "auth.yaml:3:43: introspection_limits.per_address_burst must be between 1 and 100000");
+  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\nintrospection_limits: {burst: 5}\n"),
+            "auth.yaml:3:24: unknown field 'burst' in introspection_limits");
+  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}, {issuer: https://as}]\n"),
+            "auth.yaml:2:56: issuer https://as is listed twice");
+}
 }  // namespace

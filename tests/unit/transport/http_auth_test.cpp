@@ -4,7 +4,10 @@
 #include <boost/json.hpp>
 #include <chrono>
 
+#include "devauth/http.hpp"
+#include "jitgate/auth/config.hpp"
 #include "jitgate/auth/jwt_verifier.hpp"
+#include "jitgate/observe/metrics.hpp"
 #include "jitgate/auth/request_guard.hpp"
 #include "jitgate/auth/www_authenticate.hpp"
 #include "jitgate/mcp/server.hpp"
@@ -193,4 +196,104 @@ TEST_F(HttpAuth, RefusalBodiesAgreeWithTheirChallenges) {
   }
 }
 
+
+// A key source that throws: a verifier bug (or a library's exception) on the auth pool.
+class ThrowingKeySource : public auth::KeySource {
+ public:
+  explicit ThrowingKeySource(std::shared_ptr<const auth::KeySet> keys) : keys_(std::move(keys)) {}
+  std::shared_ptr<const auth::KeySet> keys(std::string_view) override {
+    if (throws_left > 0) {
+      --throws_left;
+      throw std::runtime_error("boom");
+    }
+    return keys_;
+  }
+  std::atomic<int> throws_left{2};
+
+ private:
+  std::shared_ptr<const auth::KeySet> keys_;
+};
+
+TEST(HttpAuthContainment, AThrowingVerifierFailsTheRequestClosedAndTheServerLives) {
+  SigningKey key = SigningKey::ec("k1");
+  mcp::Server server;
+  server.add_tool(mcp::Tool{"read_notes", "", "signed-in"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
+  auth::JwtOptions o;
+  o.issuer = "https://as.example.com";
+  o.audiences = {"http://localhost/mcp"};
+  auto source = std::make_shared<ThrowingKeySource>(auth::KeySet::parse(key.jwks()));
+  transport::HttpOptions h;
+  h.threads = 2;
+  h.metrics = std::make_shared<observe::Registry>();
+  h.guard = std::make_shared<auth::ScopeGuard>(auth::ResourceMetadata{"http://localhost/mcp", {"https://as.example.com"}, {}, ""},
+                                               std::make_shared<auth::JwtVerifier>(o, source),
+                                               std::map<std::string, std::set<std::string>, std::less<>>{{"tools/call", {}}});
+  transport::HttpServer http(server, h);
+  auto port = http.listen();
+  http.start();
+  auto send = [&](const std::string& bytes) {
+    RawClient c(port);
+    c.write(bytes);
+    return c.read();
+  };
+  std::string token = key.sign(json::object{{"iss", "https://as.example.com"}, {"sub", "alice"}, {"aud", "http://localhost/mcp"}, {"exp", now_s() + 300}});
+  std::string call = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes"}})";
+  std::string headers = "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: read_notes\r\nAuthorization: Bearer " + token + "\r\n";
+  std::string body = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  for (int i = 0; i < 2; ++i) {
+    auto r = send(post(body, headers));
+    EXPECT_EQ(r.status, 401u);
+    auto c = auth::parse_www_authenticate(r.header("WWW-Authenticate"));
+    ASSERT_TRUE(c);
+    EXPECT_EQ((*c)[0].param("error"), "invalid_token");
+    EXPECT_EQ(r.header("WWW-Authenticate").find(token), std::string::npos);
+  }
+  auto ok = send(post(body, headers));  // the process and the server live: the next request is served
+  EXPECT_EQ(ok.status, 200u) << ok.msg.body();
+  auto metrics = send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_NE(metrics.msg.body().find("jitgate_contained_exceptions_total{where=\"auth.pool\"} 2"), std::string::npos) << metrics.msg.body();
+  http.stop();
+  server.join();
+}
+
+// Over HTTP: the client's address reaches the guard, and a burst of garbage tokens from it costs
+// the authorization server at most the configured burst of introspection calls.
+TEST(HttpAuthIntrospection, ABurstOfGarbageTokensCostsAtMostTheBurst) {
+  std::atomic<int> calls{0};
+  devauth::Listener as(devauth::ListenerOptions{}, [&](const devauth::Request& r) {
+    if (r.path() == "/introspect") ++calls;
+    return devauth::Response{200, {{"Content-Type", "application/json"}}, R"({"active":false})"};
+  });
+  std::string issuer = "http://127.0.0.1:" + std::to_string(as.listen());
+  as.start();
+  mcp::Server server;
+  server.add_tool(mcp::Tool{"read_notes", "", "signed-in"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
+  transport::HttpOptions h;
+  h.threads = 2;
+  h.guard = auth::make_guard(auth::parse_auth_config("resource: http://localhost/mcp\nauthorization_servers:\n"
+                                                      "  - {issuer: " + issuer + ", introspection: {endpoint: " + issuer +
+                                                      "/introspect, client_id: rs, client_secret: s}}\n"
+                                                      "introspection_limits: {per_address_burst: 10, per_address_per_minute: 60}\n"));
+  transport::HttpServer http(server, h);
+  auto port = http.listen();
+  http.start();
+  std::string body = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  std::map<unsigned, int> statuses;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
+    RawClient c(port);
+    c.write(post(body, "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: read_notes\r\nAuthorization: Bearer garbage-" +
+                           std::to_string(i) + "\r\n"));
+    ++statuses[c.read().status];
+  }
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  http.stop();
+  server.join();
+  as.stop();
+  EXPECT_LE(calls.load(), 10 + static_cast<int>(ms / 1000) + 1);
+  EXPECT_EQ(statuses[401], calls.load());
+  EXPECT_EQ(statuses[401] + statuses[429], 1000);
+  std::printf("HTTP introspection burst: 1000 garbage tokens from 127.0.0.1 -> %d introspection calls, %d x 401, %d x 429 (%.0f ms)\n",
+              calls.load(), statuses[401], statuses[429], ms);
+}
 }  // namespace
