@@ -6,6 +6,16 @@
 
 namespace jitgate::auth::claims {
 
+std::optional<boost::json::object> parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::parse_options opts;
+  opts.max_depth = 32;
+  boost::json::value v = boost::json::parse(text, ec, {}, opts);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.get_object());
+}
+
+
 namespace json = boost::json;
 
 NumericDate numeric_date(const json::object& o, std::string_view name, Rounding rounding) {

@@ -24,6 +24,9 @@ struct NumericDate {
   std::int64_t seconds = 0;
 };
 
+// A JSON object from untrusted text (nesting capped at 32); nullopt for anything else.
+std::optional<boost::json::object> parse_object(std::string_view text);
+
 // The NumericDate `name` of `o`: absent, a valid date, or invalid (not a number, or out of range).
 NumericDate numeric_date(const boost::json::object& o, std::string_view name, Rounding rounding);
 

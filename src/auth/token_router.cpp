@@ -15,14 +15,7 @@ namespace json = boost::json;
 
 namespace {
 
-std::optional<json::object> parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  json::parse_options opts;
-  opts.max_depth = 32;
-  json::value v = json::parse(text, ec, {}, opts);
-  if (ec || !v.is_object()) return std::nullopt;
-  return std::move(v.get_object());
-}
+using claims::parse_object;
 
 std::string sha256(std::string_view s) {
   unsigned char md[EVP_MAX_MD_SIZE];
