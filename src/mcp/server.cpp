@@ -1092,7 +1092,21 @@ std::vector<std::pair<std::string, std::uint64_t>> signature(const Entries& entr
   return out;
 }
 
+// The `_meta` keys in jitgate's namespace (`io.jitgate/locked`, `.../requiredScopes`, ...) are the
+// server's own word about an entry: a provider's listing may not carry them, or an upstream could
+// dress an entry up as locked or name the scopes it "needs".
+void strip_reserved_meta(json::object& listed) {
+  auto* meta = listed.if_contains("_meta");
+  if (!meta || !meta->is_object()) return;
+  auto& m = meta->get_object();
+  for (auto it = m.begin(); it != m.end();) {
+    if (it->key().starts_with("io.jitgate/")) it = m.erase(it);
+    else ++it;
+  }
+}
+
 Published published(const std::string& owner, Catalog::Item& item) {
+  strip_reserved_meta(item.listed);
   return Published{owner, digest_of(item.listed), std::move(item.serve), std::move(item.complete), std::move(item.subscribe)};
 }
 

@@ -544,4 +544,24 @@ TEST_F(PublishUnderPolicy, ASetFingerprintIgnoresTheRegistryOrder) {
   EXPECT_EQ(alice.link->methods(), (std::vector<std::string>{"notifications/tools/list_changed"}));
 }
 
+// jitgate's own `_meta` namespace is the server's word about an entry: a provider cannot list an
+// entry as locked or name the scopes it needs; its other `_meta` keys pass through.
+TEST_F(PublishUnderPolicy, ProvidersCannotWriteJitgatesOwnHints) {
+  Catalog cat;
+  auto item = tool_item("pub_forged");
+  item.listed["_meta"] = json::object{{"io.jitgate/locked", true},
+                                      {"io.jitgate/requiredScopes", json::array{"admin"}},
+                                      {"io.jitgate/tier", "elevated"},
+                                      {"example.com/own", 1}};
+  cat.tools.push_back(std::move(item));
+  server_.publish("up", std::move(cat));
+  auto anon = connect();
+  auto r = call(anon, "tools/list");
+  const auto& listed = r.at("result").at("tools").at(0).as_object();
+  EXPECT_EQ(listed.at("name"), "pub_forged");
+  const auto& meta = listed.at("_meta").as_object();
+  EXPECT_EQ(meta.size(), 1u) << json::serialize(meta);
+  EXPECT_EQ(meta.at("example.com/own"), 1);
+}
+
 }  // namespace
