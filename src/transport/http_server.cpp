@@ -1142,8 +1142,11 @@ void Connection::with_authorization(std::shared_ptr<jsonrpc::DecodedBody> body, 
     auto verdict = *self->decide_contained(*body, false, "auth.pool");
     asio::post(self->stream_.get_executor(), [self, verdict = std::move(verdict), next = std::move(next)]() mutable {
       if (!self->alive_) return;
-      if (verdict.refusal) return self->refuse(*verdict.refusal);
-      next(std::move(verdict.caller));
+      // Back on the connection's strand, outside on_read's boundary: this step has its own.
+      self->guarded([&] {
+        if (verdict.refusal) return self->refuse(*verdict.refusal);
+        next(std::move(verdict.caller));
+      });
     });
   });
 }
