@@ -71,13 +71,7 @@ Verification IntrospectionVerifier::verify(std::string_view token) {
   if (p.subject.empty()) p.subject = p.client_id;
   if (p.subject.empty()) return TokenError{"token has no subject"};
   p.scopes = scopes_from_claims(o);
-  for (const auto& path : options_.role_claims)
-    if (const auto* r2 = o.if_contains(path)) {
-      if (r2->is_string()) p.roles.emplace(r2->get_string());
-      if (r2->is_array())
-        for (const auto& e : r2->get_array())
-          if (e.is_string()) p.roles.emplace(e.get_string());
-    }
+  p.roles = roles_from_claims(o, options_.role_claims);  // dotted paths, as for JWTs
   p.claims = o;
   p.token_hash = token_hash(token);
   p.token = SecretToken(std::string(token));

@@ -488,6 +488,19 @@ Verification JwtVerifier::verify(std::string_view token) {
   return p;
 }
 
+std::set<std::string, std::less<>> roles_from_claims(const json::object& claims, const std::vector<std::string>& role_claims) {
+  std::set<std::string, std::less<>> roles;
+  for (const auto& path : role_claims) {
+    const auto* v = claim_path(claims, path);
+    if (!v) continue;
+    if (v->is_string()) roles.emplace(v->get_string());
+    if (v->is_array())
+      for (const auto& r : v->get_array())
+        if (r.is_string()) roles.emplace(r.get_string());
+  }
+  return roles;
+}
+
 Principal principal_from_claims(json::object claims, const std::vector<std::string>& role_claims) {
   Principal p;
   if (const auto* iss = claims.if_contains("iss"); iss && iss->is_string()) p.issuer = std::string(iss->get_string());
@@ -495,14 +508,7 @@ Principal principal_from_claims(json::object claims, const std::vector<std::stri
   for (const char* c : {"client_id", "azp"})
     if (const auto* v = claims.if_contains(c); v && v->is_string() && p.client_id.empty()) p.client_id = std::string(v->get_string());
   p.scopes = scopes_from_claims(claims);
-  for (const auto& path : role_claims) {
-    const auto* v = claim_path(claims, path);
-    if (!v) continue;
-    if (v->is_string()) p.roles.emplace(v->get_string());
-    if (v->is_array())
-      for (const auto& r : v->get_array())
-        if (r.is_string()) p.roles.emplace(r.get_string());
-  }
+  p.roles = roles_from_claims(claims, role_claims);
   if (auto exp = claims::numeric_date(claims, "exp", claims::Rounding::down); exp.present && exp.valid) p.expires_at = exp.seconds;
   p.claims = std::move(claims);
   return p;

@@ -104,6 +104,9 @@ class JwtVerifier : public TokenVerifier {
 
 // Scopes from a claim set: the `scope` string (space-separated) and the `scp` array (or string).
 std::set<std::string, std::less<>> scopes_from_claims(const boost::json::object& claims);
+// Roles from a claim set: each dotted path of `role_claims` (`realm_access.roles`), a string or an
+// array of strings (other elements are ignored). JWTs and introspection answers both use it.
+std::set<std::string, std::less<>> roles_from_claims(const boost::json::object& claims, const std::vector<std::string>& role_claims);
 
 // The Principal a verified claim set stands for: issuer (`iss`), subject (`sub`; none means
 // anonymous), client id (`client_id`, else `azp`), scopes, roles from the dotted `role_claims`

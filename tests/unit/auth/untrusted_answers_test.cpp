@@ -6,6 +6,7 @@
 
 #include "auth/claims.hpp"
 #include "jitgate/auth/introspection.hpp"
+#include "jitgate/auth/jwt_verifier.hpp"
 #include "jitgate/auth/jwks_cache.hpp"
 #include "jitgate/auth/token_exchange.hpp"
 
@@ -37,6 +38,26 @@ std::string introspect(const std::string& answer) {
 std::string active(const std::string& members) {
   return R"({"active":true,"sub":"alice","aud":"https://mcp.example.com/mcp","exp":1800000300)" +
          (members.empty() ? "" : "," + members) + "}";
+}
+
+// Role claims are dotted paths for introspected tokens exactly as for JWTs: `realm_access.roles`
+// names a member of an object, not a member whose name has a dot.
+TEST(IntrospectionAnswer, RoleClaimsAreDottedPathsAsForJwts) {
+  IntrospectionOptions o;
+  o.issuer = "https://as.example.com";
+  o.endpoint = "https://as.example.com/introspect";
+  o.client_id = "rs";
+  o.client_secret = "s";
+  o.audiences = {"https://mcp.example.com/mcp"};
+  o.role_claims = {"realm_access.roles", "groups"};
+  o.now = [] { return kNow; };
+  IntrospectionVerifier v(o, answering(200, active(R"("realm_access":{"roles":["admin",7]},"groups":"ops","realm_access.roles":["nope"])")));
+  auto r = v.verify("opaque-token");
+  auto* p = std::get_if<Principal>(&r);
+  ASSERT_TRUE(p) << std::get<TokenError>(r).description;
+  EXPECT_EQ(p->roles, (std::set<std::string, std::less<>>{"admin", "ops"}));
+  json::object claims = json::parse(active(R"("realm_access":{"roles":["admin",7]},"groups":"ops")")).as_object();
+  EXPECT_EQ(principal_from_claims(claims, o.role_claims).roles, p->roles);  // the JWT side agrees
 }
 
 TEST(IntrospectionAnswer, EveryWrongTypeOrRangeIsARefusal) {
