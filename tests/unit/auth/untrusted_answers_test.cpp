@@ -21,7 +21,7 @@ Fetcher answering(unsigned status, std::string body) {
   return [status, body](const FetchRequest&, std::string&) -> std::optional<FetchResponse> { return FetchResponse{status, body, ""}; };
 }
 
-std::string introspect(const std::string& answer) {
+IntrospectionOptions introspection_options() {
   IntrospectionOptions o;
   o.issuer = "https://as.example.com";
   o.endpoint = "https://as.example.com/introspect";
@@ -29,7 +29,11 @@ std::string introspect(const std::string& answer) {
   o.client_secret = "s";
   o.audiences = {"https://mcp.example.com/mcp"};
   o.now = [] { return kNow; };
-  IntrospectionVerifier v(o, answering(200, answer));
+  return o;
+}
+
+std::string introspect(const std::string& answer) {
+  IntrospectionVerifier v(introspection_options(), answering(200, answer));
   auto r = v.verify("opaque-token");
   if (auto* e = std::get_if<TokenError>(&r)) return e->description;
   return "";
@@ -43,14 +47,8 @@ std::string active(const std::string& members) {
 // Role claims are dotted paths for introspected tokens exactly as for JWTs: `realm_access.roles`
 // names a member of an object, not a member whose name has a dot.
 TEST(IntrospectionAnswer, RoleClaimsAreDottedPathsAsForJwts) {
-  IntrospectionOptions o;
-  o.issuer = "https://as.example.com";
-  o.endpoint = "https://as.example.com/introspect";
-  o.client_id = "rs";
-  o.client_secret = "s";
-  o.audiences = {"https://mcp.example.com/mcp"};
+  IntrospectionOptions o = introspection_options();
   o.role_claims = {"realm_access.roles", "groups"};
-  o.now = [] { return kNow; };
   IntrospectionVerifier v(o, answering(200, active(R"("realm_access":{"roles":["admin",7]},"groups":"ops","realm_access.roles":["nope"])")));
   auto r = v.verify("opaque-token");
   auto* p = std::get_if<Principal>(&r);
