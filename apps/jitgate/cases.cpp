@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "yaml_json.hpp"
+#include "common/strict_yaml.hpp"
 
 namespace jitgate::cli {
 
@@ -218,7 +219,7 @@ CaseFile load_cases(const std::string& path) {
     root = YAML::Load(ss.str());
   } catch (const YAML::Exception& e) {
     throw policy::PolicyError(
-        {{Diagnostic::Severity::error, path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1), e.msg}});
+        {{Diagnostic::Severity::error, yaml::position(path, e.mark), e.msg}});
   }
   CaseLoader l(path);
   CaseFile f = l.load(root);

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include "common/strict_yaml.hpp"
 
 namespace jitgate::cli {
 
@@ -35,9 +36,7 @@ boost::json::value yaml_to_json(const YAML::Node& n) {
 }
 
 std::string where(const std::string& file, const YAML::Node& n) {
-  auto m = n.Mark();
-  if (m.is_null()) return file;
-  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  return yaml::position(file, n);
 }
 
 }  // namespace jitgate::cli

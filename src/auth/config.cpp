@@ -43,7 +43,7 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    throw ConfigError(yaml::syntax_error(name, e));
   }
   r.only(root, {"resource", "resource_name", "scopes_supported", "authorization_servers", "audiences", "clock_skew",
                 "role_claims", "jwks", "token_cache_entries", "token_cache_seconds", "required_scopes", "introspection_limits"},

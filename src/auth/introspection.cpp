@@ -5,6 +5,7 @@
 
 #include "auth/claims.hpp"
 #include "jitgate/auth/jwt_verifier.hpp"
+#include "common/clock.hpp"
 
 namespace jitgate::auth {
 
@@ -53,10 +54,7 @@ Verification IntrospectionVerifier::verify(std::string_view token) {
       audience_ok = matches(*aud);
   }
   if (!audience_ok) return TokenError{"token is for another resource"};
-  std::int64_t now = options_.now ? options_.now()
-                                  : std::chrono::duration_cast<std::chrono::seconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count();
+  std::int64_t now = options_.now ? options_.now() : common::epoch_seconds();
   Principal p;
   p.issuer = options_.issuer;
   if (auto exp = claims::numeric_date(o, "exp", claims::Rounding::down); exp.present) {

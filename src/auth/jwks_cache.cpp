@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <iostream>
+#include "common/clock.hpp"
 
 namespace jitgate::auth {
 
@@ -76,7 +77,7 @@ JwksCache::JwksCache(JwksOptions options, Fetcher fetch)
 
 std::int64_t JwksCache::now() const {
   if (options_.now) return options_.now();
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return common::epoch_seconds();
 }
 
 std::string JwksCache::last_error() const {

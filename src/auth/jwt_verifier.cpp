@@ -15,6 +15,8 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include "common/digest.hpp"
+#include "common/clock.hpp"
 
 namespace jitgate::auth {
 
@@ -32,7 +34,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::int64_t system_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return common::epoch_seconds();
 }
 
 const json::value* claim_path(const json::object& claims, std::string_view path) {
@@ -116,16 +118,7 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
 }
 
 std::string token_hash(std::string_view token) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(token.data(), token.size(), md, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < 6 && i < n; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
+  return common::log_label(token);
 }
 
 std::set<std::string, std::less<>> scopes_from_claims(const json::object& claims) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include "common/clock.hpp"
 
 namespace jitgate::auth {
 
@@ -47,7 +48,7 @@ CachingVerifier::CachingVerifier(std::shared_ptr<TokenVerifier> inner, Options o
 
 std::int64_t CachingVerifier::now() const {
   if (options_.now) return options_.now();
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return common::epoch_seconds();
 }
 
 Verification CachingVerifier::verify(std::string_view token) { return verify_from(token, {}); }

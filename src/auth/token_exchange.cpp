@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <stdexcept>
+#include "common/clock.hpp"
+#include "common/digest.hpp"
 
 namespace jitgate::auth {
 
@@ -49,14 +51,11 @@ TokenExchanger::TokenExchanger(TokenExchangeOptions options, Fetcher fetch) : op
 
 std::int64_t TokenExchanger::now() const {
   if (options_.now) return options_.now();
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return common::epoch_seconds();
 }
 
 std::string TokenExchanger::key_of(std::string_view subject_token) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(subject_token.data(), subject_token.size(), md, &n, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), n);
+  return common::sha256(subject_token);
 }
 
 std::shared_ptr<const ExchangedToken> TokenExchanger::cached(std::string_view subject_token) const {

@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "auth/claims.hpp"
+#include "common/clock.hpp"
+#include "common/digest.hpp"
 
 namespace jitgate::auth {
 
@@ -17,15 +19,10 @@ namespace {
 
 using claims::parse_object;
 
-std::string sha256(std::string_view s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), md, &n, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), n);
-}
+using common::sha256;
 
 std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return common::steady_millis();
 }
 
 }  // namespace

@@ -15,6 +15,17 @@
 
 namespace jitgate::yaml {
 
+// "name:line:col" of a position in a file, or the name alone for a node with no position.
+inline std::string position(const std::string& name, const YAML::Mark& m) {
+  if (m.is_null() || m.line < 0) return name;
+  return name + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+inline std::string position(const std::string& name, const YAML::Node& n) { return position(name, n.Mark()); }
+// The message of a YAML syntax error, with its position.
+inline std::string syntax_error(const std::string& name, const YAML::Exception& e) {
+  return position(name, e.mark) + ": " + e.msg;
+}
+
 template <typename Error>
 class StrictReader {
  public:
@@ -23,11 +34,7 @@ class StrictReader {
 
   const std::string& name() const { return name_; }
   // "name:line:col", or the name alone for a node with no position (a missing one).
-  std::string where(const YAML::Node& at) const {
-    auto m = at.Mark();
-    if (m.line < 0) return name_;
-    return name_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-  }
+  std::string where(const YAML::Node& at) const { return position(name_, at); }
   [[noreturn]] void fail(const YAML::Node& at, const std::string& msg) const { throw Error(where(at) + ": " + msg); }
   // A problem: thrown (Mode::stop), or recorded while the read goes on (Mode::collect).
   void problem(const YAML::Node& at, const std::string& msg) {

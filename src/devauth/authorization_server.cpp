@@ -11,6 +11,7 @@
 #include "jitgate/auth/jwt_verifier.hpp"
 #include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/devauth/password.hpp"
+#include "common/clock.hpp"
 
 namespace jitgate::devauth {
 
@@ -168,7 +169,7 @@ void AuthorizationServer::rotate_keys() {
 
 std::int64_t AuthorizationServer::now() const {
   if (options_.now) return options_.now();
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return common::epoch_seconds();
 }
 
 const User* AuthorizationServer::user(const std::string& username) const {

@@ -24,7 +24,7 @@ Options parse_options(const std::string& text, const std::string& name) {
   try {
     doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    throw ConfigError(yaml::syntax_error(name, e));
   }
   YAML::Node root = doc.IsMap() && doc["devauth"] ? doc["devauth"] : doc;
   r.only(root, {"host", "port", "issuer", "users", "scopes", "clients", "resources", "default_resource", "cimd_allowed_hosts",

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include "common/digest.hpp"
 
 namespace jitgate::devauth {
 
@@ -30,21 +31,10 @@ std::string random_token(std::size_t bytes) {
   return base64url(raw);
 }
 
-std::string sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
-  return std::string(reinterpret_cast<char*>(md), len);
-}
+std::string sha256(std::string_view data) { return common::sha256(data); }
 
 std::string log_label(std::string_view secret) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string d = sha256(secret), out;
-  for (std::size_t i = 0; i < 6; ++i) {
-    out += kHex[(static_cast<unsigned char>(d[i]) >> 4) & 0xF];
-    out += kHex[static_cast<unsigned char>(d[i]) & 0xF];
-  }
-  return out;
+  return common::log_label(secret);
 }
 
 namespace {

@@ -272,13 +272,13 @@ GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::stri
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError({source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg});
+    throw ConfigError({yaml::syntax_error(source, e)});
   }
   GatewayConfig g;
   try {
     g = r.config(root);
   } catch (const YAML::Exception& e) {
-    r.problems().push_back(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg);
+    r.problems().push_back(yaml::syntax_error(source, e));
   }
   if (!r.problems().empty()) throw ConfigError(std::move(r.problems()));
   return g;

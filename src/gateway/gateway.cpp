@@ -22,6 +22,7 @@
 #include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/observe/metrics.hpp"
+#include "common/digest.hpp"
 
 namespace jitgate::gateway {
 
@@ -155,15 +156,7 @@ std::string binding_of(std::string_view method, const json::object& params) {
 }
 
 std::string random_id() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(kParkedPrefix);
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
+  return common::random_hex(16, std::string(kParkedPrefix));
 }
 
 jsonrpc::Error invalid_params(std::string message) {

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "common/hex.hpp"
 
 extern char** environ;
 
@@ -67,7 +68,6 @@ void consume_sigpipe() {
 
 // Appends `s` as a JSON string literal.
 void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
@@ -76,8 +76,7 @@ void append_json_string(std::string& out, std::string_view s) {
       out += c;
     } else if (u < 0x20) {
       out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
+      common::append_hex(out, u);
     } else {
       out += c;
     }

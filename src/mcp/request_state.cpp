@@ -9,6 +9,8 @@
 #include <stdexcept>
 
 #include "mcp/cursor.hpp"
+#include "common/clock.hpp"
+#include "common/digest.hpp"
 
 namespace jitgate::mcp {
 
@@ -16,24 +18,11 @@ namespace json = boost::json;
 
 namespace {
 
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+using common::epoch_seconds;
+using common::sha256_hex;
 
 }  // namespace
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
-}
 
 RequestStateSealer::RequestStateSealer(std::string key, std::chrono::seconds lifetime)
     : key_(std::move(key)), lifetime_(lifetime) {
@@ -53,7 +42,7 @@ std::string RequestStateSealer::mac(std::string_view data) const {
 }
 
 std::string RequestStateSealer::seal(std::string_view binding, const json::object& answers) const {
-  json::object payload{{"v", 1}, {"b", sha256_hex(binding)}, {"e", now_seconds() + lifetime_.count()}, {"a", answers}};
+  json::object payload{{"v", 1}, {"b", sha256_hex(binding)}, {"e", epoch_seconds() + lifetime_.count()}, {"a", answers}};
   std::string body = base64url_encode(json::serialize(payload));
   return body + "." + base64url_encode(mac(body));
 }
@@ -77,7 +66,7 @@ std::optional<json::object> RequestStateSealer::open(std::string_view binding, s
   const auto* e = o.if_contains("e");
   const auto* a = o.if_contains("a");
   if (!b || !b->is_string() || b->get_string() != sha256_hex(binding)) return std::nullopt;
-  if (!e || !e->is_int64() || e->get_int64() < now_seconds()) return std::nullopt;
+  if (!e || !e->is_int64() || e->get_int64() < epoch_seconds()) return std::nullopt;
   if (!a || !a->is_object()) return std::nullopt;
   return a->get_object();
 }

@@ -27,6 +27,5 @@ class RequestStateSealer {
   std::chrono::seconds lifetime_;
 };
 
-std::string sha256_hex(std::string_view data);
 
 }  // namespace jitgate::mcp

@@ -20,6 +20,9 @@
 #include "mcp/cursor.hpp"
 #include "mcp/request_state.hpp"
 #include "mcp/uri_template.hpp"
+#include "common/clock.hpp"
+#include "common/digest.hpp"
+#include "common/fnv.hpp"
 
 namespace jitgate::mcp {
 
@@ -116,16 +119,7 @@ void contain(observe::Registry* metrics, std::string_view where, F&& f) {
 }  // namespace
 
 std::string random_session_id() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) throw std::runtime_error("RAND_bytes failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(32);
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
+  return common::random_hex(16);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,12 +162,7 @@ struct PromptEntry {
 };
 
 std::uint64_t digest_of(const json::object& listed) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : json::serialize(listed)) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
+  return common::fnv1a(json::serialize(listed));
 }
 
 struct Registry {
@@ -422,23 +411,8 @@ json::object advertised(const json::object& listed, const policy::Decision& d, b
   return o;
 }
 
-void fnv(std::uint64_t& h, std::string_view s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  h ^= 0xff;
-  h *= 1099511628211ull;
-}
-
-// A 64-bit finalizer (splitmix64), so that entry hashes can be summed without their structure showing.
-std::uint64_t mixed(std::uint64_t h) {
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  return h ^ (h >> 31);
-}
+using common::fnv1a_field;
+using common::mixed;
 
 // What a list family shows one caller: every listed name, and the scopes advertised for locked ones.
 // A set fingerprint (the sum of each visible entry's hash): the registry's order does not matter,
@@ -454,12 +428,12 @@ std::uint64_t view_of(const Entries& entries, const policy::PolicyEngine& engine
     std::string_view digest(reinterpret_cast<const char*>(&e.pub.digest), sizeof e.pub.digest);
     bool locked = !d.listed() && advertisable(d, mode);
     if (!d.listed() && !locked) continue;
-    std::uint64_t h = 1469598103934665603ull;
-    fnv(h, a.name);
-    fnv(h, digest);
+    std::uint64_t h = common::kFnvOffset;
+    fnv1a_field(h, a.name);
+    fnv1a_field(h, digest);
     if (locked) {
-      fnv(h, "\x01locked");
-      for (const auto& sc : d.scopes) fnv(h, sc);
+      fnv1a_field(h, "\x01locked");
+      for (const auto& sc : d.scopes) fnv1a_field(h, sc);
     }
     sum += mixed(h);
     ++count;
@@ -1330,7 +1304,7 @@ Binding Server::bind_caller(const std::shared_ptr<Session>& session, std::shared
                !r.bound.ends_with(sub)) {
       return Binding::other_subject;
     }
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto now = common::epoch_seconds();
     if (caller->expires_at && *caller->expires_at <= now) {
       // Inside the verifier's clock skew but past exp: the expiry timer has taken these rights away
       // (or is about to); the same token must not hand them back, or the lists would flap.

@@ -12,11 +12,10 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+#include "common/digest.hpp"
 
 namespace jitgate::observe {
 namespace {
-
-constexpr char hex_digits[] = "0123456789abcdef";
 
 // Length of the well-formed UTF-8 sequence at s[i], or 0 when it is not one (RFC 3629: no
 // overlongs, no surrogates, nothing above U+10FFFF).
@@ -64,8 +63,7 @@ void append_string(std::string& out, std::string_view s) {
       default:
         if (c < 0x20 || c == 0x7F) {
           out += "\\u00";
-          out.push_back(hex_digits[c >> 4]);
-          out.push_back(hex_digits[c & 0xF]);
+          common::append_hex(out, c);
         } else {
           out.push_back(static_cast<char>(c));
         }
@@ -240,16 +238,7 @@ std::unique_ptr<AuditSink> make_audit_stream(std::FILE* f, std::size_t queue_lin
 }
 
 std::string session_hash(std::string_view session_id) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(session_id.data(), session_id.size(), md.data(), &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("session_hash: SHA-256 failed");
-  std::string out;
-  for (std::size_t i = 0; i < 6; ++i) {
-    out.push_back(hex_digits[md[i] >> 4]);
-    out.push_back(hex_digits[md[i] & 0xF]);
-  }
-  return out;
+  return common::log_label(session_id);
 }
 
 }  // namespace jitgate::observe

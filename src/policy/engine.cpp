@@ -1079,6 +1079,13 @@ bool LocalPolicyEngine::reload_if_changed(std::vector<Diagnostic>* diagnostics) 
   return diags.empty();
 }
 
+std::vector<Decision> PolicyEngine::decide_all(const Caller& who, std::span<const Action> what) const {
+  std::vector<Decision> out;
+  out.reserve(what.size());
+  for (const auto& a : what) out.push_back(decide(who, a));
+  return out;
+}
+
 bool conceals(const PolicyEngine& engine, const PolicyEngine::Caller& who, const Action& what, const Decision& refused) {
   if (refused.allowed() || refused.remedy != Remedy::none || what.kind == Kind::method) return false;
   Action look = what;

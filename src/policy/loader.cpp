@@ -10,6 +10,7 @@
 
 #include "jitgate/policy/policy.hpp"
 #include "policy/compiled.hpp"
+#include "common/strict_yaml.hpp"
 
 namespace jitgate::policy {
 
@@ -85,9 +86,7 @@ class Loader {
   explicit Loader(std::string name) : name_(std::move(name)) { c_ = std::make_unique<Compiled>(); c_->source = name_; }
 
   std::string at(const YAML::Node& n) const {
-    auto m = n.Mark();
-    if (m.is_null()) return name_;
-    return name_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    return yaml::position(name_, n);
   }
   void error(const YAML::Node& n, std::string msg) { diags_.push_back({Diagnostic::Severity::error, at(n), std::move(msg)}); }
   void warn(const YAML::Node& n, std::string msg) { diags_.push_back({Diagnostic::Severity::warning, at(n), std::move(msg)}); }
@@ -641,7 +640,7 @@ std::shared_ptr<const Policy> parse_policy(const std::string& text, const std::s
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw PolicyError({{Diagnostic::Severity::error, name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1), e.msg}});
+    throw PolicyError({{Diagnostic::Severity::error, yaml::position(name, e.mark), e.msg}});
   }
   l.load(root);
   std::vector<Diagnostic> errors, warns;

@@ -23,6 +23,7 @@
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/observe/metrics.hpp"
 #include "transport/http_rules.hpp"
+#include "common/clock.hpp"
 
 namespace jitgate::transport {
 
@@ -1339,7 +1340,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     ticker.expires_after(shared->options.tick);
     ticker.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->shared->stopping) return;
-      auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      auto now = common::epoch_seconds();
       if (self->shared->options.guard) self->shared->server.expire_rights(now);
       if (self->shared->options.on_tick) self->shared->options.on_tick();
       self->tick();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +77,13 @@ class PolicyEngine {
   virtual ~PolicyEngine() = default;
   virtual std::unique_ptr<Caller> prepare(std::shared_ptr<const auth::Principal> who) const = 0;
   virtual Decision decide(const Caller& who, const Action& what) const = 0;
+  // Every action for one caller, in order: a list page or a view fingerprint decides a whole
+  // family at once, so an engine that asks a remote decision point can send one batch. The
+  // default decides them one by one.
+  virtual std::vector<Decision> decide_all(const Caller& who, std::span<const Action> what) const;
+  // True for an engine whose decisions may wait (a remote decision point): servers then decide on
+  // their worker pool, never on an I/O thread, as token verification already does.
+  virtual bool may_block() const { return false; }
   virtual Locked locked() const = 0;
   // Changes whenever decisions may have changed (a reload); listeners run after the swap.
   virtual std::uint64_t generation() const = 0;
