@@ -751,18 +751,18 @@ void Outbound::complete_result_text(const jsonrpc::Id& id, std::string_view resu
   complete(jsonrpc::result_response(id, std::move(parsed)));
 }
 
-void Outbound::refuse(const jsonrpc::Id& id, const policy::Decision& d) {
-  std::string_view reason = d.remedy == policy::Remedy::authenticate ? "authentication_required"
-                            : d.remedy == policy::Remedy::step_up    ? "insufficient_scope"
-                                                                     : "forbidden";
+void Outbound::refuse(const jsonrpc::Id& id, auth::Remedy remedy, std::span<const std::string> scopes) {
+  std::string_view reason = remedy == auth::Remedy::authenticate ? "authentication_required"
+                            : remedy == auth::Remedy::step_up    ? "insufficient_scope"
+                                                                 : "forbidden";
   json::object data{{"reason", reason}};
-  if (d.remedy != policy::Remedy::none && !d.scopes.empty()) {
+  if (remedy != auth::Remedy::none && !scopes.empty()) {
     std::string scope;
-    for (const auto& x : d.scopes) scope += (scope.empty() ? "" : " ") + x;
+    for (const auto& x : scopes) scope += (scope.empty() ? "" : " ") + x;
     data["scope"] = scope;
   }
   complete(jsonrpc::error_response(
-      id, jsonrpc::Error{kAccessDenied, d.remedy == policy::Remedy::authenticate ? "Authentication required" : "Forbidden",
+      id, jsonrpc::Error{kAccessDenied, remedy == auth::Remedy::authenticate ? "Authentication required" : "Forbidden",
                          json::value(std::move(data))}));
 }
 
@@ -1654,7 +1654,9 @@ class StatelessOutbound : public Outbound {
   }
 
   bool close_stream(std::chrono::milliseconds retry) override { return inner_->close_stream(retry); }
-  void refuse(const jsonrpc::Id& id, const policy::Decision& d) override { inner_->refuse(id, d); }
+  void refuse(const jsonrpc::Id& id, auth::Remedy remedy, std::span<const std::string> scopes) override {
+    inner_->refuse(id, remedy, scopes);
+  }
 
   // A forwarded result as text: the decoration is spliced in as text too, unless the text may set
   // one of its members (any mention of their names: then it is decorated as a tree).
@@ -1964,7 +1966,7 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
       return false;
     }
     impl.count_challenge(*who, d);
-    out->refuse(req.id, d);
+    out->refuse(req.id, d.remedy, d.scopes);
     return false;
   };
   static const std::set<std::string, std::less<>> kPrimitiveMethods{

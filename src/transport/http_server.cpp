@@ -16,6 +16,7 @@
 #include <system_error>
 #include <thread>
 
+#include "jitgate/auth/challenge.hpp"
 #include "jitgate/auth/request_guard.hpp"
 #include "jitgate/auth/www_authenticate.hpp"
 #include "jitgate/jsonrpc/message.hpp"
@@ -45,14 +46,7 @@ unsigned usable_cores() {
 
 void log_line(std::string_view what) { std::cerr << "jitgate: " << what << '\n'; }
 
-// The body of a refusal says what its challenge says: an OAuth error code only when the
-// challenge carries one (a request without a token gets none).
-std::string refusal_body(std::string_view error, std::string_view description) {
-  json::object b;
-  if (!error.empty()) b.emplace("error", error);
-  b.emplace("error_description", description);
-  return json::serialize(b);
-}
+using auth::refusal_body;
 
 class Connection;
 
@@ -391,35 +385,20 @@ class Exchange : public mcp::Outbound {
 
   // A lone request the policy refused, before any byte of its answer: the HTTP challenge. Inside a
   // batch, or once a stream is open, the status is no longer ours to choose: a JSON-RPC error.
-  void refuse(const jsonrpc::Id& id, const policy::Decision& d) override {
+  void refuse(const jsonrpc::Id& id, auth::Remedy remedy, std::span<const std::string> scopes) override {
     std::unique_lock lock(mu_);
     const auth::RequestGuard* guard = conn_ ? conn_->shared_->options.guard.get() : nullptr;
     if (done_ || batch_ || stream_ || !conn_ || !guard || !collected_.empty()) {
       lock.unlock();
-      return mcp::Outbound::refuse(id, d);
+      return mcp::Outbound::refuse(id, remedy, scopes);
     }
     done_ = true;
-    std::string url = guard->metadata().well_known_url();
-    std::string scope;
-    for (const auto& x : d.scopes) scope += (scope.empty() ? "" : " ") + x;
-    unsigned status = 403;
-    std::string challenge, error = "forbidden", description = "the policy does not allow this request";
-    if (d.remedy == policy::Remedy::authenticate) {
-      status = 401;
-      challenge = auth::to_header(auth::Challenge::missing_token(url, scope));
-      error.clear();  // no token was presented: like the challenge, the body names no error (RFC 6750 §3.1)
-      description = "authorization required";
-    } else if (d.remedy == policy::Remedy::step_up) {
-      description = "more scopes are needed";
-      challenge = auth::to_header(auth::Challenge::insufficient_scope(url, scope, description));
-      error = "insufficient_scope";
-    }
-    std::string body = refusal_body(error, description);
+    auto c = auth::challenge_for(remedy, scopes, guard->metadata());
     std::vector<std::string> h = headers_;
-    if (!challenge.empty()) h.push_back("WWW-Authenticate: " + challenge);
+    if (!c.www_authenticate.empty()) h.push_back("WWW-Authenticate: " + c.www_authenticate);
     h.emplace_back("Content-Type: application/json");
-    std::string bytes = response_head(status, h, body.size(), true);
-    bytes += body;
+    std::string bytes = response_head(c.status, h, c.body.size(), true);
+    bytes += c.body;
     conn_->send_response(std::move(bytes), true);
     conn_.reset();
   }

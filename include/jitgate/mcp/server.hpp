@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,9 @@ class Outbound {
   // Closes the stream carrying this request so the client reconnects later (SSE polling).
   // Returns false when the transport cannot do that.
   virtual bool close_stream(std::chrono::milliseconds /*retry*/) { return false; }
-  // The policy refused the request, before anything else was sent for it. HTTP answers 401 or 403
-  // with the challenge the decision's remedy calls for; the default is a JSON-RPC error.
-  virtual void refuse(const jsonrpc::Id& id, const policy::Decision& decision);
+  // The policy refused the request, before anything else was sent for it. HTTP answers with
+  // auth::challenge_for(remedy, scopes); the default is a JSON-RPC error naming the same.
+  virtual void refuse(const jsonrpc::Id& id, auth::Remedy remedy, std::span<const std::string> scopes);
   // The final response (a JSON-RPC result whose "result" is an object) plus `tail`: members already
   // serialized (`"k":v,...`, no braces) that go after the result's own members, as if inserted last.
   // Saves building constant members into every result (2026-07-28 resultType, caching hints,

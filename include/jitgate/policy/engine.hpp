@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jitgate/auth/challenge.hpp"
 #include "jitgate/auth/principal.hpp"
 #include "jitgate/policy/requirement.hpp"
 
@@ -38,9 +39,8 @@ struct Action {
 };
 
 enum class Outcome : std::uint8_t { allow, deny, conditional };
-// What would turn a deny into an allow: signing in, or a token with more scopes. None: nothing a
-// client can do (roles, claims, arguments), and the refusal says no more than that.
-enum class Remedy : std::uint8_t { none, authenticate, step_up };
+// What would turn a deny into an allow (auth/challenge.hpp turns it into the client's challenge).
+using Remedy = auth::Remedy;
 
 std::string_view to_string(Outcome o);
 
