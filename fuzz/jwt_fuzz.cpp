@@ -84,9 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   std::string token;
   switch (data[0] % 3) {
-    case 0:
-      token = std::string(rest);
-      break;
+    case 0: token = std::string(rest); break;
     case 1: {
       token = f.sign(rest);
       boost::system::error_code ec;

@@ -8,8 +8,8 @@
 #include <set>
 #include <sstream>
 
-#include "yaml_json.hpp"
 #include "common/strict_yaml.hpp"
+#include "yaml_json.hpp"
 
 namespace jitgate::cli {
 
@@ -109,8 +109,10 @@ class CaseLoader {
       if (!names.insert(t.name).second) error(name, "duplicate test case name '" + t.name + "'");
       std::string what = "test case '" + t.name + "'";
       bool ok = true;
-      if (auto claims = mapping(c["claims"], what + ".claims")) t.claims = std::move(*claims);
-      else ok = false;
+      if (auto claims = mapping(c["claims"], what + ".claims"))
+        t.claims = std::move(*claims);
+      else
+        ok = false;
       auto method = c["method"];
       if (!method) {
         error(c, what + " needs a method (such as tools/call)");
@@ -122,16 +124,22 @@ class CaseLoader {
         ok = false;
       }
       if (auto n = c["target"]) {
-        if (auto s = str(n, what + ".target")) t.request.name = *s;
-        else ok = false;
+        if (auto s = str(n, what + ".target"))
+          t.request.name = *s;
+        else
+          ok = false;
       }
       if (auto n = c["via_template"]) {
-        if (auto s = str(n, what + ".via_template")) t.request.via_template = *s;
-        else ok = false;
+        if (auto s = str(n, what + ".via_template"))
+          t.request.via_template = *s;
+        else
+          ok = false;
       }
       if (auto n = c["args"]) {
-        if (auto a = mapping(n, what + ".args")) t.request.args = std::move(*a);
-        else ok = false;
+        if (auto a = mapping(n, what + ".args"))
+          t.request.args = std::move(*a);
+        else
+          ok = false;
       }
       auto expect = c["expect"];
       if (!expect) {
@@ -158,14 +166,21 @@ class CaseLoader {
       ok = false;
     }
     if (auto n = e["rule"]) {
-      if (auto s = str(n, what + ".expect.rule")) x.rule = *s; else ok = false;
+      if (auto s = str(n, what + ".expect.rule"))
+        x.rule = *s;
+      else
+        ok = false;
     }
     if (auto n = e["tier"]) {
-      if (auto s = str(n, what + ".expect.tier")) x.tier = *s; else ok = false;
+      if (auto s = str(n, what + ".expect.tier"))
+        x.tier = *s;
+      else
+        ok = false;
     }
     if (auto n = e["remedy"]) {
       auto s = str(n, what + ".expect.remedy");
-      if (s && (*s == "none" || *s == "authenticate" || *s == "step_up")) x.remedy = *s;
+      if (s && (*s == "none" || *s == "authenticate" || *s == "step_up"))
+        x.remedy = *s;
       else {
         if (s) error(n, what + ".expect.remedy must be none, authenticate or step_up");
         ok = false;
@@ -180,10 +195,16 @@ class CaseLoader {
       }
     }
     if (auto n = e["scopes"]) {
-      if (auto v = strings(n, what + ".expect.scopes")) x.scopes = std::move(*v); else ok = false;
+      if (auto v = strings(n, what + ".expect.scopes"))
+        x.scopes = std::move(*v);
+      else
+        ok = false;
     }
     if (auto n = e["missing"]) {
-      if (auto v = strings(n, what + ".expect.missing")) x.missing = std::move(*v); else ok = false;
+      if (auto v = strings(n, what + ".expect.missing"))
+        x.missing = std::move(*v);
+      else
+        ok = false;
     }
     return ok;
   }
@@ -218,8 +239,7 @@ CaseFile load_cases(const std::string& path) {
   try {
     root = YAML::Load(ss.str());
   } catch (const YAML::Exception& e) {
-    throw policy::PolicyError(
-        {{Diagnostic::Severity::error, yaml::position(path, e.mark), e.msg}});
+    throw policy::PolicyError({{Diagnostic::Severity::error, yaml::position(path, e.mark), e.msg}});
   }
   CaseLoader l(path);
   CaseFile f = l.load(root);
@@ -238,7 +258,8 @@ std::vector<std::string> mismatches(const Expectation& want, const Explanation& 
   if (want.remedy) differ("remedy", *want.remedy, std::string(to_string(d.remedy)));
   if (want.tier) differ("tier", *want.tier, d.tier.empty() ? "(none)" : d.tier);
   if (want.status) differ("status", std::to_string(*want.status), std::to_string(got.status));
-  if (want.scopes && !same_set(*want.scopes, d.scopes)) out.push_back("expected scopes " + listed(*want.scopes) + ", got " + listed(d.scopes));
+  if (want.scopes && !same_set(*want.scopes, d.scopes))
+    out.push_back("expected scopes " + listed(*want.scopes) + ", got " + listed(d.scopes));
   if (want.missing && !same_set(*want.missing, d.missing))
     out.push_back("expected missing " + listed(*want.missing) + ", got " + listed(d.missing));
   return out;

@@ -20,8 +20,8 @@ struct Expectation {
 
 struct TestCase {
   std::string name;
-  std::string where;         // file:line:column of the case
-  std::string method_where;  // of its method, for errors in the request
+  std::string where;           // file:line:column of the case
+  std::string method_where;    // of its method, for errors in the request
   boost::json::object claims;  // empty: anonymous
   Request request;
   Expectation expect;

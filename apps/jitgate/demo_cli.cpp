@@ -41,7 +41,8 @@ std::uint16_t free_port() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     if (fd >= 0) ::close(fd);
     throw std::runtime_error("cannot find a free port");
   }
@@ -66,7 +67,8 @@ int run_demo(const DemoArgs& args) {
   }
   if (args.port >= 0) port = static_cast<std::uint16_t>(args.port);
   if (port == 0) port = free_port();
-  fs::path policy_path = fs::path(policy_file).is_absolute() ? fs::path(policy_file) : fs::path(config).parent_path() / policy_file;
+  fs::path policy_path =
+      fs::path(policy_file).is_absolute() ? fs::path(policy_file) : fs::path(config).parent_path() / policy_file;
 
   std::string resource = "http://127.0.0.1:" + std::to_string(port) + "/mcp";
   devauth::Options ao = devauth::load_options(config);
@@ -85,8 +87,9 @@ int run_demo(const DemoArgs& args) {
   so.metrics = std::make_shared<observe::Registry>();
   if (args.audit) so.audit = observe::make_audit_stream(stderr);
   so.info = {"jitgate-demo", JITGATE_VERSION, "jitgate demo: just-in-time authorization"};
-  so.instructions = "Demo tools in three tiers. search_docs is public; list_my_notes needs sign-in; add_note needs notes:write; "
-                    "admin_* need admin:write and the admin role.";
+  so.instructions =
+      "Demo tools in three tiers. search_docs is public; list_my_notes needs sign-in; add_note needs notes:write; "
+      "admin_* need admin:write and the admin role.";
   mcp::Server server(so);
   demo::register_demo_tools(server);
   for (const auto& w : engine->current()->check(server.inventory())) std::cerr << "jitgate demo: " << w.to_string() << '\n';
@@ -143,10 +146,12 @@ int run_demo(const DemoArgs& args) {
 
 void add_demo_command(CLI::App& app, int& status) {
   auto args = std::make_shared<DemoArgs>();
-  auto* cmd = app.add_subcommand("demo", "run the one-command demo: a development authorization server and an MCP server with demo tools");
+  auto* cmd = app.add_subcommand(
+      "demo", "run the one-command demo: a development authorization server and an MCP server with demo tools");
   cmd->add_option("--config", args->config, "demo settings (default examples/demo/demo.yaml)");
   cmd->add_option("--port", args->port, "MCP server port (default from the settings, 8377; 0 picks a free one)");
-  cmd->add_option("--auth-port", args->auth_port, "authorization server port (default from the settings, 8378; 0 picks a free one)");
+  cmd->add_option("--auth-port", args->auth_port,
+                  "authorization server port (default from the settings, 8378; 0 picks a free one)");
   cmd->add_flag("--audit", args->audit, "write the audit log (one JSON line per decision) to stderr");
   cmd->callback([args, &status] { status = run_demo(*args); });
 }

@@ -140,9 +140,9 @@ Explanation explain(const policy::LocalPolicyEngine& engine, const auth::Princip
   const policy::Decision& d = e.decision;
   bool answered = decided.phase == Phase::discovery ? d.listed() : d.allowed();
   if (e.list_entry) {
-    e.listing = d.listed() ? "listed"
+    e.listing = d.listed()                                                       ? "listed"
                 : (engine.locked() == policy::Locked::advertise && d.unlockable) ? "listed as locked"
-                                                                                  : "hidden";
+                                                                                 : "hidden";
     answered = true;  // a list leaves an entry out; it does not refuse the request
   }
   if (answered) {
@@ -229,8 +229,8 @@ json::object to_json(const Explanation& e, const auth::Principal& who) {
   o["missing"] = array_of(d.missing);
   o["tier"] = d.tier.empty() ? json::value(nullptr) : json::value(d.tier);
   o["unlockable"] = d.unlockable;
-  o["action"] = json::object{{"method", e.method}, {"kind", e.kind}, {"phase", e.phase}, {"name", e.name},
-                             {"list_method_refused", e.method_refused}};
+  o["action"] = json::object{
+      {"method", e.method}, {"kind", e.kind}, {"phase", e.phase}, {"name", e.name}, {"list_method_refused", e.method_refused}};
   json::object c{{"anonymous", who.anonymous()}};
   if (!who.anonymous()) {
     c["subject"] = who.subject;

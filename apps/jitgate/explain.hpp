@@ -31,7 +31,7 @@ struct Request {
 struct Explanation {
   // The action decided.
   std::string kind, phase, method, name;
-  bool list_entry = false;    // an entry of a list: shown or hidden, never refused
+  bool list_entry = false;      // an entry of a list: shown or hidden, never refused
   bool method_refused = false;  // a list method the policy refused before listing anything
   policy::Decision decision;
   // The HTTP answer.

@@ -112,14 +112,15 @@ int run_explain(const Options& o) {
     req.via_template = o.via_template;
     std::vector<std::string> role_claims = o.role_claims.empty() ? std::vector<std::string>{"roles"} : o.role_claims;
     auth::Principal who = auth::principal_from_claims(std::move(claims), role_claims);
-    if (who.anonymous() && !who.claims.empty())
-      std::cerr << "note: the claims have no sub, so the caller is anonymous\n";
+    if (who.anonymous() && !who.claims.empty()) std::cerr << "note: the claims have no sub, so the caller is anonymous\n";
     auth::ResourceMetadata rm;
     rm.resource = o.resource;
     policy::LocalPolicyEngine engine(enforced, shadow);
     Explanation e = explain(engine, who, req, rm.well_known_url());
-    if (o.as_json) std::cout << json::serialize(to_json(e, who)) << "\n";
-    else std::cout << to_text(e, who);
+    if (o.as_json)
+      std::cout << json::serialize(to_json(e, who)) << "\n";
+    else
+      std::cout << to_text(e, who);
     return 0;
   } catch (const UsageError& e) {
     std::cerr << "jitgate policy explain: error: " << e.what() << "\n";
@@ -186,29 +187,34 @@ void add_policy_commands(CLI::App& app, int& status) {
   check->add_flag("--strict", o->strict, "Fail on warnings too");
   check->callback([o, &status] { status = run_check(*o); });
 
-  CLI::App* explain = policy->add_subcommand(
-      "explain", "Decide one request for one caller and show the answer a jitgate server would give");
+  CLI::App* explain =
+      policy->add_subcommand("explain", "Decide one request for one caller and show the answer a jitgate server would give");
   explain->add_option("FILE", o->file, "The policy file")->required()->type_name("FILE");
-  explain->add_option("--claims", o->claims,
-                      "Token claims as a JSON object or @file: {} is anonymous, a sub signs in; scope or scp, "
-                      "client_id or azp, iss, roles (see --role-claim)")
+  explain
+      ->add_option("--claims", o->claims,
+                   "Token claims as a JSON object or @file: {} is anonymous, a sub signs in; scope or scp, "
+                   "client_id or azp, iss, roles (see --role-claim)")
       ->capture_default_str()
       ->type_name("JSON");
-  explain->add_option("--method", o->method,
-                      "The MCP method: tools/call, resources/read, resources/subscribe, resources/unsubscribe, "
-                      "prompts/get, completion/complete, tools/list, resources/list, resources/templates/list, "
-                      "prompts/list, or any other method")
+  explain
+      ->add_option("--method", o->method,
+                   "The MCP method: tools/call, resources/read, resources/subscribe, resources/unsubscribe, "
+                   "prompts/get, completion/complete, tools/list, resources/list, resources/templates/list, "
+                   "prompts/list, or any other method")
       ->required()
       ->type_name("METHOD");
-  explain->add_option("--name", o->name,
-                      "The tool or prompt name or resource URI; with a list method, the entry whose listing is decided")
+  explain
+      ->add_option("--name", o->name,
+                   "The tool or prompt name or resource URI; with a list method, the entry whose listing is decided")
       ->type_name("NAME");
   explain->add_option("--args", o->args, "Arguments of tools/call or prompts/get, a JSON object or @file")->type_name("JSON");
-  explain->add_option("--via-template", o->via_template,
-                      "resources/*: the registered URI template that serves the URI, when no resource has it")
+  explain
+      ->add_option("--via-template", o->via_template,
+                   "resources/*: the registered URI template that serves the URI, when no resource has it")
       ->type_name("TEMPLATE");
-  explain->add_option("--role-claim", o->role_claims,
-                      "Dotted claim path holding roles, repeatable like the auth config's role_claims (default: roles)")
+  explain
+      ->add_option("--role-claim", o->role_claims,
+                   "Dotted claim path holding roles, repeatable like the auth config's role_claims (default: roles)")
       ->type_name("PATH")
       ->allow_extra_args(false);
   explain->add_option("--shadow", o->shadow, "A shadow policy file, decided beside the enforced one")->type_name("FILE");

@@ -49,7 +49,8 @@ int serve(const ServeArgs& args) {
       engine = policy::LocalPolicyEngine::from_files(cfg.policy, cfg.shadow_policy);
       so.policy = engine;
     }
-    if (!cfg.audit.empty()) so.audit = cfg.audit == "-" ? observe::make_audit_stream(stderr) : observe::make_audit_file(cfg.audit);
+    if (!cfg.audit.empty())
+      so.audit = cfg.audit == "-" ? observe::make_audit_stream(stderr) : observe::make_audit_file(cfg.audit);
     if (!cfg.auth_config.empty()) http.guard = auth::make_guard(auth::load_auth_config(cfg.auth_config));
   } catch (const std::exception& e) {
     std::cerr << "jitgate: " << e.what() << '\n';
@@ -66,9 +67,10 @@ int serve(const ServeArgs& args) {
   go.startup_timeout = cfg.startup_timeout;
   go.log = [log_mu](std::string_view upstream, gateway::LogLevel level, std::string_view text) {
     std::lock_guard lock(*log_mu);
-    std::cerr << "jitgate: upstream " << upstream << (level == gateway::LogLevel::error     ? " error: "
-                                                      : level == gateway::LogLevel::warning ? " warning: "
-                                                                                            : ": ")
+    std::cerr << "jitgate: upstream " << upstream
+              << (level == gateway::LogLevel::error     ? " error: "
+                  : level == gateway::LogLevel::warning ? " warning: "
+                                                        : ": ")
               << text << '\n';
   };
   gateway::Gateway gw(server, go);

@@ -35,8 +35,6 @@ boost::json::value yaml_to_json(const YAML::Node& n) {
   return json::string(s);
 }
 
-std::string where(const std::string& file, const YAML::Node& n) {
-  return yaml::position(file, n);
-}
+std::string where(const std::string& file, const YAML::Node& n) { return yaml::position(file, n); }
 
 }  // namespace jitgate::cli

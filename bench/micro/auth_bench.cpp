@@ -28,8 +28,11 @@ struct Fixture {
     o["kid"] = "k";
     auto keys = KeySet::parse(R"({"keys":[)" + json::serialize(o) + "]}");
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::string claims = json::serialize(json::object{{"iss", "https://as"}, {"sub", "alice"}, {"aud", "https://mcp/mcp"},
-                                                      {"scope", "notes:read notes:write"}, {"exp", now + 3600}});
+    std::string claims = json::serialize(json::object{{"iss", "https://as"},
+                                                      {"sub", "alice"},
+                                                      {"aud", "https://mcp/mcp"},
+                                                      {"scope", "notes:read notes:write"},
+                                                      {"exp", now + 3600}});
     cjose_header_t* h = cjose_header_new(&err);
     cjose_header_set(h, CJOSE_HDR_ALG, alg.c_str(), &err);
     cjose_header_set(h, CJOSE_HDR_KID, "k", &err);

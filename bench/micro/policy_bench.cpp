@@ -21,8 +21,8 @@ using namespace jitgate::policy;
 namespace {
 
 constexpr int kTools = 1000;
-constexpr int kGroups = 100;   // 10 tools per group: group07_tool3
-constexpr int kDomains = 10;   // scope domains d0..d9, each admin > write > read
+constexpr int kGroups = 100;  // 10 tools per group: group07_tool3
+constexpr int kDomains = 10;  // scope domains d0..d9, each admin > write > read
 
 std::string tool_name(int i) {
   char buf[32];

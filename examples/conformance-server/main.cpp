@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
       options.policy = engine;
     }
     if (!audit_file.empty())
-      options.audit = audit_file == "-" ? jitgate::observe::make_audit_stream(stderr) : jitgate::observe::make_audit_file(audit_file);
+      options.audit =
+          audit_file == "-" ? jitgate::observe::make_audit_stream(stderr) : jitgate::observe::make_audit_file(audit_file);
   } catch (const std::exception& e) {
     std::cerr << "conformance-server: " << e.what() << '\n';
     return 2;
@@ -52,10 +53,13 @@ int main(int argc, char** argv) {
   options.info = {"jitgate-conformance-server", "0.1.0", "jitgate conformance server"};
   options.page_size = page_size;
   jitgate::mcp::Server server(options);
-  if (bench) conformance::register_bench_tools(server);
-  else conformance::register_conformance_primitives(server);
+  if (bench)
+    conformance::register_bench_tools(server);
+  else
+    conformance::register_conformance_primitives(server);
   if (engine) {
-    for (const auto& w : engine->current()->check(server.inventory())) std::cerr << "conformance-server: " << w.to_string() << '\n';
+    for (const auto& w : engine->current()->check(server.inventory()))
+      std::cerr << "conformance-server: " << w.to_string() << '\n';
     auto report = [engine](const std::vector<jitgate::policy::Diagnostic>& d, bool swapped) {
       if (swapped) std::cerr << "jitgate: policy reloaded from " << engine->current()->source() << '\n';
       for (const auto& x : d) std::cerr << "jitgate: policy rejected, the previous one stays in force: " << x.to_string() << '\n';

@@ -52,25 +52,27 @@ void register_demo_tools(Server& server) {
       {"Tiers", "The demo has three tiers: public, signed_in (notes:read) and elevated (admin:write + the admin role)."},
       {"Step-up", "A 403 with insufficient_scope names the scopes the call needs; the client asks for them and retries."}};
 
-  server.add_tool(tool("search_docs", "Search the public demo docs (public tier)", {{"query", text_prop("words to look for")}}, {"query"}),
-                  [](const json::object& a, RequestContext&) {
-                    std::string q = arg(a, "query"), out;
-                    for (auto& c : q) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                    for (const auto& [title, body] : kDocs) {
-                      std::string hay = title + " " + body;
-                      for (auto& c : hay) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                      if (q.empty() || hay.find(q) != std::string::npos) out += "- " + title + ": " + body + "\n";
-                    }
-                    return ToolResult::text(out.empty() ? "No match." : out);
-                  });
+  server.add_tool(
+      tool("search_docs", "Search the public demo docs (public tier)", {{"query", text_prop("words to look for")}}, {"query"}),
+      [](const json::object& a, RequestContext&) {
+        std::string q = arg(a, "query"), out;
+        for (auto& c : q) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (const auto& [title, body] : kDocs) {
+          std::string hay = title + " " + body;
+          for (auto& c : hay) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (q.empty() || hay.find(q) != std::string::npos) out += "- " + title + ": " + body + "\n";
+        }
+        return ToolResult::text(out.empty() ? "No match." : out);
+      });
 
-  server.add_tool(tool("list_my_notes", "List your own notes (signed_in tier: notes:read)"), [store](const json::object&, RequestContext& ctx) {
-    std::string who = caller(ctx), out = "Notes of " + who + ":\n";
-    std::lock_guard lock(store->mu);
-    for (const auto& n : store->notes[who]) out += "- " + n + "\n";
-    if (!store->announcement.empty()) out += "Announcement: " + store->announcement + "\n";
-    return ToolResult::text(out);
-  });
+  server.add_tool(tool("list_my_notes", "List your own notes (signed_in tier: notes:read)"),
+                  [store](const json::object&, RequestContext& ctx) {
+                    std::string who = caller(ctx), out = "Notes of " + who + ":\n";
+                    std::lock_guard lock(store->mu);
+                    for (const auto& n : store->notes[who]) out += "- " + n + "\n";
+                    if (!store->announcement.empty()) out += "Announcement: " + store->announcement + "\n";
+                    return ToolResult::text(out);
+                  });
 
   server.add_tool(tool("add_note", "Add a note of your own (notes:write)", {{"text", text_prop("the note")}}, {"text"}),
                   [store](const json::object& a, RequestContext& ctx) {

@@ -15,7 +15,6 @@ std::optional<boost::json::object> parse_object(std::string_view text) {
   return std::move(v.get_object());
 }
 
-
 namespace json = boost::json;
 
 NumericDate numeric_date(const json::object& o, std::string_view name, Rounding rounding) {

@@ -45,8 +45,9 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(yaml::syntax_error(name, e));
   }
-  r.only(root, {"resource", "resource_name", "scopes_supported", "authorization_servers", "audiences", "clock_skew",
-                "role_claims", "jwks", "token_cache_entries", "token_cache_seconds", "required_scopes", "introspection_limits"},
+  r.only(root,
+         {"resource", "resource_name", "scopes_supported", "authorization_servers", "audiences", "clock_skew", "role_claims",
+          "jwks", "token_cache_entries", "token_cache_seconds", "required_scopes", "introspection_limits"},
          "the configuration");
   AuthConfig c;
   if (!root["resource"]) r.fail(root, "'resource' (the canonical URI of the MCP endpoint) is required");
@@ -58,8 +59,11 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
   if (root["audiences"]) c.audiences = r.strings(root["audiences"], "audiences");
   if (root["clock_skew"]) c.clock_skew_seconds = r.integer(root["clock_skew"], "clock_skew", 0, 600);
   if (root["role_claims"]) c.role_claims = r.strings(root["role_claims"], "role_claims");
-  if (root["token_cache_entries"]) c.token_cache_entries = static_cast<std::size_t>(r.integer(root["token_cache_entries"], "token_cache_entries", 16, 10'000'000));
-  if (root["token_cache_seconds"]) c.token_cache_seconds = r.integer(root["token_cache_seconds"], "token_cache_seconds", 0, 86400);
+  if (root["token_cache_entries"])
+    c.token_cache_entries =
+        static_cast<std::size_t>(r.integer(root["token_cache_entries"], "token_cache_entries", 16, 10'000'000));
+  if (root["token_cache_seconds"])
+    c.token_cache_seconds = r.integer(root["token_cache_seconds"], "token_cache_seconds", 0, 86400);
   if (const auto& j = root["jwks"]) {
     r.only(j, {"min_ttl", "max_ttl", "refetch_interval", "max_stale"}, "jwks");
     if (j["min_ttl"]) c.jwks_min_ttl = r.integer(j["min_ttl"], "jwks.min_ttl", 0, 86400);
@@ -69,12 +73,15 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
     if (c.jwks_min_ttl > c.jwks_max_ttl) r.fail(j, "jwks.min_ttl is larger than jwks.max_ttl");
   }
   if (const auto& l = root["introspection_limits"]) {
-    r.only(l, {"max_token_bytes", "negative_cache_seconds", "negative_cache_entries", "per_address_burst", "per_address_per_minute",
-               "max_addresses", "global_burst", "global_per_minute"},
+    r.only(l,
+           {"max_token_bytes", "negative_cache_seconds", "negative_cache_entries", "per_address_burst", "per_address_per_minute",
+            "max_addresses", "global_burst", "global_per_minute"},
            "introspection_limits");
     auto& il = c.introspection_limits;
     auto count = [&](const char* key, auto& field, std::int64_t lo, std::int64_t hi) {
-      if (l[key]) field = static_cast<std::remove_reference_t<decltype(field)>>(r.integer(l[key], std::string("introspection_limits.") + key, lo, hi));
+      if (l[key])
+        field = static_cast<std::remove_reference_t<decltype(field)>>(
+            r.integer(l[key], std::string("introspection_limits.") + key, lo, hi));
     };
     count("max_token_bytes", il.max_token_bytes, 16, 64 * 1024);
     std::int64_t ttl = il.negative_ttl.count();
@@ -106,8 +113,10 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
           for (const auto& a : j["algorithms"]) {
             std::string alg = r.str(a, "algorithms");
             if (alg == "none" || alg.starts_with("HS"))
-              r.fail(a, "algorithm " + alg + " is refused: tokens of an asymmetric issuer are never checked with a shared secret");
-            static const std::set<std::string> kKnown{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"};
+              r.fail(a,
+                     "algorithm " + alg + " is refused: tokens of an asymmetric issuer are never checked with a shared secret");
+            static const std::set<std::string> kKnown{"RS256", "RS384", "RS512", "PS256", "PS384",
+                                                      "PS512", "ES256", "ES384", "ES512"};
             if (!kKnown.contains(alg)) r.fail(a, "unsupported algorithm " + alg);
             ic.algorithms.insert(alg);
           }
@@ -115,7 +124,8 @@ AuthConfig parse_auth_config(const std::string& text, const std::string& name) {
       }
     }
     if (const auto& i = s["introspection"]) {
-      r.only(i, {"endpoint", "client_id", "client_secret", "client_secret_env", "client_auth", "token_prefixes"}, "introspection");
+      r.only(i, {"endpoint", "client_id", "client_secret", "client_secret_env", "client_auth", "token_prefixes"},
+             "introspection");
       if (i["token_prefixes"]) {
         ic.token_prefixes = r.strings(i["token_prefixes"], "token_prefixes");
         for (const auto& p : ic.token_prefixes)
@@ -223,7 +233,9 @@ std::shared_ptr<RequestGuard> make_guard(const AuthConfig& c, Fetcher fetch) {
       }
     }
   }
-  auto cached = std::make_shared<CachingVerifier>(router, CachingVerifier::Options{.max_entries = c.token_cache_entries, .max_ttl = std::chrono::seconds(c.token_cache_seconds)});
+  auto cached = std::make_shared<CachingVerifier>(
+      router,
+      CachingVerifier::Options{.max_entries = c.token_cache_entries, .max_ttl = std::chrono::seconds(c.token_cache_seconds)});
   return std::make_shared<ScopeGuard>(c.metadata, cached, c.required_scopes);
 }
 

@@ -1,5 +1,6 @@
 #include "jitgate/auth/http_fetch.hpp"
 
+#include <openssl/evp.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -8,7 +9,6 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
-#include <openssl/evp.h>
 
 namespace jitgate::auth {
 

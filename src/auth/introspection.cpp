@@ -4,8 +4,8 @@
 #include <chrono>
 
 #include "auth/claims.hpp"
-#include "jitgate/auth/jwt_verifier.hpp"
 #include "common/clock.hpp"
+#include "jitgate/auth/jwt_verifier.hpp"
 
 namespace jitgate::auth {
 

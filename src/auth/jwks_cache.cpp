@@ -2,9 +2,9 @@
 
 #include "jitgate/auth/resource_metadata.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
-#include <algorithm>
 #include <cctype>
 #include <iostream>
 #include "common/clock.hpp"
@@ -44,8 +44,10 @@ std::optional<std::int64_t> max_age(std::string_view cc) {
     std::size_t end = 0;
     bool quoted = false;
     for (; end < cc.size() && (quoted || cc[end] != ','); ++end) {
-      if (cc[end] == '\\' && quoted && end + 1 < cc.size()) ++end;
-      else if (cc[end] == '"') quoted = !quoted;
+      if (cc[end] == '\\' && quoted && end + 1 < cc.size())
+        ++end;
+      else if (cc[end] == '"')
+        quoted = !quoted;
     }
     std::string_view directive = trim(cc.substr(0, end));
     cc.remove_prefix(std::min(end + 1, cc.size()));
@@ -54,7 +56,7 @@ std::optional<std::int64_t> max_age(std::string_view cc) {
     std::string_view value = eq == std::string_view::npos ? std::string_view() : trim(directive.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
     if (name == "no-store" || name == "no-cache") uncacheable = true;
-    if (name != "max-age" || age) continue;  // the first max-age counts
+    if (name != "max-age" || age) continue;                                                          // the first max-age counts
     if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) continue;  // malformed: ignored
     // Section 1.2.2: a value too large to represent counts as 2^31.
     constexpr std::int64_t kMax = std::int64_t{1} << 31;

@@ -15,8 +15,8 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
-#include "common/digest.hpp"
 #include "common/clock.hpp"
+#include "common/digest.hpp"
 
 namespace jitgate::auth {
 
@@ -33,9 +33,7 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::int64_t system_now() {
-  return common::epoch_seconds();
-}
+std::int64_t system_now() { return common::epoch_seconds(); }
 
 const json::value* claim_path(const json::object& claims, std::string_view path) {
   const json::object* cur = &claims;
@@ -76,8 +74,8 @@ using Bytes16 = unsigned char __attribute__((vector_size(16)));
   auto within = [](Bytes16 v, unsigned char lo, unsigned char hi) {
     return (Bytes16)(static_cast<Bytes16>(v - lo) <= static_cast<unsigned char>(hi - lo));
   };
-  return within(x, '-', '9') | within(x | 0x20, 'a', 'z') | (Bytes16)(x == '+') | (Bytes16)(x == '=') |
-         (Bytes16)(x == '_') | (Bytes16)(x == '~');
+  return within(x, '-', '9') | within(x | 0x20, 'a', 'z') | (Bytes16)(x == '+') | (Bytes16)(x == '=') | (Bytes16)(x == '_') |
+         (Bytes16)(x == '~');
 }
 
 // Every character of t is a b64token character. This runs on every request with a token: 16
@@ -102,8 +100,7 @@ bool all_b64token(std::string_view t) {
 
 std::optional<std::string_view> bearer_token(std::string_view authorization) {
   while (!authorization.empty() && authorization.front() == ' ') authorization.remove_prefix(1);
-  if (authorization.size() < 7 || !iequals(authorization.substr(0, 6), "bearer") || authorization[6] != ' ')
-    return std::nullopt;
+  if (authorization.size() < 7 || !iequals(authorization.substr(0, 6), "bearer") || authorization[6] != ' ') return std::nullopt;
   std::string_view t = authorization.substr(7);
   while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
   while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
@@ -117,9 +114,7 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
   return t;
 }
 
-std::string token_hash(std::string_view token) {
-  return common::log_label(token);
-}
+std::string token_hash(std::string_view token) { return common::log_label(token); }
 
 std::set<std::string, std::less<>> scopes_from_claims(const json::object& claims) {
   std::set<std::string, std::less<>> out;
@@ -173,9 +168,8 @@ struct Curve {
   int nid;
   std::size_t coordinate_bytes;
 };
-constexpr std::array<Curve, 3> kCurves{{{"P-256", "ES256", NID_X9_62_prime256v1, 32},
-                                         {"P-384", "ES384", NID_secp384r1, 48},
-                                         {"P-521", "ES512", NID_secp521r1, 66}}};
+constexpr std::array<Curve, 3> kCurves{
+    {{"P-256", "ES256", NID_X9_62_prime256v1, 32}, {"P-384", "ES384", NID_secp384r1, 48}, {"P-521", "ES512", NID_secp521r1, 66}}};
 
 constexpr std::size_t kMinRsaBits = 2048, kMaxRsaBits = 16384;
 
@@ -305,7 +299,8 @@ std::shared_ptr<const KeySet> KeySet::parse(std::string_view jwks_json, std::str
       std::set<std::string_view> seen;
       bool well_formed = ops->is_array();
       if (well_formed)
-        for (const auto& op : ops->get_array()) well_formed = well_formed && op.is_string() && seen.insert(op.get_string()).second;
+        for (const auto& op : ops->get_array())
+          well_formed = well_formed && op.is_string() && seen.insert(op.get_string()).second;
       if (!well_formed) {
         refuse("key_ops is not an array of distinct strings");
         continue;
@@ -394,8 +389,7 @@ Verification JwtVerifier::verify(std::string_view token) {
   const auto* alg_v = header->if_contains("alg");
   if (!alg_v || !alg_v->is_string()) return fail("token header has no algorithm");
   std::string alg(alg_v->get_string());
-  if (alg == "none" || alg.starts_with("HS") || !options_.algorithms.contains(alg))
-    return fail("signing algorithm not allowed");
+  if (alg == "none" || alg.starts_with("HS") || !options_.algorithms.contains(alg)) return fail("signing algorithm not allowed");
   if (const auto* typ = header->if_contains("typ")) {
     if (!typ->is_string()) return fail("malformed token header");
     // RFC 7515 section 4.1.9: media types compare case-insensitively, "application/" may be left out.
@@ -499,10 +493,12 @@ Principal principal_from_claims(json::object claims, const std::vector<std::stri
   if (const auto* iss = claims.if_contains("iss"); iss && iss->is_string()) p.issuer = std::string(iss->get_string());
   if (const auto* sub = claims.if_contains("sub"); sub && sub->is_string()) p.subject = std::string(sub->get_string());
   for (const char* c : {"client_id", "azp"})
-    if (const auto* v = claims.if_contains(c); v && v->is_string() && p.client_id.empty()) p.client_id = std::string(v->get_string());
+    if (const auto* v = claims.if_contains(c); v && v->is_string() && p.client_id.empty())
+      p.client_id = std::string(v->get_string());
   p.scopes = scopes_from_claims(claims);
   p.roles = roles_from_claims(claims, role_claims);
-  if (auto exp = claims::numeric_date(claims, "exp", claims::Rounding::down); exp.present && exp.valid) p.expires_at = exp.seconds;
+  if (auto exp = claims::numeric_date(claims, "exp", claims::Rounding::down); exp.present && exp.valid)
+    p.expires_at = exp.seconds;
   p.claims = std::move(claims);
   return p;
 }

@@ -60,8 +60,7 @@ const std::set<std::string>* ScopeGuard::requirement(const AccessRequest& r) con
 AccessDecision ScopeGuard::decide_for(std::shared_ptr<const Principal> principal, const AccessRequest& request) const {
   const std::set<std::string>* needed = requirement(request);
   if (needed && !needed->empty()) {
-    if (!principal)
-      return refuse(401, Challenge::missing_token(metadata_url_, join(*needed)), {}, "authorization required");
+    if (!principal) return refuse(401, Challenge::missing_token(metadata_url_, join(*needed)), {}, "authorization required");
     bool missing = false;
     for (const auto& s : *needed) missing = missing || !principal->scopes.contains(s);
     // One challenge names every scope the operation needs, granted ones included, so that a

@@ -41,7 +41,8 @@ std::string describe_refusal(unsigned status, std::string_view body) {
 
 }  // namespace
 
-TokenExchanger::TokenExchanger(TokenExchangeOptions options, Fetcher fetch) : options_(std::move(options)), fetch_(std::move(fetch)) {
+TokenExchanger::TokenExchanger(TokenExchangeOptions options, Fetcher fetch)
+    : options_(std::move(options)), fetch_(std::move(fetch)) {
   if (options_.token_endpoint.empty()) throw std::invalid_argument("token exchange: no token endpoint");
   if (options_.client_id.empty()) throw std::invalid_argument("token exchange: no client_id");
   if (options_.resource.empty() && options_.audience.empty())
@@ -54,9 +55,7 @@ std::int64_t TokenExchanger::now() const {
   return common::epoch_seconds();
 }
 
-std::string TokenExchanger::key_of(std::string_view subject_token) {
-  return common::sha256(subject_token);
-}
+std::string TokenExchanger::key_of(std::string_view subject_token) { return common::sha256(subject_token); }
 
 std::shared_ptr<const ExchangedToken> TokenExchanger::cached(std::string_view subject_token) const {
   std::string key = key_of(subject_token);
@@ -75,7 +74,8 @@ std::shared_ptr<const ExchangedToken> TokenExchanger::cached(std::string_view su
 }
 
 std::shared_ptr<const ExchangedToken> TokenExchanger::exchange(std::string_view subject_token,
-                                                               std::optional<std::int64_t> subject_expires_at, std::string& error) {
+                                                               std::optional<std::int64_t> subject_expires_at,
+                                                               std::string& error) {
   if (auto hit = cached(subject_token)) return hit;
   auto failed = [&](std::string why) -> std::shared_ptr<const ExchangedToken> {
     error = std::move(why);
@@ -95,8 +95,10 @@ std::shared_ptr<const ExchangedToken> TokenExchanger::exchange(std::string_view 
     for (const auto& s : options_.scopes) scope += (scope.empty() ? "" : " ") + s;
     form.emplace_back("scope", scope);
   }
-  FetchRequest req{"POST", options_.token_endpoint,
-                   {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}}, {}};
+  FetchRequest req{"POST",
+                   options_.token_endpoint,
+                   {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}},
+                   {}};
   authenticate_client(req, form, options_.client_id, options_.client_secret, options_.client_secret_post);
   req.body = form_encode(form);
   std::string fetch_error;
@@ -126,11 +128,14 @@ std::shared_ptr<const ExchangedToken> TokenExchanger::exchange(std::string_view 
     // Any JSON number is possible here; only whole seconds within a year are taken (a fraction
     // is rounded down, as the shorter lifetime).
     constexpr std::int64_t kMaxLifetime = 366 * 86400;
-    if (e->is_int64() && e->get_int64() >= 0 && e->get_int64() <= kMaxLifetime) lifetime = e->get_int64();
-    else if (e->is_uint64() && e->get_uint64() <= static_cast<std::uint64_t>(kMaxLifetime)) lifetime = static_cast<std::int64_t>(e->get_uint64());
+    if (e->is_int64() && e->get_int64() >= 0 && e->get_int64() <= kMaxLifetime)
+      lifetime = e->get_int64();
+    else if (e->is_uint64() && e->get_uint64() <= static_cast<std::uint64_t>(kMaxLifetime))
+      lifetime = static_cast<std::int64_t>(e->get_uint64());
     else if (e->is_double() && e->get_double() >= 0 && e->get_double() <= static_cast<double>(kMaxLifetime))
       lifetime = static_cast<std::int64_t>(e->get_double());
-    else return failed("the exchange answer's expires_in is not a number of seconds from 0 to a year");
+    else
+      return failed("the exchange answer's expires_in is not a number of seconds from 0 to a year");
   }
   token->expires_at = t + lifetime;
   if (subject_expires_at) token->expires_at = std::min(token->expires_at, *subject_expires_at);

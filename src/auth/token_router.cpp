@@ -21,9 +21,7 @@ using claims::parse_object;
 
 using common::sha256;
 
-std::int64_t steady_ms() {
-  return common::steady_millis();
-}
+std::int64_t steady_ms() { return common::steady_millis(); }
 
 }  // namespace
 
@@ -55,7 +53,8 @@ std::string IntrospectionRateLimiter::address_key(std::string_view peer) {
   boost::system::error_code ec;
   auto a = boost::asio::ip::make_address(std::string(peer), ec);
   if (ec) return std::string(peer);
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).to_string();
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).to_string();
   if (a.is_v4()) return a.to_string();
   // One host commonly has a whole /64: counted per address, it could rotate without end.
   auto bytes = a.to_v6().to_bytes();

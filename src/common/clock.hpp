@@ -12,8 +12,7 @@ inline std::int64_t epoch_seconds() {
 
 // Monotonic milliseconds: for rates and intervals, which must not jump with the wall clock.
 inline std::int64_t steady_millis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace jitgate::common

@@ -6,12 +6,12 @@
 #include <chrono>
 #include <iostream>
 
+#include "common/clock.hpp"
 #include "devauth/pages.hpp"
 #include "devauth/util.hpp"
 #include "jitgate/auth/jwt_verifier.hpp"
 #include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/devauth/password.hpp"
-#include "common/clock.hpp"
 
 namespace jitgate::devauth {
 
@@ -54,7 +54,9 @@ constexpr std::int64_t kPendingSeconds = 600;
 void log(const std::string& line) { std::cerr << "jitgate devauth (DEVELOPMENT ONLY): " << line << '\n'; }
 
 Response json_response(unsigned status, const json::object& body) {
-  return Response{status, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}, {"Pragma", "no-cache"}}, json::serialize(body)};
+  return Response{status,
+                  {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}, {"Pragma", "no-cache"}},
+                  json::serialize(body)};
 }
 
 Response oauth_error(const std::string& error, const std::string& description, unsigned status = 400) {
@@ -74,9 +76,13 @@ Response html(unsigned status, std::string body) {
                   std::move(body)};
 }
 
-Response error_html(const std::string& error, const std::string& description) { return html(400, error_page(error, description)); }
+Response error_html(const std::string& error, const std::string& description) {
+  return html(400, error_page(error, description));
+}
 
-Response redirect(const std::string& location) { return Response{302, {{"Location", location}, {"Cache-Control", "no-store"}}, {}}; }
+Response redirect(const std::string& location) {
+  return Response{302, {{"Location", location}, {"Cache-Control", "no-store"}}, {}};
+}
 
 bool is_loopback_host(std::string_view host) { return host == "127.0.0.1" || host == "[::1]" || host == "localhost"; }
 
@@ -273,7 +279,8 @@ Response AuthorizationServer::metadata(bool openid) const {
       {"jwks_uri", issuer_ + "/jwks"},
       {"response_types_supported", json::array{"code"}},
       {"response_modes_supported", json::array{"query"}},
-      {"grant_types_supported", json::array{"authorization_code", "refresh_token", "client_credentials", auth::kTokenExchangeGrant}},
+      {"grant_types_supported",
+       json::array{"authorization_code", "refresh_token", "client_credentials", auth::kTokenExchangeGrant}},
       {"code_challenge_methods_supported", json::array{"S256"}},
       {"token_endpoint_auth_methods_supported", json::array{"none", "client_secret_basic", "client_secret_post"}},
       {"scopes_supported", std::move(scopes)},
@@ -426,8 +433,7 @@ Response AuthorizationServer::authorize(const Request& r) {
   if (*response_type != "code") return back("unsupported_response_type", "only response_type=code is supported");
   if (!challenge) return back("invalid_request", "PKCE is required: code_challenge is missing");
   if (!method || *method != "S256") return back("invalid_request", "code_challenge_method must be S256");
-  if (!is_sha256_base64url(*challenge))
-    return back("invalid_request", "code_challenge is not a base64url SHA-256 value");
+  if (!is_sha256_base64url(*challenge)) return back("invalid_request", "code_challenge is not a base64url SHA-256 value");
   std::vector<std::string> scopes = split_scopes(scope.value_or(""));
   for (const auto& s : scopes)
     if (!scope_known(s)) return back("invalid_scope", "unknown scope " + s);
@@ -502,7 +508,8 @@ Response AuthorizationServer::continue_after_login(const std::string& id, const 
     std::lock_guard lock(mu_);
     auto pit = pending_.find(id);
     auto sit = sessions_.find(sid);
-    if (pit == pending_.end() || sit == sessions_.end()) return error_html("invalid_request", "this sign-in request expired; start again");
+    if (pit == pending_.end() || sit == sessions_.end())
+      return error_html("invalid_request", "this sign-in request expired; start again");
     p = pit->second;
     s = sit->second;
     p->session_id = sid;
@@ -524,8 +531,7 @@ Response AuthorizationServer::continue_after_login(const std::string& id, const 
     std::lock_guard lock(mu_);
     consented_before = s->granted.contains(p->client_id);
   }
-  if (v.asked.empty() && consented_before)
-    return issue_code(id, with_earlier_grants(p->scopes, before), s->username);
+  if (v.asked.empty() && consented_before) return issue_code(id, with_earlier_grants(p->scopes, before), s->username);
   return html(200, consent_page(v));
 }
 
@@ -546,7 +552,8 @@ Response AuthorizationServer::consent(const Request& r) {
   }
   if (!p) return error_html("invalid_request", "this consent request is unknown or expired; start again from the application");
   // The pending request is bound to the browser that signed in (which also stops cross-site posts).
-  if (!s || p->session_id != *sid) return error_html("invalid_request", "sign in first; this consent form belongs to another session");
+  if (!s || p->session_id != *sid)
+    return error_html("invalid_request", "sign in first; this consent form belongs to another session");
   if (decision != "allow") {
     {
       std::lock_guard lock(mu_);
@@ -574,7 +581,8 @@ Response AuthorizationServer::consent(const Request& r) {
   return issue_code(id, granted, s->username);
 }
 
-Response AuthorizationServer::issue_code(const std::string& id, const std::vector<std::string>& scopes, const std::string& username) {
+Response AuthorizationServer::issue_code(const std::string& id, const std::vector<std::string>& scopes,
+                                         const std::string& username) {
   std::shared_ptr<Pending> p;
   auto g = std::make_shared<CodeGrant>();
   std::string code = random_token(32);
@@ -607,7 +615,8 @@ Response AuthorizationServer::token(const Request& r) {
   if (!form) return oauth_error("invalid_request", "the body is malformed");
   for (std::size_t i = 0; i < form->size(); ++i)
     for (std::size_t j = i + 1; j < form->size(); ++j)
-      if ((*form)[i].first == (*form)[j].first) return oauth_error("invalid_request", (*form)[i].first + " appears more than once");
+      if ((*form)[i].first == (*form)[j].first)
+        return oauth_error("invalid_request", (*form)[i].first + " appears more than once");
 
   // Client authentication: HTTP Basic, the body, or none for a public client.
   std::optional<std::string> id = field(*form, "client_id"), secret = field(*form, "client_secret");
@@ -642,7 +651,8 @@ Response AuthorizationServer::token(const Request& r) {
     auto pass_part = parse_form("p=" + decoded.substr(colon + 1));
     if (!user_part || !pass_part || user_part->empty() || pass_part->empty())
       return oauth_error("invalid_client", "malformed Basic credentials", 401);
-    if (id && *id != user_part->front().second) return oauth_error("invalid_request", "client_id differs from the Basic credentials");
+    if (id && *id != user_part->front().second)
+      return oauth_error("invalid_request", "client_id differs from the Basic credentials");
     id = user_part->front().second;
     secret = pass_part->front().second;
     basic = true;
@@ -666,7 +676,8 @@ Response AuthorizationServer::token(const Request& r) {
   if (*grant_type != "authorization_code" && *grant_type != "refresh_token" && *grant_type != "client_credentials" &&
       *grant_type != auth::kTokenExchangeGrant)
     return oauth_error("unsupported_grant_type", "unsupported grant_type " + *grant_type);
-  if (!contains(client->grant_types, *grant_type)) return oauth_error("unauthorized_client", "this client may not use " + *grant_type);
+  if (!contains(client->grant_types, *grant_type))
+    return oauth_error("unauthorized_client", "this client may not use " + *grant_type);
   if (*grant_type == auth::kTokenExchangeGrant) return token_exchange(*client, *form);
   auto resource = field(*form, "resource");
 
@@ -693,12 +704,15 @@ Response AuthorizationServer::token(const Request& r) {
       return oauth_error("invalid_grant", "the authorization code was already used");
     }
     if (g->expires_at <= now()) return oauth_error("invalid_grant", "the authorization code expired");
-    if (!redirect_uri || *redirect_uri != g->redirect_uri) return oauth_error("invalid_grant", "redirect_uri differs from the authorization request");
+    if (!redirect_uri || *redirect_uri != g->redirect_uri)
+      return oauth_error("invalid_grant", "redirect_uri differs from the authorization request");
     if (!valid_pkce_value(*verifier) || !constant_time_equal(base64url(sha256(*verifier)), g->code_challenge))
       return oauth_error("invalid_grant", "the PKCE code_verifier does not match the code_challenge");
-    if (resource && *resource != g->resource) return oauth_error("invalid_target", "resource differs from the authorization request");
+    if (resource && *resource != g->resource)
+      return oauth_error("invalid_target", "resource differs from the authorization request");
     const User* u = user(g->username);
-    return token_response(*client, g->username, u, g->scopes, g->resource, contains(client->grant_types, "refresh_token"), g->family);
+    return token_response(*client, g->username, u, g->scopes, g->resource, contains(client->grant_types, "refresh_token"),
+                          g->family);
   }
 
   if (*grant_type == "refresh_token") {
@@ -765,7 +779,8 @@ Response AuthorizationServer::token_exchange(const Client& c, const Fields& form
   if (!subject_token || subject_token->empty()) return oauth_error("invalid_request", "subject_token is missing");
   if (!subject_type) return oauth_error("invalid_request", "subject_token_type is missing");
   if (*subject_type != auth::kAccessTokenType)
-    return oauth_error("invalid_request", "only access tokens are exchanged (subject_token_type " + std::string(auth::kAccessTokenType) + ")");
+    return oauth_error("invalid_request",
+                       "only access tokens are exchanged (subject_token_type " + std::string(auth::kAccessTokenType) + ")");
   if (field(form, "actor_token") || field(form, "actor_token_type"))
     return oauth_error("invalid_request", "actor tokens are not supported; the authenticated client is the actor");
   if (auto requested = field(form, "requested_token_type"); requested && *requested != auth::kAccessTokenType)
@@ -807,8 +822,14 @@ Response AuthorizationServer::token_exchange(const Client& c, const Fields& form
   std::int64_t t = now();
   std::int64_t exp = t + options_.access_token_lifetime.count();
   if (subject.expires_at) exp = std::min(exp, *subject.expires_at);  // never outlives what it came from
-  json::object claims{{"iss", issuer_}, {"sub", subject.subject}, {"aud", target}, {"client_id", c.client_id},
-                      {"iat", t},       {"nbf", t},               {"exp", exp},    {"jti", random_token(16)},
+  json::object claims{{"iss", issuer_},
+                      {"sub", subject.subject},
+                      {"aud", target},
+                      {"client_id", c.client_id},
+                      {"iat", t},
+                      {"nbf", t},
+                      {"exp", exp},
+                      {"jti", random_token(16)},
                       {"scope", join_scopes(scopes)}};
   for (const char* k : {"roles", "name", "preferred_username"})
     if (const auto* v = subject.claims.if_contains(k)) claims[k] = *v;
@@ -817,8 +838,8 @@ Response AuthorizationServer::token_exchange(const Client& c, const Fields& form
   if (const auto* earlier = subject.claims.if_contains("act")) act["act"] = *earlier;
   claims["act"] = std::move(act);
   std::string access = keys_.sign(claims);
-  log("exchanged a token of " + subject.subject + " (token #" + log_label(*subject_token) + ") for " + c.client_id + " (aud " + target +
-      ", scope '" + join_scopes(scopes) + "', token #" + log_label(access) + ")");
+  log("exchanged a token of " + subject.subject + " (token #" + log_label(*subject_token) + ") for " + c.client_id + " (aud " +
+      target + ", scope '" + join_scopes(scopes) + "', token #" + log_label(access) + ")");
   return json_response(200, json::object{{"access_token", access},
                                          {"issued_token_type", auth::kAccessTokenType},
                                          {"token_type", "Bearer"},
@@ -826,8 +847,9 @@ Response AuthorizationServer::token_exchange(const Client& c, const Fields& form
                                          {"scope", join_scopes(scopes)}});
 }
 
-Response AuthorizationServer::token_response(const Client& c, const std::string& subject, const User* u, const std::vector<std::string>& scopes,
-                                             const std::string& resource, bool with_refresh, const std::string& family) {
+Response AuthorizationServer::token_response(const Client& c, const std::string& subject, const User* u,
+                                             const std::vector<std::string>& scopes, const std::string& resource,
+                                             bool with_refresh, const std::string& family) {
   std::int64_t t = now();
   json::object claims{
       {"iss", issuer_},
@@ -900,10 +922,12 @@ Response AuthorizationServer::registration(const Request& r) {
   std::vector<std::string> response_types{"code"};
   c.grant_types = {"authorization_code"};
   c.token_endpoint_auth_method = "client_secret_basic";  // RFC 7591's default
-  if (!str("client_name", c.client_name) || !str("scope", c.scope) || !str("token_endpoint_auth_method", c.token_endpoint_auth_method) ||
-      !strs("grant_types", c.grant_types) || !strs("response_types", response_types))
+  if (!str("client_name", c.client_name) || !str("scope", c.scope) ||
+      !str("token_endpoint_auth_method", c.token_endpoint_auth_method) || !strs("grant_types", c.grant_types) ||
+      !strs("response_types", response_types))
     return oauth_error("invalid_client_metadata", "a client metadata field has the wrong type");
-  if (!strs("redirect_uris", c.redirect_uris)) return oauth_error("invalid_redirect_uri", "redirect_uris must be an array of strings");
+  if (!strs("redirect_uris", c.redirect_uris))
+    return oauth_error("invalid_redirect_uri", "redirect_uris must be an array of strings");
   const auto& m = c.token_endpoint_auth_method;
   if (m != "none" && m != "client_secret_basic" && m != "client_secret_post")
     return oauth_error("invalid_client_metadata", "unsupported token_endpoint_auth_method " + m);
@@ -917,9 +941,11 @@ Response AuthorizationServer::registration(const Request& r) {
   for (const auto& s : split_scopes(c.scope))
     if (!scope_known(s)) return oauth_error("invalid_client_metadata", "unknown scope " + s);
   if (contains(c.grant_types, "authorization_code")) {
-    if (c.redirect_uris.empty()) return oauth_error("invalid_redirect_uri", "redirect_uris is required for the authorization code grant");
+    if (c.redirect_uris.empty())
+      return oauth_error("invalid_redirect_uri", "redirect_uris is required for the authorization code grant");
     for (const auto& u : c.redirect_uris)
-      if (!valid_redirect_uri(u)) return oauth_error("invalid_redirect_uri", "redirect URI " + u + " is not https, loopback http or a private-use scheme");
+      if (!valid_redirect_uri(u))
+        return oauth_error("invalid_redirect_uri", "redirect URI " + u + " is not https, loopback http or a private-use scheme");
   }
   c.client_id = "dev-" + random_token(12);
   if (m != "none") c.client_secret = random_token(32);

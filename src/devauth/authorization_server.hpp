@@ -23,7 +23,7 @@ class AuthorizationServer {
   void rotate_keys();
 
  private:
-  struct Pending;     // an authorization request waiting for login and consent
+  struct Pending;  // an authorization request waiting for login and consent
   struct LoginSession;
   struct CodeGrant;
   struct RefreshGrant;
@@ -72,7 +72,7 @@ class AuthorizationServer {
   std::map<std::string, CachedDocument, std::less<>> documents_;
   std::map<std::string, std::shared_ptr<Pending>, std::less<>> pending_;
   std::map<std::string, std::shared_ptr<LoginSession>, std::less<>> sessions_;
-  std::map<std::string, std::shared_ptr<CodeGrant>, std::less<>> codes_;        // by code
+  std::map<std::string, std::shared_ptr<CodeGrant>, std::less<>> codes_;       // by code
   std::map<std::string, std::shared_ptr<RefreshGrant>, std::less<>> refresh_;  // by SHA-256 of the token
   std::set<std::string> revoked_families_;
   std::int64_t last_sweep_ = 0;

@@ -27,8 +27,9 @@ Options parse_options(const std::string& text, const std::string& name) {
     throw ConfigError(yaml::syntax_error(name, e));
   }
   YAML::Node root = doc.IsMap() && doc["devauth"] ? doc["devauth"] : doc;
-  r.only(root, {"host", "port", "issuer", "users", "scopes", "clients", "resources", "default_resource", "cimd_allowed_hosts",
-                "access_token_lifetime", "refresh_token_lifetime", "code_lifetime", "dynamic_registration"},
+  r.only(root,
+         {"host", "port", "issuer", "users", "scopes", "clients", "resources", "default_resource", "cimd_allowed_hosts",
+          "access_token_lifetime", "refresh_token_lifetime", "code_lifetime", "dynamic_registration"},
          "devauth");
   Options o;
   if (root["host"]) o.host = r.str(root["host"], "host");
@@ -37,8 +38,11 @@ Options parse_options(const std::string& text, const std::string& name) {
   if (root["resources"]) o.resources = r.strings(root["resources"], "resources");
   if (root["default_resource"]) o.default_resource = r.str(root["default_resource"], "default_resource");
   if (root["cimd_allowed_hosts"]) o.cimd_allowed_hosts = r.strings(root["cimd_allowed_hosts"], "cimd_allowed_hosts");
-  if (root["access_token_lifetime"]) o.access_token_lifetime = std::chrono::seconds(r.integer(root["access_token_lifetime"], "access_token_lifetime", 10, 86400));
-  if (root["refresh_token_lifetime"]) o.refresh_token_lifetime = std::chrono::seconds(r.integer(root["refresh_token_lifetime"], "refresh_token_lifetime", 60, 30 * 86400));
+  if (root["access_token_lifetime"])
+    o.access_token_lifetime = std::chrono::seconds(r.integer(root["access_token_lifetime"], "access_token_lifetime", 10, 86400));
+  if (root["refresh_token_lifetime"])
+    o.refresh_token_lifetime =
+        std::chrono::seconds(r.integer(root["refresh_token_lifetime"], "refresh_token_lifetime", 60, 30 * 86400));
   if (root["code_lifetime"]) o.code_lifetime = std::chrono::seconds(r.integer(root["code_lifetime"], "code_lifetime", 1, 600));
   if (root["dynamic_registration"]) o.dynamic_registration = root["dynamic_registration"].as<bool>();
   if (const auto& scopes = root["scopes"]) {
@@ -67,8 +71,9 @@ Options parse_options(const std::string& text, const std::string& name) {
   if (const auto& clients = root["clients"]) {
     if (!clients.IsSequence()) r.fail(clients, "clients must be a list");
     for (const auto& c : clients) {
-      r.only(c, {"client_id", "client_secret", "client_secret_env", "client_name", "redirect_uris", "grant_types", "scope",
-                 "token_endpoint_auth_method", "exchange_audiences"},
+      r.only(c,
+             {"client_id", "client_secret", "client_secret_env", "client_name", "redirect_uris", "grant_types", "scope",
+              "token_endpoint_auth_method", "exchange_audiences"},
              "a client");
       if (!c["client_id"]) r.fail(c, "a client needs client_id");
       Client x;
@@ -84,7 +89,8 @@ Options parse_options(const std::string& text, const std::string& name) {
       if (c["redirect_uris"]) x.redirect_uris = r.strings(c["redirect_uris"], "redirect_uris");
       if (c["grant_types"]) x.grant_types = r.strings(c["grant_types"], "grant_types");
       if (c["scope"]) x.scope = r.str(c["scope"], "scope");
-      if (c["token_endpoint_auth_method"]) x.token_endpoint_auth_method = r.str(c["token_endpoint_auth_method"], "token_endpoint_auth_method");
+      if (c["token_endpoint_auth_method"])
+        x.token_endpoint_auth_method = r.str(c["token_endpoint_auth_method"], "token_endpoint_auth_method");
       if (c["exchange_audiences"]) x.exchange_audiences = r.strings(c["exchange_audiences"], "exchange_audiences");
       for (const auto& g : x.grant_types)
         if (g != "authorization_code" && g != "refresh_token" && g != "client_credentials" && g != auth::kTokenExchangeGrant)

@@ -13,8 +13,8 @@
 namespace jitgate::devauth {
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // path and query, as sent
+  std::string method;                                       // "GET", "POST", ...
+  std::string target;                                       // path and query, as sent
   std::map<std::string, std::string, std::less<>> headers;  // names lower-cased
   std::string body;
 
@@ -49,8 +49,8 @@ class Listener {
  public:
   Listener(ListenerOptions options, Handler handler);
   ~Listener();
-  std::uint16_t listen();  // binds; throws std::runtime_error on failure
-  void start();            // I/O threads in the background
+  std::uint16_t listen();         // binds; throws std::runtime_error on failure
+  void start();                   // I/O threads in the background
   void run(bool handle_signals);  // blocks until stop() (or SIGINT/SIGTERM)
   void stop();
 

@@ -1,7 +1,7 @@
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
@@ -33,7 +33,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(tcp::socket socket, const ListenerOptions& options, const Handler& handler)
       : stream_(std::move(socket)), options_(options), handler_(handler) {}
 
-  void start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
 
  private:
   void read() {
@@ -41,14 +43,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     stream_.expires_after(kTimeout);
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
-      Response r{413, {{"Content-Type", "application/json"}}, R"({"error":"invalid_request","error_description":"request too large"})"};
+      Response r{
+          413, {{"Content-Type", "application/json"}}, R"({"error":"invalid_request","error_description":"request too large"})"};
       write(std::move(r), false);
       return;
     }
@@ -127,8 +129,10 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<Connection>(std::move(s), self->options, self->handler)->start();
-      else fail(ec, "accept");
+      if (!ec)
+        std::make_shared<Connection>(std::move(s), self->options, self->handler)->start();
+      else
+        fail(ec, "accept");
       if (self->acceptor.is_open()) self->accept();
     });
   }
@@ -151,7 +155,9 @@ std::uint16_t Listener::listen() {
   if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " +
+                             ec.message());
   impl_->accept();
   return a.local_endpoint().port();
 }

@@ -65,8 +65,8 @@ std::string KeyRing::sign(const json::object& claims) const {
   cjose_err err;
   cjose_header_t* h = cjose_header_new(&err);
   if (!h) throw std::runtime_error("cannot create a JWS header");
-  bool ok = cjose_header_set(h, CJOSE_HDR_ALG, CJOSE_HDR_ALG_ES256, &err) && cjose_header_set(h, CJOSE_HDR_KID, key->kid.c_str(), &err) &&
-            cjose_header_set(h, "typ", "at+jwt", &err);
+  bool ok = cjose_header_set(h, CJOSE_HDR_ALG, CJOSE_HDR_ALG_ES256, &err) &&
+            cjose_header_set(h, CJOSE_HDR_KID, key->kid.c_str(), &err) && cjose_header_set(h, "typ", "at+jwt", &err);
   std::string body = json::serialize(claims);
   cjose_jws_t* jws = ok ? cjose_jws_sign(key->jwk, h, reinterpret_cast<const uint8_t*>(body.data()), body.size(), &err) : nullptr;
   cjose_header_release(h);

@@ -9,7 +9,9 @@ namespace {
 std::string frame(const std::string& title, const std::string& body) {
   return "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-         "<title>" + html_escape(title) + " - jitgate development authorization server</title>"
+         "<title>" +
+         html_escape(title) +
+         " - jitgate development authorization server</title>"
          "<style>"
          "body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#222}"
          ".dev{background:#fff3cd;border:1px solid #e0b000;padding:.6rem .8rem;border-radius:6px;font-size:.9rem}"
@@ -22,7 +24,8 @@ std::string frame(const std::string& title, const std::string& body) {
          "<p class=\"dev\" id=\"development-banner\"><strong>Development authorization server.</strong> "
          "For demos and tests only: users come from a demo file and keys live in memory. "
          "Production deployments point jitgate at a real identity provider.</p>"
-         "<h1>" + html_escape(title) + "</h1>" + body + "</body></html>\n";
+         "<h1>" +
+         html_escape(title) + "</h1>" + body + "</body></html>\n";
 }
 
 }  // namespace
@@ -33,12 +36,16 @@ std::string login_page(const LoginView& v) {
   if (!v.resource.empty()) body += " to use <code>" + html_escape(v.resource) + "</code>";
   body += ".</p>";
   if (!v.error.empty()) body += "<p class=\"error\" id=\"login-error\">" + html_escape(v.error) + "</p>";
-  body += "<form method=\"post\" action=\"/login\" id=\"login-form\">"
-          "<input type=\"hidden\" name=\"request\" value=\"" + html_escape(v.request_id) + "\">"
-          "<label>Username <input type=\"text\" name=\"username\" id=\"username\" autocomplete=\"username\" value=\"" +
-          html_escape(v.username) + "\" required autofocus></label>"
-          "<label>Password <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>"
-          "<button type=\"submit\" id=\"sign-in\">Sign in</button></form>";
+  body +=
+      "<form method=\"post\" action=\"/login\" id=\"login-form\">"
+      "<input type=\"hidden\" name=\"request\" value=\"" +
+      html_escape(v.request_id) +
+      "\">"
+      "<label>Username <input type=\"text\" name=\"username\" id=\"username\" autocomplete=\"username\" value=\"" +
+      html_escape(v.username) +
+      "\" required autofocus></label>"
+      "<label>Password <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>"
+      "<button type=\"submit\" id=\"sign-in\">Sign in</button></form>";
   return frame("Sign in", body);
 }
 
@@ -52,8 +59,10 @@ std::string consent_page(const ConsentView& v) {
   body += " access";
   if (!v.resource.empty()) body += " to <code>" + html_escape(v.resource) + "</code>";
   body += ". Untick what you do not want to allow.</p>";
-  body += "<form method=\"post\" action=\"/consent\" id=\"consent-form\">"
-          "<input type=\"hidden\" name=\"request\" value=\"" + html_escape(v.request_id) + "\">";
+  body +=
+      "<form method=\"post\" action=\"/consent\" id=\"consent-form\">"
+      "<input type=\"hidden\" name=\"request\" value=\"" +
+      html_escape(v.request_id) + "\">";
   for (const auto& s : v.asked) {
     std::string id = "scope-" + url_encode(s.name);
     body += "<div class=\"scope\"><label><input type=\"checkbox\" name=\"scope\" value=\"" + html_escape(s.name) + "\" id=\"" +
@@ -63,23 +72,25 @@ std::string consent_page(const ConsentView& v) {
   if (v.asked.empty()) body += "<p>It asks for no specific permission: only that you are signed in.</p>";
   if (!v.granted.empty()) {
     body += "<p>You allowed earlier (kept):</p><ul id=\"granted\">";
-    for (const auto& s : v.granted) body += "<li>" + html_escape(s.description) + " <code>" + html_escape(s.name) + "</code></li>";
+    for (const auto& s : v.granted)
+      body += "<li>" + html_escape(s.description) + " <code>" + html_escape(s.name) + "</code></li>";
     body += "</ul>";
   }
-  body += "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>"
-          "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>";
+  body +=
+      "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Allow</button>"
+      "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button></form>";
   return frame("Allow access", body);
 }
 
 std::string error_page(const std::string& error, const std::string& description) {
-  return frame("Request refused", "<p class=\"error\">Error <code id=\"error\">" + html_escape(error) + "</code></p><p id=\"error-description\">" +
-                                      html_escape(description) + "</p>");
+  return frame("Request refused", "<p class=\"error\">Error <code id=\"error\">" + html_escape(error) +
+                                      "</code></p><p id=\"error-description\">" + html_escape(description) + "</p>");
 }
 
 std::string home_page(const std::string& issuer) {
-  return frame("jitgate development authorization server",
-               "<p>Issuer <code>" + html_escape(issuer) + "</code>. Metadata at <code>" + html_escape(issuer) +
-                   "/.well-known/oauth-authorization-server</code>.</p>");
+  return frame("jitgate development authorization server", "<p>Issuer <code>" + html_escape(issuer) +
+                                                               "</code>. Metadata at <code>" + html_escape(issuer) +
+                                                               "/.well-known/oauth-authorization-server</code>.</p>");
 }
 
 }  // namespace jitgate::devauth

@@ -11,8 +11,8 @@ struct LoginView {
   std::string request_id;  // hidden field `request`
   std::string client_name;
   std::string resource;
-  std::string error;       // shown above the form when non-empty
-  std::string username;    // refilled after a failed attempt
+  std::string error;     // shown above the form when non-empty
+  std::string username;  // refilled after a failed attempt
 };
 
 struct ScopeLine {

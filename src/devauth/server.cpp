@@ -9,7 +9,11 @@ namespace jitgate::devauth {
 
 struct DevAuthServer::Impl {
   explicit Impl(Options o)
-      : host(o.host), port_option(o.port), issuer_option(o.issuer), threads(o.threads), as(std::move(o)),
+      : host(o.host),
+        port_option(o.port),
+        issuer_option(o.issuer),
+        threads(o.threads),
+        as(std::move(o)),
         listener(ListenerOptions{host, port_option, threads}, [this](const Request& r) { return as.handle(r); }) {}
   std::string host;
   std::uint16_t port_option;
@@ -21,7 +25,9 @@ struct DevAuthServer::Impl {
 };
 
 namespace {
-bool loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.starts_with("127."); }
+bool loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.starts_with("127.");
+}
 }  // namespace
 
 DevAuthServer::DevAuthServer(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -30,11 +36,13 @@ DevAuthServer::~DevAuthServer() { stop(); }
 std::uint16_t DevAuthServer::listen() {
   impl_->port = impl_->listener.listen();
   std::string host = impl_->host.find(':') != std::string::npos ? "[" + impl_->host + "]" : impl_->host;
-  impl_->as.set_issuer(impl_->issuer_option.empty() ? "http://" + host + ":" + std::to_string(impl_->port) : impl_->issuer_option);
+  impl_->as.set_issuer(impl_->issuer_option.empty() ? "http://" + host + ":" + std::to_string(impl_->port)
+                                                    : impl_->issuer_option);
   std::cerr << "jitgate devauth: DEVELOPMENT authorization server at " << impl_->as.issuer()
             << " (demo users, in-memory keys; not for production: point jitgate at a real identity provider)\n";
   if (!loopback(impl_->host))
-    std::cerr << "jitgate devauth: WARNING: bound to " << impl_->host << ", not loopback; anyone who can reach it can get tokens\n";
+    std::cerr << "jitgate devauth: WARNING: bound to " << impl_->host
+              << ", not loopback; anyone who can reach it can get tokens\n";
   return impl_->port;
 }
 

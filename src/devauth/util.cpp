@@ -33,9 +33,7 @@ std::string random_token(std::size_t bytes) {
 
 std::string sha256(std::string_view data) { return common::sha256(data); }
 
-std::string log_label(std::string_view secret) {
-  return common::log_label(secret);
-}
+std::string log_label(std::string_view secret) { return common::log_label(secret); }
 
 namespace {
 int hex_value(char c) {

@@ -37,8 +37,7 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
         auto v = n.as<long long>();
         if (v >= static_cast<long long>(min) && v <= static_cast<long long>(max)) return static_cast<T>(v);
       }
-    } catch (const YAML::Exception&) {
-    }
+    } catch (const YAML::Exception&) {}
     error(n, what + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
     return min;
   }
@@ -50,8 +49,7 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
   bool boolean(const YAML::Node& n, const std::string& what) {
     try {
       if (n.IsScalar()) return n.as<bool>();
-    } catch (const YAML::Exception&) {
-    }
+    } catch (const YAML::Exception&) {}
     error(n, what + " must be true or false");
     return false;
   }
@@ -68,8 +66,10 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
         }
         std::string name = text.substr(i + 2, end - i - 2);
         const char* v = std::getenv(name.c_str());
-        if (!v) error(n, "environment variable " + name + " is not set");
-        else out += v;
+        if (!v)
+          error(n, "environment variable " + name + " is not set");
+        else
+          out += v;
         i = end + 1;
       } else {
         out += text[i++];
@@ -98,22 +98,31 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
   auth::TokenExchangeOptions token_exchange(const YAML::Node& x, const std::string& url) {
     auth::TokenExchangeOptions t;
     t.resource = url;
-    if (!only(x, {"token_endpoint", "client_id", "client_secret", "client_auth", "resource", "audience", "scopes",
-                  "refresh_before_s"},
-              "token_exchange"))
+    if (!only(
+            x,
+            {"token_endpoint", "client_id", "client_secret", "client_auth", "resource", "audience", "scopes", "refresh_before_s"},
+            "token_exchange"))
       return t;
-    if (!x["token_endpoint"]) error(x, "token_exchange needs token_endpoint");
-    else t.token_endpoint = str(x["token_endpoint"], "token_endpoint");
+    if (!x["token_endpoint"])
+      error(x, "token_exchange needs token_endpoint");
+    else
+      t.token_endpoint = str(x["token_endpoint"], "token_endpoint");
     if (!t.token_endpoint.empty() && t.token_endpoint.rfind("http://", 0) != 0 && t.token_endpoint.rfind("https://", 0) != 0)
       error(x["token_endpoint"], "token_endpoint must start with http:// or https://");
-    if (!x["client_id"]) error(x, "token_exchange needs client_id (the gateway's own client)");
-    else t.client_id = expand(x["client_id"], str(x["client_id"], "client_id"));
-    if (!x["client_secret"]) error(x, "token_exchange needs client_secret (write it as ${VARIABLE})");
-    else t.client_secret = expand(x["client_secret"], str(x["client_secret"], "client_secret"));
+    if (!x["client_id"])
+      error(x, "token_exchange needs client_id (the gateway's own client)");
+    else
+      t.client_id = expand(x["client_id"], str(x["client_id"], "client_id"));
+    if (!x["client_secret"])
+      error(x, "token_exchange needs client_secret (write it as ${VARIABLE})");
+    else
+      t.client_secret = expand(x["client_secret"], str(x["client_secret"], "client_secret"));
     if (const auto a = x["client_auth"]) {
       std::string v = str(a, "client_auth");
-      if (v == "client_secret_post") t.client_secret_post = true;
-      else if (v != "client_secret_basic") error(a, "client_auth must be client_secret_basic or client_secret_post");
+      if (v == "client_secret_post")
+        t.client_secret_post = true;
+      else if (v != "client_secret_basic")
+        error(a, "client_auth must be client_secret_basic or client_secret_post");
     }
     if (x["resource"]) t.resource = str(x["resource"], "resource");
     if (x["audience"]) t.audience = str(x["audience"], "audience");
@@ -126,22 +135,29 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
 
   UpstreamConfig upstream(const YAML::Node& n, std::set<std::string>& names) {
     UpstreamConfig u;
-    if (!only(n, {"name", "tool_prefix", "prompt_prefix", "uri_prefix", "sessions", "timeout_ms", "max_in_flight",
-                  "max_connections", "forward_unlisted", "restart", "stdio", "http"},
+    if (!only(n,
+              {"name", "tool_prefix", "prompt_prefix", "uri_prefix", "sessions", "timeout_ms", "max_in_flight", "max_connections",
+               "forward_unlisted", "restart", "stdio", "http"},
               "an upstream"))
       return u;
-    if (!n["name"]) error(n, "an upstream needs a name");
-    else u.name = str(n["name"], "name");
+    if (!n["name"])
+      error(n, "an upstream needs a name");
+    else
+      u.name = str(n["name"], "name");
     if (!u.name.empty() && !names.insert(u.name).second) error(n["name"], "two upstreams are named " + u.name);
     if (n["tool_prefix"]) u.tool_prefix = str(n["tool_prefix"], "tool_prefix");
     u.prompt_prefix = n["prompt_prefix"] ? str(n["prompt_prefix"], "prompt_prefix") : u.tool_prefix;
     if (n["uri_prefix"]) u.uri_prefix = str(n["uri_prefix"], "uri_prefix");
     if (const auto s = n["sessions"]) {
       std::string v = str(s, "sessions");
-      if (v == "shared") u.sessions = SessionMode::shared;
-      else if (v == "per_session") u.sessions = SessionMode::per_session;
-      else if (v == "per_subject") u.sessions = SessionMode::per_subject;
-      else error(s, "sessions must be shared, per_session or per_subject");
+      if (v == "shared")
+        u.sessions = SessionMode::shared;
+      else if (v == "per_session")
+        u.sessions = SessionMode::per_session;
+      else if (v == "per_subject")
+        u.sessions = SessionMode::per_subject;
+      else
+        error(s, "sessions must be shared, per_session or per_subject");
     }
     if (n["timeout_ms"]) u.timeout = ms(n["timeout_ms"], "timeout_ms");
     if (n["max_in_flight"]) u.max_in_flight = number<std::size_t>(n["max_in_flight"], "max_in_flight", 1, 100'000);
@@ -155,8 +171,10 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
     if (const auto s = n["stdio"]; s && only(s, {"command", "args", "env", "cwd", "inherit_path_home"}, "stdio")) {
       StdioUpstreamConfig c;
       c.name = u.name;
-      if (!s["command"]) error(s, "stdio needs a command");
-      else c.command = str(s["command"], "command");
+      if (!s["command"])
+        error(s, "stdio needs a command");
+      else
+        c.command = str(s["command"], "command");
       if (s["args"]) c.args = strings(s["args"], "args");
       if (s["env"]) {
         auto env = string_map(s["env"], "env");
@@ -173,14 +191,17 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
     if (const auto h = n["http"];
         h && only(h, {"url", "protocol", "headers", "get_stream", "connect_timeout_ms", "ca_file", "token_exchange"}, "http")) {
       HttpSettings c;
-      if (!h["url"]) error(h, "http needs a url");
-      else c.url = str(h["url"], "url");
+      if (!h["url"])
+        error(h, "http needs a url");
+      else
+        c.url = str(h["url"], "url");
       if (!c.url.empty() && c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0)
         error(h["url"], "url must start with http:// or https://");
       if (h["protocol"]) {
         c.protocol = str(h["protocol"], "protocol");
         static const std::set<std::string> kKnown{"2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"};
-        if (!kKnown.contains(c.protocol)) error(h["protocol"], "protocol must be 2025-03-26, 2025-06-18, 2025-11-25 or 2026-07-28");
+        if (!kKnown.contains(c.protocol))
+          error(h["protocol"], "protocol must be 2025-03-26, 2025-06-18, 2025-11-25 or 2026-07-28");
       }
       if (h["headers"]) c.headers = string_map(h["headers"], "headers");
       if (h["get_stream"]) c.open_get_stream = boolean(h["get_stream"], "get_stream");
@@ -200,8 +221,9 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
   GatewayConfig config(const YAML::Node& root) {
     GatewayConfig g;
     g.source = name();
-    if (!only(root, {"listen", "server", "auth", "policy", "shadow_policy", "audit", "allowed_origins", "startup_timeout_ms",
-                     "upstreams"},
+    if (!only(root,
+              {"listen", "server", "auth", "policy", "shadow_policy", "audit", "allowed_origins", "startup_timeout_ms",
+               "upstreams"},
               "the gateway configuration"))
       return g;
     if (const auto l = root["listen"]; l && only(l, {"host", "port", "path"}, "listen")) {
@@ -264,7 +286,8 @@ struct Reader : yaml::StrictReader<std::runtime_error> {
 
 }  // namespace
 
-ConfigError::ConfigError(std::vector<std::string> problems) : std::runtime_error(joined(problems)), problems_(std::move(problems)) {}
+ConfigError::ConfigError(std::vector<std::string> problems)
+    : std::runtime_error(joined(problems)), problems_(std::move(problems)) {}
 
 GatewayConfig parse_gateway_config(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
   Reader r(source, base_dir);

@@ -19,10 +19,10 @@
 
 #include <openssl/rand.h>
 
+#include "common/digest.hpp"
 #include "jitgate/auth/token_exchange.hpp"
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/observe/metrics.hpp"
-#include "common/digest.hpp"
 
 namespace jitgate::gateway {
 
@@ -43,7 +43,7 @@ constexpr std::array<FamilySpec, 4> kFamilies{{{"tools", "tools/list", "tools"},
                                                {"resources", "resources/list", "resources"},
                                                {"resources", "resources/templates/list", "resourceTemplates"},
                                                {"prompts", "prompts/list", "prompts"}}};
-constexpr std::size_t kMaxPages = 1000;      // an upstream whose cursors never end is cut off here
+constexpr std::size_t kMaxPages = 1000;       // an upstream whose cursors never end is cut off here
 constexpr std::size_t kMaxEntries = 100'000;  // and one whose pages never end, here
 
 jsonrpc::Error fault(const std::string& upstream, UpstreamError code, std::string message) {
@@ -117,11 +117,11 @@ struct CallState {
   std::mutex stop_mu;
   std::optional<std::stop_callback<std::function<void()>>> on_stop;
   std::atomic<std::uint64_t> generation{0};  // bumped when parked: an earlier request's stop is stale
-  std::function<void(ForwardReply)> done;  // the downstream request answered next; null while parked
-  std::weak_ptr<RequestContext> ctx;       // that request
-  std::string progress_token;              // ours, when the client asked for progress
-  std::weak_ptr<Conn> conn;                // the connection and upstream id of the call (a retry
-  CallId call_id = 0;                      // re-arms cancellation with them)
+  std::function<void(ForwardReply)> done;    // the downstream request answered next; null while parked
+  std::weak_ptr<RequestContext> ctx;         // that request
+  std::string progress_token;                // ours, when the client asked for progress
+  std::weak_ptr<Conn> conn;                  // the connection and upstream id of the call (a retry
+  CallId call_id = 0;                        // re-arms cancellation with them)
   // Parking (2026-07-28 clients).
   std::string binding;   // method, name and arguments: what a retry must repeat
   std::string caller;    // issuer and subject of the caller ("" anonymous): who may retry
@@ -129,7 +129,7 @@ struct CallState {
   std::uint64_t next_question = 0;
   std::map<std::string, std::pair<std::string, Responder>> waiting;  // question key -> (method, the upstream's responder)
   json::object asked;                                                // unanswered: key -> {method, params}
-  std::optional<ForwardReply> final;  // the call ended while no request was attached
+  std::optional<ForwardReply> final;                                 // the call ended while no request was attached
   Clock::time_point expires{};
 
   std::shared_ptr<RequestContext> context() {
@@ -155,9 +155,7 @@ std::string binding_of(std::string_view method, const json::object& params) {
   return b;
 }
 
-std::string random_id() {
-  return common::random_hex(16, std::string(kParkedPrefix));
-}
+std::string random_id() { return common::random_hex(16, std::string(kParkedPrefix)); }
 
 jsonrpc::Error invalid_params(std::string message) {
   return jsonrpc::Error::make(jsonrpc::ErrorCode::invalid_params, "Invalid params: " + message);
@@ -184,8 +182,8 @@ struct Conn {
   std::unique_ptr<Upstream> up;
   std::mutex mu;
   std::unordered_map<CallId, std::shared_ptr<CallState>> calls;  // for related notifications and requests
-  std::vector<std::function<void(bool ready)>> waiting;             // calls made before it was ready
-  std::size_t registering = 0;  // calls sent whose id is not in `calls` yet
+  std::vector<std::function<void(bool ready)>> waiting;          // calls made before it was ready
+  std::size_t registering = 0;                                   // calls sent whose id is not in `calls` yet
   std::condition_variable registered;
   // The latest exchanged token of the caller this connection serves ("Bearer ..."), for what is not
   // one of its calls (the handshake, the GET stream, notifications). Its own lock: the upstream
@@ -243,9 +241,9 @@ struct Link : std::enable_shared_from_this<Link> {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Conn>> dedicated;
   std::unordered_map<std::string, std::weak_ptr<RequestContext>> progress;  // our progress token -> call
-  std::unordered_map<std::string, std::shared_ptr<CallState>> parked;    // requestState -> call awaiting a retry
+  std::unordered_map<std::string, std::shared_ptr<CallState>> parked;       // requestState -> call awaiting a retry
   std::uint64_t next_token = 1;
-  std::map<std::string, int> upstream_subscriptions;                    // upstream URI -> subscribed sessions
+  std::map<std::string, int> upstream_subscriptions;                   // upstream URI -> subscribed sessions
   std::map<std::string, std::set<std::string>> session_subscriptions;  // session id -> upstream URIs
   std::array<std::size_t, 4> counts{};
   bool published = false;
@@ -266,22 +264,26 @@ struct Link : std::enable_shared_from_this<Link> {
   std::shared_ptr<observe::Registry> metrics;  // the server's, when it has one
 
   Link(UpstreamSpec s, mcp::Server& srv, std::function<void(std::string_view, LogLevel, std::string_view)> log)
-      : spec(std::move(s)), server(srv), log_sink(std::move(log)), provider("upstream:" + spec.name),
+      : spec(std::move(s)),
+        server(srv),
+        log_sink(std::move(log)),
+        provider("upstream:" + spec.name),
         metrics(srv.options().metrics) {}
 
   // Per upstream: whether it is ready, how often it restarted, and every call by outcome and latency.
   void count_state(UpstreamState s) const {
     if (!metrics) return;
-    metrics->gauge("jitgate_upstream_ready", "Whether the upstream's shared connection is ready (1) or not (0)",
-                   {{"upstream", spec.name}})
+    metrics
+        ->gauge("jitgate_upstream_ready", "Whether the upstream's shared connection is ready (1) or not (0)",
+                {{"upstream", spec.name}})
         .set(s == UpstreamState::ready ? 1 : 0);
     if (shared)
       metrics->gauge("jitgate_upstream_restarts", "Times the upstream was restarted after a fault", {{"upstream", spec.name}})
           .set(static_cast<double>(shared->up->health().restarts));
   }
   // The registry's children for this upstream, looked up on first use (they live as long as it).
-  static constexpr std::array<std::string_view, 8> kOutcomes{"ok", "unavailable", "timeout", "overloaded",
-                                                              "cancelled", "bad_response", "error", "credentials"};
+  static constexpr std::array<std::string_view, 8> kOutcomes{"ok",        "unavailable",  "timeout", "overloaded",
+                                                             "cancelled", "bad_response", "error",   "credentials"};
   mutable std::array<std::atomic<observe::Counter*>, kOutcomes.size()> call_counters{};
   mutable std::atomic<observe::Histogram*> call_seconds{nullptr};
 
@@ -318,8 +320,9 @@ struct Link : std::enable_shared_from_this<Link> {
 
   void count_exchange(std::string_view outcome) const {
     if (!metrics) return;
-    metrics->counter("jitgate_token_exchanges_total", "Upstream tokens for callers: exchanged, from the cache, or failed",
-                     {{"upstream", spec.name}, {"outcome", outcome}})
+    metrics
+        ->counter("jitgate_token_exchanges_total", "Upstream tokens for callers: exchanged, from the cache, or failed",
+                  {{"upstream", spec.name}, {"outcome", outcome}})
         .inc();
   }
 
@@ -348,7 +351,8 @@ struct Link : std::enable_shared_from_this<Link> {
       respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway is stopping")});
     };
     h.on_log = [self](LogSource src, LogLevel level, std::string_view text) {
-      if (auto link = self.lock()) link->log(level, src == LogSource::child_stderr ? "stderr: " + std::string(text) : std::string(text));
+      if (auto link = self.lock())
+        link->log(level, src == LogSource::child_stderr ? "stderr: " + std::string(text) : std::string(text));
     };
     h.on_state = [self, weak](UpstreamState s) {
       auto link = self.lock();
@@ -445,7 +449,8 @@ struct Link : std::enable_shared_from_this<Link> {
       }
     }
     for (const auto& uri : unsubscribe)
-      shared->up->request("resources/unsubscribe", json::object{{"uri", uri}}, [](CallResult) {}, spec.call_timeout);
+      shared->up->request(
+          "resources/unsubscribe", json::object{{"uri", uri}}, [](CallResult) {}, spec.call_timeout);
     if (gone) post([gone] { gone->up->stop(); });  // stopping waits for the child: not on an I/O thread
   }
 
@@ -457,10 +462,12 @@ struct Link : std::enable_shared_from_this<Link> {
                std::function<void(ForwardReply)> done, std::function<void(json::object&)> fix = {}) {
     if (resume(method, params, ctx, done)) return;
     std::shared_ptr<const auth::Principal> who = spec.exchange ? ctx->session().principal() : nullptr;
-    if (!who || who->anonymous()) return forward_as({}, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
+    if (!who || who->anonymous())
+      return forward_as({}, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
     if (who->token.empty())
-      return done(ForwardReply{std::nullopt, fault(spec.name, UpstreamError::credentials,
-                                                   "upstream " + spec.name + " needs a token exchange, and the caller has no token")});
+      return done(
+          ForwardReply{std::nullopt, fault(spec.name, UpstreamError::credentials,
+                                           "upstream " + spec.name + " needs a token exchange, and the caller has no token")});
     if (auto t = spec.exchange->cached(who->token.reveal())) {
       count_exchange("cached");
       return forward_as("Bearer " + t->access_token, std::move(method), std::move(params), ctx, std::move(done), std::move(fix));
@@ -494,7 +501,8 @@ struct Link : std::enable_shared_from_this<Link> {
       if (conn->up->state() == UpstreamState::starting) {
         // A connection just opened (or restarting its handshake): the call waits for it.
         conn->waiting.push_back([self = shared_from_this(), credential = std::move(credential), method = std::move(method),
-                                 params = std::move(params), ctx, done = std::move(done), fix = std::move(fix), conn](bool ready) mutable {
+                                 params = std::move(params), ctx, done = std::move(done), fix = std::move(fix),
+                                 conn](bool ready) mutable {
           if (!ready)
             return done(ForwardReply{std::nullopt, fault(self->spec.name, UpstreamError::unavailable,
                                                          "upstream " + self->spec.name + " did not start")});
@@ -571,7 +579,8 @@ struct Link : std::enable_shared_from_this<Link> {
       } else if (!r.result_text.empty()) {
         reply.result_text = std::move(r.result_text);  // asked for as text: checked, and nothing to fix
       } else if (!r.result || !r.result->is_object()) {
-        reply.error = fault(name, UpstreamError::bad_response, "upstream " + name + " answered with a result that is not an object");
+        reply.error =
+            fault(name, UpstreamError::bad_response, "upstream " + name + " answered with a result that is not an object");
       } else {
         json::object result = std::move(r.result->get_object());
         if (fix) fix(result);
@@ -586,11 +595,12 @@ struct Link : std::enable_shared_from_this<Link> {
       ++conn->registering;
     }
     // A result nothing changes on its way back travels as text (no tree built for it).
-    CallId id = !credential.empty()
-                    ? conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
-                                           std::move(on_done), spec.call_timeout)
-                : as_text ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
-                       : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
+    CallId id =
+        !credential.empty() ? conn->up->request_as(std::move(credential), std::move(method), json::value(std::move(params)),
+                                                   std::move(on_done), spec.call_timeout)
+        : as_text
+            ? conn->up->request_text(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout)
+            : conn->up->request(std::move(method), json::value(std::move(params)), std::move(on_done), spec.call_timeout);
     id_box->store(id);
     st->conn = weak;  // set once, before the call can be parked (its questions need the id registered)
     st->call_id = id;
@@ -605,7 +615,8 @@ struct Link : std::enable_shared_from_this<Link> {
   }
 
   // Cancelling `ctx`'s request cancels the upstream call, until the call is parked.
-  static void arm_stop(const std::shared_ptr<CallState>& st, const std::weak_ptr<Conn>& conn, CallId id, const RequestContext& ctx) {
+  static void arm_stop(const std::shared_ptr<CallState>& st, const std::weak_ptr<Conn>& conn, CallId id,
+                       const RequestContext& ctx) {
     std::uint64_t gen = st->generation.load();
     std::weak_ptr<CallState> weak = st;
     std::lock_guard lock(st->stop_mu);
@@ -646,19 +657,21 @@ struct Link : std::enable_shared_from_this<Link> {
   void park(const std::shared_ptr<CallState>& st, const jsonrpc::Request& q, Responder respond, const RequestContext& ctx) {
     std::string_view capability = mcp::client_capability_for(q.method);
     if (capability.empty())
-      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   q.method + " cannot be relayed to a revision 2026-07-28 client")});
+      return respond(
+          CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                                        q.method + " cannot be relayed to a revision 2026-07-28 client")});
     if (!ctx.client_supports(capability))
-      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   "the client did not declare the " + std::string(capability) +
-                                                                       " capability")});
+      return respond(CallResult{
+          std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                             "the client did not declare the " + std::string(capability) + " capability")});
     std::function<void(ForwardReply)> done;
     json::object result;
     std::string id;
     bool fresh = false;
     {
       std::lock_guard lock(st->mu);
-      if (st->finished) return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "the call is over")});
+      if (st->finished)
+        return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "the call is over")});
       std::string key = "upstream-" + std::to_string(++st->next_question);
       json::object question{{"method", q.method}};
       question["params"] = q.params.is_object() ? q.params : json::value(json::object{});
@@ -827,8 +840,9 @@ struct Link : std::enable_shared_from_this<Link> {
       // Outside any call: a connection of one session asks that session's client.
       if (c.key.starts_with("session:"))
         if (auto s = server.find_session(c.key.substr(8))) return ask_session(s, q, std::move(respond));
-      return respond(CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                                   q.method + " outside a client request is relayed only on per_session connections")});
+      return respond(CallResult{
+          std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
+                                             q.method + " outside a client request is relayed only on per_session connections")});
     }
     if (ctx->envelope().stateless) return park(st, q, std::move(respond), *ctx);
     json::object params = q.params.is_object() ? q.params.get_object() : json::object{};
@@ -941,8 +955,7 @@ struct Link : std::enable_shared_from_this<Link> {
     for (std::size_t page = 0; page < kMaxPages; ++page) {
       json::object params;
       if (!cursor.is_null()) params["cursor"] = cursor;
-      auto r = shared->up->request(std::string(method), json::value(std::move(params)), spec.call_timeout)
-                   .get();
+      auto r = shared->up->request(std::string(method), json::value(std::move(params)), spec.call_timeout).get();
       if (!r.ok()) {
         error = std::string(method) + ": " + (r.error ? r.error->message : "no answer");
         return std::nullopt;
@@ -993,12 +1006,12 @@ struct Link : std::enable_shared_from_this<Link> {
       if (const auto* r = caps->if_contains("resources"); r && r->is_object())
         if (const auto* s = r->get_object().if_contains("subscribe"); s && s->is_bool()) can_subscribe = s->get_bool();
     for (const auto& c : server.publish(provider, catalog(lists, caps, can_subscribe, can_complete)))
-      log(LogLevel::warning, c.provider == provider
-                                 ? "its " + c.family + " entry " + c.key + " is refused: " +
-                                       (c.owner.empty() ? std::string("a local primitive has it")
-                                        : c.owner == provider ? std::string("listed twice")
-                                                              : c.owner + " has it")
-                                 : c.provider + "'s " + c.family + " entry " + c.key + " is withdrawn: it lies under this upstream's prefix");
+      log(LogLevel::warning, c.provider == provider ? "its " + c.family + " entry " + c.key + " is refused: " +
+                                                          (c.owner.empty()       ? std::string("a local primitive has it")
+                                                           : c.owner == provider ? std::string("listed twice")
+                                                                                 : c.owner + " has it")
+                                                    : c.provider + "'s " + c.family + " entry " + c.key +
+                                                          " is withdrawn: it lies under this upstream's prefix");
     {
       std::lock_guard lock(mu);
       for (std::size_t f = 0; f < 4; ++f) counts[f] = lists[f]->size();
@@ -1013,15 +1026,16 @@ struct Link : std::enable_shared_from_this<Link> {
 
   mcp::Forwarder forwarder(std::string method, std::string key, std::string upstream_value) {
     std::weak_ptr<Link> self = weak_from_this();
-    return [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value)](
-               std::string_view, json::object params, std::shared_ptr<RequestContext> ctx,
-               std::function<void(ForwardReply)> done) {
-      auto link = self.lock();
-      if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
-      json::object p = std::move(params);
-      p[key] = upstream_value;
-      link->forward(method, std::move(p), ctx, std::move(done));
-    };
+    return
+        [self, method = std::move(method), key = std::move(key), upstream_value = std::move(upstream_value)](
+            std::string_view, json::object params, std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done) {
+          auto link = self.lock();
+          if (!link)
+            return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
+          json::object p = std::move(params);
+          p[key] = upstream_value;
+          link->forward(method, std::move(p), ctx, std::move(done));
+        };
   }
 
   // resources/read and resources/subscribe for URIs under a template: the URI comes from the request.
@@ -1030,7 +1044,8 @@ struct Link : std::enable_shared_from_this<Link> {
     return [self](std::string_view method, const json::object& params, std::shared_ptr<RequestContext> ctx,
                   std::function<void(ForwardReply)> done) {
       auto link = self.lock();
-      if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
+      if (!link)
+        return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
       json::object p = params;
       std::string uri = string_at(p, "uri");
       if (!strip_prefix(uri, link->spec.uri_prefix))
@@ -1068,7 +1083,8 @@ struct Link : std::enable_shared_from_this<Link> {
                std::string_view, const json::object& params, std::shared_ptr<RequestContext> ctx,
                std::function<void(ForwardReply)> done) {
       auto link = self.lock();
-      if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
+      if (!link)
+        return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
       json::object p = params;
       if (auto* ref = p.if_contains("ref"); ref && ref->is_object()) ref->get_object()[ref_key] = upstream_value;
       link->forward("completion/complete", std::move(p), ctx, std::move(done));
@@ -1078,17 +1094,18 @@ struct Link : std::enable_shared_from_this<Link> {
   // tools/call and prompts/get of a name the upstream did not list: the name loses its prefix.
   mcp::Forwarder unlisted(std::string method, std::string prefix) {
     std::weak_ptr<Link> self = weak_from_this();
-    return [self, method = std::move(method), prefix = std::move(prefix)](std::string_view, json::object params,
-                                                                          std::shared_ptr<RequestContext> ctx,
-                                                                          std::function<void(ForwardReply)> done) {
-      auto link = self.lock();
-      if (!link) return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
-      json::object p = std::move(params);
-      std::string name = string_at(p, "name");
-      strip_prefix(name, prefix);
-      p["name"] = name;
-      link->forward(method, std::move(p), ctx, std::move(done));
-    };
+    return
+        [self, method = std::move(method), prefix = std::move(prefix)](
+            std::string_view, json::object params, std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done) {
+          auto link = self.lock();
+          if (!link)
+            return done(ForwardReply{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "gateway stopped")});
+          json::object p = std::move(params);
+          std::string name = string_at(p, "name");
+          strip_prefix(name, prefix);
+          p["name"] = name;
+          link->forward(method, std::move(p), ctx, std::move(done));
+        };
   }
 
   Catalog catalog(std::array<std::optional<json::array>, 4>& lists, const json::object* caps, bool can_subscribe,
@@ -1239,14 +1256,17 @@ void Gateway::add(UpstreamSpec spec) {
   if (!spec.connect) throw std::invalid_argument("gateway: upstream " + spec.name + " has no connector");
   // One connection for every caller would carry one caller's upstream token for another.
   if (spec.exchange && spec.sessions == SessionMode::shared)
-    throw std::invalid_argument("gateway: upstream " + spec.name + " exchanges tokens, so it needs sessions per_session or per_subject");
+    throw std::invalid_argument("gateway: upstream " + spec.name +
+                                " exchanges tokens, so it needs sessions per_session or per_subject");
   for (const auto& l : impl_->links) {
     if (l->spec.name == spec.name) throw std::invalid_argument("gateway: two upstreams are named " + spec.name);
-    for (auto [what, prefix] : {std::pair{"tool_prefix", &UpstreamSpec::tool_prefix}, std::pair{"prompt_prefix", &UpstreamSpec::prompt_prefix},
-                                std::pair{"uri_prefix", &UpstreamSpec::uri_prefix}})
+    for (auto [what, prefix] :
+         {std::pair{"tool_prefix", &UpstreamSpec::tool_prefix}, std::pair{"prompt_prefix", &UpstreamSpec::prompt_prefix},
+          std::pair{"uri_prefix", &UpstreamSpec::uri_prefix}})
       if (prefixes_collide(l->spec.*prefix, spec.*prefix))
-        throw std::invalid_argument("gateway: upstreams " + l->spec.name + " and " + spec.name + " have colliding " + what + " values (\"" +
-                                    l->spec.*prefix + "\" and \"" + spec.*prefix + "\"): each needs its own, none the start of another");
+        throw std::invalid_argument("gateway: upstreams " + l->spec.name + " and " + spec.name + " have colliding " + what +
+                                    " values (\"" + l->spec.*prefix + "\" and \"" + spec.*prefix +
+                                    "\"): each needs its own, none the start of another");
   }
   impl_->links.push_back(std::make_shared<Link>(std::move(spec), impl_->server, impl_->options.log));
 }

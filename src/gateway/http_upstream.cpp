@@ -81,8 +81,7 @@ std::string base64(std::string_view in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    auto n = (std::uint32_t(std::uint8_t(in[i])) << 16) | (std::uint32_t(std::uint8_t(in[i + 1])) << 8) |
-             std::uint8_t(in[i + 2]);
+    auto n = (std::uint32_t(std::uint8_t(in[i])) << 16) | (std::uint32_t(std::uint8_t(in[i + 1])) << 8) | std::uint8_t(in[i + 2]);
     for (int s : {18, 12, 6, 0}) out += kAlphabet[(n >> s) & 63];
   }
   if (i < in.size()) {
@@ -216,7 +215,7 @@ enum class Fault { none, connect, lost, timeout, session_gone, bad };
 struct Answer {
   Fault fault = Fault::none;
   UpstreamError code = UpstreamError::bad_response;
-  std::string why;                             // set with a fault
+  std::string why;                            // set with a fault
   std::optional<jsonrpc::Response> response;  // the answer to the request, when one was expected
   unsigned status = 0;
   std::string session_id;  // the response's Mcp-Session-Id
@@ -264,8 +263,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
   milliseconds backoff{0};
 
   Impl(HttpUpstreamConfig c, UpstreamHandlers h)
-      : cfg(std::move(c)), handlers(std::move(h)), stateless(is_stateless_protocol(cfg.protocol)),
-        backoff(cfg.backoff_initial) {
+      : cfg(std::move(c)), handlers(std::move(h)), stateless(is_stateless_protocol(cfg.protocol)), backoff(cfg.backoff_initial) {
     endpoint = parse_endpoint(cfg.url, endpoint_error);
     boost::system::error_code ec;
     if (cfg.ca_file.empty()) {
@@ -295,8 +293,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
   }
 
   jsonrpc::Error fault(UpstreamError code, std::string message) const {
-    return jsonrpc::Error{static_cast<std::int32_t>(code), std::move(message),
-                          json::value(json::object{{"upstream", cfg.name}})};
+    return jsonrpc::Error{static_cast<std::int32_t>(code), std::move(message), json::value(json::object{{"upstream", cfg.name}})};
   }
   CallResult failure(UpstreamError code, std::string message) const {
     return CallResult{std::nullopt, fault(code, std::move(message))};
@@ -479,7 +476,8 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     char chunk[16384];
     p.get().body().data = chunk;
     p.get().body().size = sizeof chunk;
-    co_await c.on_stream([&](auto& s) { return http::async_read_some(s, c.buf, p, tok(ec)); });  // not async_read: that waits for a full buffer
+    co_await c.on_stream(
+        [&](auto& s) { return http::async_read_some(s, c.buf, p, tok(ec)); });  // not async_read: that waits for a full buffer
     if (ec == http::error::need_buffer) ec = {};
     out.append(chunk, sizeof chunk - p.get().body().size);
     co_return !ec;
@@ -562,12 +560,15 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       return;
     }
     std::weak_ptr<Impl> self = weak_from_this();
-    handlers.on_request(q, [self, gen, id = q.id](CallResult r) {
-      if (auto impl = self.lock())
-        asio::post(impl->ioc, [self, gen, id, r = std::move(r)]() mutable {
-          if (auto impl = self.lock()) impl->answer(gen, id, std::move(r));
-        });
-    }, related);
+    handlers.on_request(
+        q,
+        [self, gen, id = q.id](CallResult r) {
+          if (auto impl = self.lock())
+            asio::post(impl->ioc, [self, gen, id, r = std::move(r)]() mutable {
+              if (auto impl = self.lock()) impl->answer(gen, id, std::move(r));
+            });
+        },
+        related);
   }
 
   static CallResult failure_of(jsonrpc::ErrorCode code, std::string message) {
@@ -580,9 +581,10 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       std::lock_guard lock(mu);
       if (gen != generation || stopping) return;  // that session is gone
     }
-    json::object msg = result.ok() ? jsonrpc::result_response(id, std::move(*result.result))
-                                   : jsonrpc::error_response(id, result.error.value_or(jsonrpc::Error::make(
-                                                                     jsonrpc::ErrorCode::internal_error, "no answer")));
+    json::object msg =
+        result.ok() ? jsonrpc::result_response(id, std::move(*result.result))
+                    : jsonrpc::error_response(
+                          id, result.error.value_or(jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "no answer")));
     send_one_way(std::move(msg), "answer");
   }
 
@@ -635,8 +637,8 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       if (!ec) co_await c->on_stream([&](auto& s) { return http::async_read_header(s, c->buf, *parser, tok(ec)); });
       // A reused keep-alive connection the server closed meanwhile: once more on a fresh one.
       bool stale = c->reused && attempt == 0 &&
-                   (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-                    ec == asio::error::broken_pipe || ec == asio::error::eof);
+                   (ec == http::error::end_of_stream || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                    ec == asio::error::eof);
       if (!stale) break;
       c->close();
       ec = {};
@@ -732,8 +734,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     if (!decoded.parse_error && !decoded.batch && decoded.items.size() == 1)
       if (auto* m = std::get_if<jsonrpc::Message>(&decoded.items.front()))
         if (auto* r = std::get_if<jsonrpc::Response>(m))
-          if (r->id.is_int64() && r->id.as_int64() == static_cast<std::int64_t>(expect) &&
-              (a.status / 100 == 2 || r->error)) {
+          if (r->id.is_int64() && r->id.as_int64() == static_cast<std::int64_t>(expect) && (a.status / 100 == 2 || r->error)) {
             a.response = std::move(*r);
             co_return a;
           }
@@ -782,8 +783,8 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       return 0;
     }
     auto deadline = Clock::now() + timeout.value_or(cfg.default_timeout);
-    json::object msg = jsonrpc::to_json(jsonrpc::Request{static_cast<std::int64_t>(id), std::move(method),
-                                                         with_envelope(std::move(params))});
+    json::object msg =
+        jsonrpc::to_json(jsonrpc::Request{static_cast<std::int64_t>(id), std::move(method), with_envelope(std::move(params))});
     asio::post(ioc, [this, id, msg = std::move(msg), deadline]() mutable {
       asio::co_spawn(ioc, run_call(id, std::move(msg), deadline), reporter());
     });
@@ -804,11 +805,10 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       co_return;
     }
     switch (a.fault) {
-      case Fault::timeout:
-        {
-          std::lock_guard lock(mu);
-          ++stats.timeouts;
-        }
+      case Fault::timeout: {
+        std::lock_guard lock(mu);
+        ++stats.timeouts;
+      }
         if (!stateless) send_cancelled(id, "timeout");  // 2026-07-28: the closed stream says it
         break;
       case Fault::connect: upstream_down(a.why); break;
@@ -852,9 +852,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
       if (state != UpstreamState::ready || stopping) return false;
     }
     json::object msg = jsonrpc::to_json(jsonrpc::Notification{method, with_envelope(std::move(params))});
-    asio::post(ioc, [this, msg = std::move(msg), method = std::move(method)]() mutable {
-      send_one_way(std::move(msg), method);
-    });
+    asio::post(ioc, [this, msg = std::move(msg), method = std::move(method)]() mutable { send_one_way(std::move(msg), method); });
     return true;
   }
 
@@ -882,10 +880,10 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     if (stateless)
       msg = jsonrpc::to_json(jsonrpc::Request{static_cast<std::int64_t>(id), "server/discover", with_envelope(nullptr)});
     else
-      msg = jsonrpc::to_json(jsonrpc::Request{static_cast<std::int64_t>(id), "initialize",
-                                              json::object{{"protocolVersion", cfg.protocol},
-                                                           {"capabilities", cfg.client_capabilities},
-                                                           {"clientInfo", cfg.client_info}}});
+      msg = jsonrpc::to_json(jsonrpc::Request{
+          static_cast<std::int64_t>(id), "initialize",
+          json::object{
+              {"protocolVersion", cfg.protocol}, {"capabilities", cfg.client_capabilities}, {"clientInfo", cfg.client_info}}});
     const char* what = stateless ? "server/discover" : "initialize";
     Answer a = co_await exchange(std::move(msg), id, 0, deadline, false);
     if (stopping_now()) co_return;
@@ -930,8 +928,7 @@ struct HttpUpstream::Impl : std::enable_shared_from_this<HttpUpstream::Impl> {
     backoff = cfg.backoff_initial;
     set_state(UpstreamState::ready);
     log(LogLevel::info, "ready (" + endpoint->shown + (stateless ? ", stateless)" : ", session)"));
-    if (!stateless && cfg.open_get_stream && !session_snapshot().empty())
-      asio::co_spawn(ioc, get_stream(gen), reporter());
+    if (!stateless && cfg.open_get_stream && !session_snapshot().empty()) asio::co_spawn(ioc, get_stream(gen), reporter());
   }
 
   void handshake_failed(std::string reason) {
@@ -1194,9 +1191,7 @@ CallId HttpUpstream::request_as(std::string authorization, std::string method, j
 
 bool HttpUpstream::cancel(CallId call, std::string_view reason) { return impl_->cancel(call, reason); }
 
-bool HttpUpstream::notify(std::string method, json::value params) {
-  return impl_->notify(std::move(method), std::move(params));
-}
+bool HttpUpstream::notify(std::string method, json::value params) { return impl_->notify(std::move(method), std::move(params)); }
 
 UpstreamState HttpUpstream::state() const {
   std::lock_guard lock(impl_->mu);

@@ -36,9 +36,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::string errno_text(const char* what, int err) {
-  return std::string(what) + ": " + std::strerror(err);
-}
+std::string errno_text(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -62,8 +60,7 @@ void consume_sigpipe() {
   sigemptyset(&set);
   sigaddset(&set, SIGPIPE);
   timespec zero{};
-  while (::sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
-  }
+  while (::sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {}
 }
 
 // Appends `s` as a JSON string literal.
@@ -102,8 +99,7 @@ bool sigpipe_ignored() {
 
 // `command` as exec would find it in the child's PATH (not ours: the child's environment is its
 // own).
-std::optional<std::string> resolve_command(const std::string& command,
-                                           const std::map<std::string, std::string>& env) {
+std::optional<std::string> resolve_command(const std::string& command, const std::map<std::string, std::string>& env) {
   if (command.find('/') != std::string::npos) return command;
   auto it = env.find("PATH");
   std::string_view path = it != env.end() ? std::string_view(it->second) : "/usr/bin:/bin";
@@ -148,7 +144,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   UpstreamHealth stats;
   int in_fd = -1;  // the child's stdin; set and closed by the I/O thread, written by whoever holds mu
   Clock::time_point poll_until = Clock::time_point::max();  // when the I/O thread's poll ends at the latest
-  bool caller_writes = false;  // callers may write to in_fd (SIGPIPE is ignored): set at start
+  bool caller_writes = false;                               // callers may write to in_fd (SIGPIPE is ignored): set at start
 
   // I/O thread only.
   std::thread io;
@@ -162,11 +158,9 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   std::optional<std::string> doomed;  // why the current child must be killed
   Clock::time_point last_reap{};
 
-  Impl(StdioUpstreamConfig c, StdioUpstreamHandlers h)
-      : cfg(std::move(c)), handlers(std::move(h)), backoff(cfg.backoff_initial) {
+  Impl(StdioUpstreamConfig c, StdioUpstreamHandlers h) : cfg(std::move(c)), handlers(std::move(h)), backoff(cfg.backoff_initial) {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
-      throw std::runtime_error(errno_text("gateway: pipe2", errno));
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error(errno_text("gateway: pipe2", errno));
     wake_r = fds[0];
     wake_w = fds[1];
   }
@@ -179,8 +173,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
   // ---- shared helpers -------------------------------------------------------------------
 
   jsonrpc::Error fault(UpstreamError code, std::string message) const {
-    return jsonrpc::Error{static_cast<std::int32_t>(code), std::move(message),
-                          json::value(json::object{{"upstream", cfg.name}})};
+    return jsonrpc::Error{static_cast<std::int32_t>(code), std::move(message), json::value(json::object{{"upstream", cfg.name}})};
   }
 
   void log(LogLevel level, std::string_view text) const {
@@ -231,17 +224,14 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     {
       std::lock_guard lock(mu);
       if (state != UpstreamState::ready || pid < 0) {
-        refused.error = fault(UpstreamError::unavailable,
-                              "upstream " + cfg.name + " is " + std::string(to_string(state)));
+        refused.error = fault(UpstreamError::unavailable, "upstream " + cfg.name + " is " + std::string(to_string(state)));
       } else if (counted_in_flight >= cfg.max_in_flight) {
         refused.error = fault(UpstreamError::overloaded,
-                              "upstream " + cfg.name + " has " +
-                                  std::to_string(cfg.max_in_flight) + " calls in flight");
+                              "upstream " + cfg.name + " has " + std::to_string(cfg.max_in_flight) + " calls in flight");
       } else {
         id = next_id++;
         if (!enqueue_request_locked(id, method, params)) {
-          refused.error =
-              fault(UpstreamError::overloaded, "upstream " + cfg.name + " write buffer is full");
+          refused.error = fault(UpstreamError::overloaded, "upstream " + cfg.name + " write buffer is full");
         } else {
           auto deadline = Clock::now() + timeout.value_or(cfg.default_timeout);
           pending.emplace(id, Pending{std::move(done), deadline, true, text});
@@ -311,8 +301,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
             json::object{{"requestId", static_cast<std::int64_t>(call)}, {"reason", std::string(reason)}}}));
     }
     wake();
-    if (done)
-      done(CallResult{std::nullopt, fault(UpstreamError::cancelled, "call to upstream " + cfg.name + " cancelled")});
+    if (done) done(CallResult{std::nullopt, fault(UpstreamError::cancelled, "call to upstream " + cfg.name + " cancelled")});
     return true;
   }
 
@@ -331,8 +320,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     {
       std::lock_guard lock(mu);
       if (state != UpstreamState::ready || pid < 0) return false;
-      if (!enqueue_locked(jsonrpc::to_json(jsonrpc::Notification{std::move(method), std::move(params)})))
-        return false;
+      if (!enqueue_locked(jsonrpc::to_json(jsonrpc::Notification{std::move(method), std::move(params)}))) return false;
     }
     wake();
     return true;
@@ -342,10 +330,10 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     {
       std::lock_guard lock(mu);
       if (gen != generation || pid < 0) return;  // that child is gone
-      json::object msg = result.ok() ? jsonrpc::result_response(id, std::move(*result.result))
-                                     : jsonrpc::error_response(
-                                           id, result.error.value_or(jsonrpc::Error::make(
-                                                   jsonrpc::ErrorCode::internal_error, "no answer")));
+      json::object msg =
+          result.ok() ? jsonrpc::result_response(id, std::move(*result.result))
+                      : jsonrpc::error_response(
+                            id, result.error.value_or(jsonrpc::Error::make(jsonrpc::ErrorCode::internal_error, "no answer")));
       if (!enqueue_locked(msg)) return;
     }
     wake();
@@ -402,8 +390,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
     // Our own descriptors are close-on-exec; this also closes whatever a library left open.
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (!cfg.working_directory.empty())
-      posix_spawn_file_actions_addchdir_np(&fa, cfg.working_directory.c_str());
+    if (!cfg.working_directory.empty()) posix_spawn_file_actions_addchdir_np(&fa, cfg.working_directory.c_str());
 
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -451,9 +438,8 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       gen = ++generation;
       outbuf.clear();
       init_result = nullptr;
-      json::object params{{"protocolVersion", cfg.protocol_version},
-                          {"capabilities", cfg.client_capabilities},
-                          {"clientInfo", cfg.client_info}};
+      json::object params{
+          {"protocolVersion", cfg.protocol_version}, {"capabilities", cfg.client_capabilities}, {"clientInfo", cfg.client_info}};
       std::int64_t id = next_id++;
       enqueue_locked(jsonrpc::to_json(jsonrpc::Request{id, "initialize", std::move(params)}));
       pending.emplace(id, Pending{[this, gen](CallResult r) { on_initialize(gen, std::move(r)); },
@@ -539,8 +525,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       stats.last_error = reason;
       for (auto& [id, p] : pending)
         done.emplace_back(std::move(p.done),
-                          CallResult{std::nullopt, fault(UpstreamError::unavailable,
-                                                         "upstream " + cfg.name + " " + reason)});
+                          CallResult{std::nullopt, fault(UpstreamError::unavailable, "upstream " + cfg.name + " " + reason)});
       pending.clear();
       counted_in_flight = 0;
     }
@@ -567,8 +552,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     if (p < 0) return;
     ::kill(-p, SIGKILL);
     int status = 0;
-    while (::waitpid(p, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(p, &status, 0) < 0 && errno == EINTR) {}
     child_ended(status, why);
   }
 
@@ -651,8 +635,8 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       ++stats.garbage_lines;
       ++stats.oversized_lines;
     }
-    log(LogLevel::warning, "stdout line over " + std::to_string(cfg.max_line_bytes) +
-                               " bytes dropped; resynchronizing at the next newline");
+    log(LogLevel::warning,
+        "stdout line over " + std::to_string(cfg.max_line_bytes) + " bytes dropped; resynchronizing at the next newline");
   }
 
   void garbage(std::string_view text, std::string_view why) {
@@ -715,7 +699,8 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       pending.erase(it);
     }
     if (p.done)
-      p.done(CallResult{std::nullopt, fault(UpstreamError::bad_response, "upstream " + cfg.name + " answered with a malformed message: " + why)});
+      p.done(CallResult{std::nullopt, fault(UpstreamError::bad_response,
+                                            "upstream " + cfg.name + " answered with a malformed message: " + why)});
   }
 
   // False, leaving the line to the general path, unless the call is in flight and takes text.
@@ -769,14 +754,17 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
     }
     if (!handlers.on_request) {
       answer(gen, q.id,
-             CallResult{std::nullopt, jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found,
-                                                           "client does not handle " + q.method)});
+             CallResult{std::nullopt,
+                        jsonrpc::Error::make(jsonrpc::ErrorCode::method_not_found, "client does not handle " + q.method)});
       return;
     }
     std::weak_ptr<Impl> self = weak_from_this();
-    handlers.on_request(q, [self, gen, id = q.id](CallResult r) {
-      if (auto impl = self.lock()) impl->answer(gen, id, std::move(r));
-    }, related_of(q.params));
+    handlers.on_request(
+        q,
+        [self, gen, id = q.id](CallResult r) {
+          if (auto impl = self.lock()) impl->answer(gen, id, std::move(r));
+        },
+        related_of(q.params));
   }
 
   void read_stderr() {
@@ -852,11 +840,11 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
         }
         ++stats.timeouts;
         --counted_in_flight;
-        done.emplace_back(std::move(it->second.done),
-                          CallResult{std::nullopt, fault(UpstreamError::timeout,
-                                                         "upstream " + cfg.name + " did not answer in time")});
-        enqueue_locked(jsonrpc::to_json(jsonrpc::Notification{
-            "notifications/cancelled", json::object{{"requestId", it->first}, {"reason", "timeout"}}}));
+        done.emplace_back(
+            std::move(it->second.done),
+            CallResult{std::nullopt, fault(UpstreamError::timeout, "upstream " + cfg.name + " did not answer in time")});
+        enqueue_locked(jsonrpc::to_json(
+            jsonrpc::Notification{"notifications/cancelled", json::object{{"requestId", it->first}, {"reason", "timeout"}}}));
         it = pending.erase(it);
       }
     }
@@ -907,8 +895,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       }
       if (rc > 0 && fds[0].revents) {
         char buf[256];
-        while (::read(wake_r, buf, sizeof buf) > 0) {
-        }
+        while (::read(wake_r, buf, sizeof buf) > 0) {}
       }
       if (rc > 0 && err_i >= 0 && fds[err_i].revents) read_stderr();
       if (rc > 0 && out_i >= 0 && fds[out_i].revents && !read_stdout()) on_stdout_eof();
@@ -946,8 +933,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       p = pid;
       for (auto& [id, pe] : pending)
         done.emplace_back(std::move(pe.done),
-                          CallResult{std::nullopt, fault(UpstreamError::unavailable,
-                                                         "upstream " + cfg.name + " stopped")});
+                          CallResult{std::nullopt, fault(UpstreamError::unavailable, "upstream " + cfg.name + " stopped")});
       pending.clear();
       counted_in_flight = 0;
       ++generation;
@@ -973,8 +959,7 @@ struct StdioUpstream::Impl : std::enable_shared_from_this<StdioUpstream::Impl> {
       if (!exited) {
         log(LogLevel::warning, "child ignored SIGTERM; SIGKILL");
         ::kill(-p, SIGKILL);
-        while (::waitpid(p, &status, 0) < 0 && errno == EINTR) {
-        }
+        while (::waitpid(p, &status, 0) < 0 && errno == EINTR) {}
       }
       drain_stderr();
       flush_stderr_line();
@@ -1040,9 +1025,7 @@ CallId StdioUpstream::request_text(std::string method, json::value params, std::
 
 bool StdioUpstream::cancel(CallId call, std::string_view reason) { return impl_->cancel(call, reason); }
 
-bool StdioUpstream::notify(std::string method, json::value params) {
-  return impl_->notify(std::move(method), std::move(params));
-}
+bool StdioUpstream::notify(std::string method, json::value params) { return impl_->notify(std::move(method), std::move(params)); }
 
 UpstreamState StdioUpstream::state() const {
   std::lock_guard lock(impl_->mu);

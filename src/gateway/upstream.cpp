@@ -17,8 +17,8 @@ std::future<CallResult> Upstream::request(std::string method, json::value params
                                           std::optional<std::chrono::milliseconds> timeout) {
   auto promise = std::make_shared<std::promise<CallResult>>();
   auto future = promise->get_future();
-  request(std::move(method), std::move(params), [promise](CallResult r) { promise->set_value(std::move(r)); },
-          timeout);
+  request(
+      std::move(method), std::move(params), [promise](CallResult r) { promise->set_value(std::move(r)); }, timeout);
   return future;
 }
 

@@ -1,15 +1,13 @@
 #include "jitgate/jsonrpc/message.hpp"
 
-#include <cstdint>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+#include <cstdint>
 #include <type_traits>
 
 namespace jitgate::jsonrpc {
 
-bool valid_id(const json::value& id) {
-  return id.is_string() || id.is_int64() || id.is_uint64() || id.is_double();
-}
+bool valid_id(const json::value& id) { return id.is_string() || id.is_int64() || id.is_uint64() || id.is_double(); }
 
 std::string id_key(const json::value& id) {
   if (id.is_string()) return "s:" + std::string(id.get_string());
@@ -19,8 +17,7 @@ std::string id_key(const json::value& id) {
 namespace {
 
 Invalid invalid(const json::value& id, std::string msg) {
-  return Invalid{valid_id(id) ? id : json::value(nullptr),
-                 Error::make(ErrorCode::invalid_request, std::move(msg))};
+  return Invalid{valid_id(id) ? id : json::value(nullptr), Error::make(ErrorCode::invalid_request, std::move(msg))};
 }
 
 }  // namespace
@@ -36,8 +33,7 @@ Decoded classify_impl(V& v) {
   const json::value* idp = obj->if_contains("id");
   json::value id = idp ? *idp : json::value(nullptr);
   const json::value* ver = obj->if_contains("jsonrpc");
-  if (!ver || !ver->is_string() || ver->get_string() != "2.0")
-    return invalid(id, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
+  if (!ver || !ver->is_string() || ver->get_string() != "2.0") return invalid(id, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
   if (idp && !valid_id(*idp)) return invalid(nullptr, "Invalid Request: id must be a string or a number");
 
   const json::value* method = obj->if_contains("method");
@@ -47,10 +43,11 @@ Decoded classify_impl(V& v) {
       return invalid(id, "Invalid Request: a request cannot carry result or error");
     json::value params = nullptr;
     if (auto* p = obj->if_contains("params")) {
-      if (!p->is_object() && !p->is_array())
-        return invalid(id, "Invalid Request: \"params\" must be an object or an array");
-      if constexpr (std::is_const_v<V>) params = *p;
-      else params = std::move(*p);
+      if (!p->is_object() && !p->is_array()) return invalid(id, "Invalid Request: \"params\" must be an object or an array");
+      if constexpr (std::is_const_v<V>)
+        params = *p;
+      else
+        params = std::move(*p);
     }
     std::string m(method->get_string());
     if (idp) return Message{Request{*idp, std::move(m), std::move(params)}};
@@ -64,8 +61,10 @@ Decoded classify_impl(V& v) {
   if (!idp) return invalid(nullptr, "Invalid Request: a response needs an id");
   Response r{*idp, std::nullopt, std::nullopt};
   if (result) {
-    if constexpr (std::is_const_v<V>) r.result = *result;
-    else r.result = std::move(*const_cast<json::value*>(result));  // `result` points into `v`, not const here
+    if constexpr (std::is_const_v<V>)
+      r.result = *result;
+    else
+      r.result = std::move(*const_cast<json::value*>(result));  // `result` points into `v`, not const here
   } else {
     const auto* eo = error->if_object();
     // The code is an integer that fits the int32 the protocol uses: 2^32-32601 is no -32601.
@@ -73,11 +72,12 @@ Decoded classify_impl(V& v) {
     if (!code || !code->is_int64() || code->get_int64() < INT32_MIN || code->get_int64() > INT32_MAX ||
         !eo->contains("message") || !eo->at("message").is_string())
       return invalid(id, "Invalid Request: malformed error object");
-    Error e{static_cast<std::int32_t>(eo->at("code").get_int64()), std::string(eo->at("message").get_string()),
-            std::nullopt};
+    Error e{static_cast<std::int32_t>(eo->at("code").get_int64()), std::string(eo->at("message").get_string()), std::nullopt};
     if (const auto* d = eo->if_contains("data")) {
-      if constexpr (std::is_const_v<V>) e.data = *d;
-      else e.data = std::move(*const_cast<json::value*>(d));  // `d` points into `v`, which is not const here
+      if constexpr (std::is_const_v<V>)
+        e.data = *d;
+      else
+        e.data = std::move(*const_cast<json::value*>(d));  // `d` points into `v`, which is not const here
     }
     r.error = std::move(e);
   }
@@ -145,8 +145,10 @@ struct ResultScan {
   bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
   bool on_string(json::string_view s, std::size_t n, boost::system::error_code&) {
     if (depth == 1) {
-      if (current == Key::jsonrpc && n == s.size() && s == "2.0") version_ok = true;
-      else if (current != Key::other) unusual = true;
+      if (current == Key::jsonrpc && n == s.size() && s == "2.0")
+        version_ok = true;
+      else if (current != Key::other)
+        unusual = true;
     }
     return true;
   }
@@ -158,8 +160,10 @@ struct ResultScan {
     if (depth != 1) return true;
     if (n != s.size()) unusual = true;
     if (result_done && !after_result) after_result = s.data();
-    if (s == "jsonrpc") current = Key::jsonrpc;
-    else if (s == "id") current = Key::id;
+    if (s == "jsonrpc")
+      current = Key::jsonrpc;
+    else if (s == "id")
+      current = Key::id;
     else if (s == "result") {
       current = Key::result;
       result_key_end = s.data() + s.size();

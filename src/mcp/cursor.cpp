@@ -11,8 +11,8 @@ namespace jitgate::mcp {
 
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -20,8 +20,8 @@ std::string base64_encode(std::string_view bytes) {
 std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   std::string out(3 * text.size() / 4, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   std::size_t pad = 0;
   if (!text.empty() && text.back() == '=') ++pad;
@@ -41,9 +41,12 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   if (text.size() % 4 == 1) return std::nullopt;
   std::string s(text);
   for (char& c : s) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+    else if (c == '+' || c == '/' || c == '=')
+      return std::nullopt;
   }
   while (s.size() % 4) s.push_back('=');
   return base64_decode(s);
@@ -95,7 +98,8 @@ std::string CursorSealer::seal(std::string_view family, std::string_view binding
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), out.data()) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()), static_cast<int>(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
+                        static_cast<int>(aad.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), out.data() + kNonce, &len, plain.data(), static_cast<int>(plain.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonce + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, out.data() + kNonce + kOffset) != 1)
@@ -103,7 +107,8 @@ std::string CursorSealer::seal(std::string_view family, std::string_view binding
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
 }
 
-std::optional<std::uint64_t> CursorSealer::open(std::string_view family, std::string_view binding, std::string_view cursor) const {
+std::optional<std::uint64_t> CursorSealer::open(std::string_view family, std::string_view binding,
+                                                std::string_view cursor) const {
   if (cursor.size() > 64) return std::nullopt;
   auto raw = base64url_decode(cursor);
   if (!raw || raw->size() != kSealed) return std::nullopt;
@@ -115,7 +120,8 @@ std::optional<std::uint64_t> CursorSealer::open(std::string_view family, std::st
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0, tail = 0;
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), in) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()), static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
+                        static_cast<int>(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), plain.data(), &len, in + kNonce, static_cast<int>(kOffset)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag, tag.data()) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), plain.data() + len, &tail) != 1)

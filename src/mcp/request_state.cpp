@@ -8,9 +8,9 @@
 #include <boost/json.hpp>
 #include <stdexcept>
 
-#include "mcp/cursor.hpp"
 #include "common/clock.hpp"
 #include "common/digest.hpp"
+#include "mcp/cursor.hpp"
 
 namespace jitgate::mcp {
 
@@ -22,7 +22,6 @@ using common::epoch_seconds;
 using common::sha256_hex;
 
 }  // namespace
-
 
 RequestStateSealer::RequestStateSealer(std::string key, std::chrono::seconds lifetime)
     : key_(std::move(key)), lifetime_(lifetime) {

@@ -27,5 +27,4 @@ class RequestStateSealer {
   std::chrono::seconds lifetime_;
 };
 
-
 }  // namespace jitgate::mcp

@@ -14,9 +14,7 @@ std::span<const std::string_view> all_revisions() { return kAll; }
 std::span<const std::string_view> supported_revisions() { return kRevisions; }
 bool is_stateless_revision(std::string_view v) { return v == kRev20260728; }
 
-bool is_supported_revision(std::string_view v) {
-  return std::find(kRevisions.begin(), kRevisions.end(), v) != kRevisions.end();
-}
+bool is_supported_revision(std::string_view v) { return std::find(kRevisions.begin(), kRevisions.end(), v) != kRevisions.end(); }
 
 std::string negotiate_revision(std::string_view requested) {
   if (is_supported_revision(requested)) return std::string(requested);

@@ -14,15 +14,15 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/clock.hpp"
+#include "common/digest.hpp"
+#include "common/fnv.hpp"
 #include "jitgate/mcp/revision.hpp"
 #include "jitgate/observe/audit.hpp"
 #include "jitgate/observe/metrics.hpp"
 #include "mcp/cursor.hpp"
 #include "mcp/request_state.hpp"
 #include "mcp/uri_template.hpp"
-#include "common/clock.hpp"
-#include "common/digest.hpp"
-#include "common/fnv.hpp"
 
 namespace jitgate::mcp {
 
@@ -118,9 +118,7 @@ void contain(observe::Registry* metrics, std::string_view where, F&& f) {
 
 }  // namespace
 
-std::string random_session_id() {
-  return common::random_hex(16);
-}
+std::string random_session_id() { return common::random_hex(16); }
 
 // ---------------------------------------------------------------------------------------------
 // Registry: an immutable snapshot, swapped atomically when primitives change.
@@ -161,9 +159,7 @@ struct PromptEntry {
   Published pub;
 };
 
-std::uint64_t digest_of(const json::object& listed) {
-  return common::fnv1a(json::serialize(listed));
-}
+std::uint64_t digest_of(const json::object& listed) { return common::fnv1a(json::serialize(listed)); }
 
 struct Registry {
   std::vector<ToolEntry> tools;
@@ -281,13 +277,21 @@ std::optional<std::string> check_arguments(const json::object& schema, const jso
     if (!type || !type->is_string()) continue;
     std::string_view t = type->get_string();
     bool ok = true;
-    if (t == "string") ok = value.is_string();
-    else if (t == "number") ok = value.is_number();
-    else if (t == "integer") ok = value.is_int64() || value.is_uint64() || (value.is_double() && value.get_double() == static_cast<double>(static_cast<std::int64_t>(value.get_double())));
-    else if (t == "boolean") ok = value.is_bool();
-    else if (t == "object") ok = value.is_object();
-    else if (t == "array") ok = value.is_array();
-    else if (t == "null") ok = value.is_null();
+    if (t == "string")
+      ok = value.is_string();
+    else if (t == "number")
+      ok = value.is_number();
+    else if (t == "integer")
+      ok = value.is_int64() || value.is_uint64() ||
+           (value.is_double() && value.get_double() == static_cast<double>(static_cast<std::int64_t>(value.get_double())));
+    else if (t == "boolean")
+      ok = value.is_bool();
+    else if (t == "object")
+      ok = value.is_object();
+    else if (t == "array")
+      ok = value.is_array();
+    else if (t == "null")
+      ok = value.is_null();
     if (!ok) return "argument '" + std::string(key) + "' must be of type " + std::string(t);
   }
   return std::nullopt;
@@ -319,7 +323,6 @@ constexpr std::size_t kShards = 16;
 
 }  // namespace
 
-
 // ---------------------------------------------------------------------------------------------
 
 // An open 2026-07-28 subscriptions/listen stream and what it asked for.
@@ -339,7 +342,6 @@ struct Listener {
 // List families, in the order of Session::Rights::views.
 enum Family : std::size_t { kTools, kResources, kTemplates, kPrompts };
 
-
 // ---------------------------------------------------------------------------------------------
 // Authorization helpers: the action each registry entry is, and how a locked entry is advertised.
 
@@ -352,8 +354,13 @@ policy::Action discovery_action(const ResourceEntry& e) {
   return {policy::Kind::resource, policy::Phase::discovery, "resources/list", e.resource.uri, {}, nullptr, &e.resource.access};
 }
 policy::Action discovery_action(const TemplateEntry& e) {
-  return {policy::Kind::resource_template, policy::Phase::discovery, "resources/templates/list", e.tmpl.uri_template, {},
-          nullptr, &e.tmpl.access};
+  return {policy::Kind::resource_template,
+          policy::Phase::discovery,
+          "resources/templates/list",
+          e.tmpl.uri_template,
+          {},
+          nullptr,
+          &e.tmpl.access};
 }
 policy::Action discovery_action(const PromptEntry& e) {
   return {policy::Kind::prompt, policy::Phase::discovery, "prompts/list", e.prompt.name, {}, nullptr, &e.prompt.access};
@@ -366,9 +373,15 @@ struct ResourceTarget {
   bool found() const { return direct || via; }
   // The invocation action for reading (or subscribing to) the URI; valid while the registry is.
   policy::Action action(std::string_view method, std::string_view uri) const {
-    return {policy::Kind::resource, policy::Phase::invocation, method, uri,
-            via ? std::string_view(via->tmpl.uri_template) : std::string_view(), nullptr,
-            direct ? &direct->resource.access : via ? &via->tmpl.access : nullptr};
+    return {policy::Kind::resource,
+            policy::Phase::invocation,
+            method,
+            uri,
+            via ? std::string_view(via->tmpl.uri_template) : std::string_view(),
+            nullptr,
+            direct ? &direct->resource.access
+            : via  ? &via->tmpl.access
+                   : nullptr};
   }
 };
 
@@ -643,8 +656,11 @@ struct Server::Impl {
       }
       link->deliver(json::object{{"jsonrpc", "2.0"}, {"method", list_changed_method(f)}});
       if (options.metrics)
-        options.metrics->counter("jitgate_list_changed_total", "list_changed sent because rights changed",
-                                 {{"family", f == kTools ? "tools" : f == kPrompts ? "prompts" : "resources"}})
+        options.metrics
+            ->counter("jitgate_list_changed_total", "list_changed sent because rights changed",
+                      {{"family", f == kTools     ? "tools"
+                                  : f == kPrompts ? "prompts"
+                                                  : "resources"}})
             .inc();
     }
   }
@@ -746,8 +762,8 @@ void Outbound::complete_result_text(const jsonrpc::Id& id, std::string_view resu
       for (auto& kv : added.get_object()) parsed.get_object().insert_or_assign(kv.key(), std::move(kv.value()));
   }
   if (ec || !parsed.is_object())
-    return complete(jsonrpc::error_response(
-        id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: the result is not a JSON object", std::nullopt}));
+    return complete(jsonrpc::error_response(id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                                               "Internal error: the result is not a JSON object", std::nullopt}));
   complete(jsonrpc::result_response(id, std::move(parsed)));
 }
 
@@ -769,9 +785,8 @@ void Outbound::refuse(const jsonrpc::Id& id, auth::Remedy remedy, std::span<cons
 // ---------------------------------------------------------------------------------------------
 // RequestContext
 
-RequestContext::RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id,
-                               json::value progress_token, std::stop_token stop, std::shared_ptr<Outbound> out,
-                               Envelope envelope, json::object answers)
+RequestContext::RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id, json::value progress_token,
+                               std::stop_token stop, std::shared_ptr<Outbound> out, Envelope envelope, json::object answers)
     : server_(server),
       session_(std::move(session)),
       id_(std::move(id)),
@@ -827,7 +842,6 @@ bool input_response_fits(std::string_view method, const json::value& v) {
   return true;
 }
 
-
 void RequestContext::request(std::string method, json::object params, ClientReplyHandler on_reply) {
   // A client must declare the capability before the server may use it.
   std::string_view needed = client_capability_for(method);
@@ -856,8 +870,7 @@ ClientReply RequestContext::request_sync(std::string method, json::object params
       if (!fulfilled->exchange(true)) {
         return ClientReply{std::nullopt,
                            jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
-                                          cancelled() ? "request cancelled" : "client did not answer in time",
-                                          std::nullopt}};
+                                          cancelled() ? "request cancelled" : "client did not answer in time", std::nullopt}};
       }
     }
   }
@@ -885,9 +898,8 @@ std::map<std::string, ClientReply> RequestContext::ask_all(std::vector<InputRequ
     }
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (auto& [key, f] : waits) {
-      while (f.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready &&
-             !cancelled() && std::chrono::steady_clock::now() < deadline) {
-      }
+      while (f.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready && !cancelled() &&
+             std::chrono::steady_clock::now() < deadline) {}
       if (f.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
         out.emplace(key, f.get());
       } else {
@@ -932,7 +944,6 @@ bool RequestContext::sleep_for(std::chrono::milliseconds d) const {
 
 bool RequestContext::close_stream(std::chrono::milliseconds retry) { return out_->close_stream(retry); }
 
-
 // ---------------------------------------------------------------------------------------------
 // Server
 
@@ -946,7 +957,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
       auto a = alive.lock();
       if (!a) return;
       std::lock_guard lock(a->mu);
-      if (a->server) boost::asio::post(a->server->impl_->pool, [alive] {
+      if (a->server)
+        boost::asio::post(a->server->impl_->pool, [alive] {
           auto a2 = alive.lock();
           if (!a2) return;
           std::lock_guard lock2(a2->mu);
@@ -1004,9 +1016,8 @@ void Server::add_tool_async(Tool tool, AsyncToolHandler handler) {
 
 bool Server::remove_tool(const std::string& name) {
   bool removed = false;
-  impl_->mutate([&](Registry& r) {
-    removed = std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == name; }) > 0;
-  });
+  impl_->mutate(
+      [&](Registry& r) { removed = std::erase_if(r.tools, [&](const ToolEntry& e) { return e.tool.name == name; }) > 0; });
   return removed;
 }
 
@@ -1015,7 +1026,8 @@ void Server::add_resource(Resource resource, ResourceReader reader) {
     std::erase_if(r.resources, [&](const ResourceEntry& e) { return e.resource.uri == resource.uri; });
     json::object listed = list_entry(resource);
     std::uint64_t digest = digest_of(listed);
-    r.resources.push_back(ResourceEntry{std::move(resource), std::move(listed), std::move(reader), Published{{}, digest, {}, {}, {}}});
+    r.resources.push_back(
+        ResourceEntry{std::move(resource), std::move(listed), std::move(reader), Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -1026,8 +1038,8 @@ void Server::add_resource_template(ResourceTemplate tmpl, TemplateReader reader)
     std::erase_if(r.templates, [&](const TemplateEntry& e) { return e.tmpl.uri_template == tmpl.uri_template; });
     json::object listed = list_entry(tmpl);
     std::uint64_t digest = digest_of(listed);
-    r.templates.push_back(
-        TemplateEntry{std::move(tmpl), std::move(*matcher), std::move(listed), std::move(reader), Published{{}, digest, {}, {}, {}}});
+    r.templates.push_back(TemplateEntry{std::move(tmpl), std::move(*matcher), std::move(listed), std::move(reader),
+                                        Published{{}, digest, {}, {}, {}}});
   });
 }
 
@@ -1074,8 +1086,10 @@ void strip_reserved_meta(json::object& listed) {
   if (!meta || !meta->is_object()) return;
   auto& m = meta->get_object();
   for (auto it = m.begin(); it != m.end();) {
-    if (it->key().starts_with("io.jitgate/")) it = m.erase(it);
-    else ++it;
+    if (it->key().starts_with("io.jitgate/"))
+      it = m.erase(it);
+    else
+      ++it;
   }
 }
 
@@ -1274,9 +1288,9 @@ void Server::notify_resource_updated(const std::string& uri) {
     if (!subscribed || !may_read(s.principal())) return;
     if (auto link = s.link()) link->deliver(msg);
   });
-  impl_->notify_listeners("notifications/resources/updated",
-                          [&](const Listener& l) { return l.uris.contains(uri) && may_read(l.caller); },
-                          json::object{{"uri", uri}});
+  impl_->notify_listeners(
+      "notifications/resources/updated", [&](const Listener& l) { return l.uris.contains(uri) && may_read(l.caller); },
+      json::object{{"uri", uri}});
 }
 
 void Server::log_to_all(LogLevel level, json::value data, std::string logger) {
@@ -1326,7 +1340,8 @@ Binding Server::bind_caller(const std::shared_ptr<Session>& session, std::shared
     policy::Action a{policy::Kind::method, policy::Phase::invocation, "session", {}, {}, nullptr, nullptr};
     impl_->audit(d, a, caller ? *caller : auth::Principal{}, session.get(), "refused on a bound session");
     if (auto& m = impl_->options.metrics)
-      m->counter("jitgate_session_refusals_total", "Requests refused on a session bound to a subject", {{"reason", d.rule}}).inc();
+      m->counter("jitgate_session_refusals_total", "Requests refused on a session bound to a subject", {{"reason", d.rule}})
+          .inc();
   }
   if (changed) impl_->refresh_views(*session);
   return b;
@@ -1355,20 +1370,22 @@ void Server::reevaluate_all() {
   impl_->for_each_session([&](Session& s) {
     if (s.with_rights([](Session::Rights& r) { return r.views_known; })) impl_->refresh_views(s);
   });
-  for (auto& l : impl_->live_listeners()) contain(impl_->options.metrics.get(), "mcp.views", [&] {
-    auto v = impl_->views(*impl_->prepare(l->caller));
-    bool tools = v[kTools] != l->views[kTools], prompts = v[kPrompts] != l->views[kPrompts];
-    bool resources = v[kResources] != l->views[kResources] || v[kTemplates] != l->views[kTemplates];
-    l->views = v;
-    auto tell = [&](std::string_view method) {
-      l->out->send(json::object{{"jsonrpc", "2.0"},
-                                {"method", method},
-                                {"params", json::object{{"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", l->id}}}}}});
-    };
-    if (tools && l->tools) tell("notifications/tools/list_changed");
-    if (prompts && l->prompts) tell("notifications/prompts/list_changed");
-    if (resources && l->resources) tell("notifications/resources/list_changed");
-  });
+  for (auto& l : impl_->live_listeners())
+    contain(impl_->options.metrics.get(), "mcp.views", [&] {
+      auto v = impl_->views(*impl_->prepare(l->caller));
+      bool tools = v[kTools] != l->views[kTools], prompts = v[kPrompts] != l->views[kPrompts];
+      bool resources = v[kResources] != l->views[kResources] || v[kTemplates] != l->views[kTemplates];
+      l->views = v;
+      auto tell = [&](std::string_view method) {
+        l->out->send(
+            json::object{{"jsonrpc", "2.0"},
+                         {"method", method},
+                         {"params", json::object{{"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", l->id}}}}}});
+      };
+      if (tools && l->tools) tell("notifications/tools/list_changed");
+      if (prompts && l->prompts) tell("notifications/prompts/list_changed");
+      if (resources && l->resources) tell("notifications/resources/list_changed");
+    });
 }
 
 std::shared_ptr<Session> Server::create_session() {
@@ -1472,7 +1489,6 @@ json::object Server::capabilities() const {
   return caps;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
@@ -1505,10 +1521,14 @@ EnvelopeFields envelope_fields(const json::object& meta) {
   for (const auto& kv : meta) {
     std::string_view k = kv.key();
     if (!k.starts_with(kPrefix)) continue;
-    if (k == kMetaVersion) f.version = &kv.value();
-    else if (k == kMetaCapabilities) f.capabilities = &kv.value();
-    else if (k == kMetaClientInfo) f.client_info = &kv.value();
-    else if (k == kMetaLogLevel) f.log_level = &kv.value();
+    if (k == kMetaVersion)
+      f.version = &kv.value();
+    else if (k == kMetaCapabilities)
+      f.capabilities = &kv.value();
+    else if (k == kMetaClientInfo)
+      f.client_info = &kv.value();
+    else if (k == kMetaLogLevel)
+      f.log_level = &kv.value();
   }
   return f;
 }
@@ -1542,7 +1562,6 @@ json::value list_page(const Entries& entries, std::string_view family, std::stri
   if (end < entries.size()) result.emplace("nextCursor", cursors.seal(family, {}, end));
   return result;
 }
-
 
 // A list page as one caller may see it: entries are decided one by one (discovery), the cursor is an
 // offset into the whole list bound to the caller's rights, and a page ends where the next visible
@@ -1600,8 +1619,8 @@ json::value filtered_page(const Entries& entries, std::string_view family, std::
 }
 
 bool cacheable(std::string_view method) {
-  return method == "server/discover" || method == "tools/list" || method == "prompts/list" ||
-         method == "resources/list" || method == "resources/templates/list" || method == "resources/read";
+  return method == "server/discover" || method == "tools/list" || method == "prompts/list" || method == "resources/list" ||
+         method == "resources/templates/list" || method == "resources/read";
 }
 
 // 2026-07-28 results carry resultType, the server's identity in _meta and, for discover, lists and
@@ -1661,10 +1680,10 @@ class StatelessOutbound : public Outbound {
   // A forwarded result as text: the decoration is spliced in as text too, unless the text may set
   // one of its members (any mention of their names: then it is decorated as a tree).
   void complete_result_text(const jsonrpc::Id& id, std::string_view result, std::string_view tail) override {
-    bool mentions = result.find("\"resultType\"") != std::string_view::npos ||
-                    result.find("\"_meta\"") != std::string_view::npos ||
-                    (cacheable_ && (result.find("\"ttlMs\"") != std::string_view::npos ||
-                                    result.find("\"cacheScope\"") != std::string_view::npos));
+    bool mentions =
+        result.find("\"resultType\"") != std::string_view::npos || result.find("\"_meta\"") != std::string_view::npos ||
+        (cacheable_ &&
+         (result.find("\"ttlMs\"") != std::string_view::npos || result.find("\"cacheScope\"") != std::string_view::npos));
     if (!tail.empty() || tail_.empty() || mentions) return Outbound::complete_result_text(id, result, tail);
     inner_->complete_result_text(id, result, tail_);
   }
@@ -1750,7 +1769,8 @@ void Server::close_listeners() {
   }
   for (auto& l : all)
     l->out->complete(jsonrpc::result_response(
-        l->id, json::object{{"resultType", "complete"}, {"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", l->id}}}}));
+        l->id,
+        json::object{{"resultType", "complete"}, {"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", l->id}}}}));
 }
 
 std::size_t Server::listener_count() const { return impl_->live_listeners().size(); }
@@ -1762,9 +1782,8 @@ struct InFlight {
   std::string key;
   std::shared_ptr<RequestContext> ctx;
 };
-static std::optional<InFlight> begin_request(Server& server, const std::shared_ptr<Session>& session,
-                                             const jsonrpc::Request& req, const std::shared_ptr<Outbound>& out, Envelope env,
-                                             json::object answers = {}) {
+static std::optional<InFlight> begin_request(Server& server, const std::shared_ptr<Session>& session, const jsonrpc::Request& req,
+                                             const std::shared_ptr<Outbound>& out, Envelope env, json::object answers = {}) {
   std::string key = jsonrpc::id_key(req.id);
   std::stop_source stop;
   if (!session->begin_call(key, stop)) {
@@ -1780,8 +1799,8 @@ static std::optional<InFlight> begin_request(Server& server, const std::shared_p
   return InFlight{std::move(key), std::move(ctx)};
 }
 
-static void run_blocking(Server& server, Server::Impl& impl, const std::shared_ptr<Session>& session,
-                         jsonrpc::Request req, std::shared_ptr<Outbound> out, Envelope env, Mrtr mrtr,
+static void run_blocking(Server& server, Server::Impl& impl, const std::shared_ptr<Session>& session, jsonrpc::Request req,
+                         std::shared_ptr<Outbound> out, Envelope env, Mrtr mrtr,
                          std::function<json::value(RequestContext&)> work) {
   auto started = begin_request(server, session, req, out, std::move(env), mrtr.answers);
   if (!started) return;
@@ -1792,41 +1811,42 @@ static void run_blocking(Server& server, Server::Impl& impl, const std::shared_p
     reply_error(*out, req.id, static_cast<std::int32_t>(ErrorCode::internal_error), "Server busy: too many calls queued");
     return;
   }
-  boost::asio::post(impl.pool, [&impl, session, key, ctx, out, id = req.id, mrtr = std::move(mrtr),
-                                work = std::move(work)]() mutable {
-    impl.queued.fetch_sub(1);
-    std::optional<json::object> response;
-    try {
-      if (!ctx->cancelled()) response = jsonrpc::result_response(id, work(*ctx));
-    } catch (const InputRequired& need) {
-      if (mrtr.allowed) {
-        response = jsonrpc::result_response(id, json::object{{"resultType", "input_required"},
-                                                             {"inputRequests", need.input_requests},
-                                                             {"requestState", impl.sealer.seal(mrtr.binding, mrtr.answers)}});
-      } else {
-        response = jsonrpc::error_response(
-            id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: input requests are not allowed here", std::nullopt});
-      }
-    } catch (const ProtocolError& e) {
-      response = jsonrpc::error_response(id, jsonrpc::Error{e.code(), e.what(), e.data()});
-    } catch (const std::exception& e) {
-      response = jsonrpc::error_response(
-          id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), std::string("Internal error: ") + e.what(), std::nullopt});
-    } catch (...) {
-      observe::count_contained(impl.options.metrics.get(), "mcp.handler", "an exception of unknown type");
-      response = jsonrpc::error_response(id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error", std::nullopt});
-    }
-    session->end_call(key);
-    out->complete(ctx->cancelled() ? std::nullopt : std::move(response));
-  });
+  boost::asio::post(
+      impl.pool, [&impl, session, key, ctx, out, id = req.id, mrtr = std::move(mrtr), work = std::move(work)]() mutable {
+        impl.queued.fetch_sub(1);
+        std::optional<json::object> response;
+        try {
+          if (!ctx->cancelled()) response = jsonrpc::result_response(id, work(*ctx));
+        } catch (const InputRequired& need) {
+          if (mrtr.allowed) {
+            response = jsonrpc::result_response(id, json::object{{"resultType", "input_required"},
+                                                                 {"inputRequests", need.input_requests},
+                                                                 {"requestState", impl.sealer.seal(mrtr.binding, mrtr.answers)}});
+          } else {
+            response =
+                jsonrpc::error_response(id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                                           "Internal error: input requests are not allowed here", std::nullopt});
+          }
+        } catch (const ProtocolError& e) {
+          response = jsonrpc::error_response(id, jsonrpc::Error{e.code(), e.what(), e.data()});
+        } catch (const std::exception& e) {
+          response = jsonrpc::error_response(id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                                                std::string("Internal error: ") + e.what(), std::nullopt});
+        } catch (...) {
+          observe::count_contained(impl.options.metrics.get(), "mcp.handler", "an exception of unknown type");
+          response = jsonrpc::error_response(
+              id, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error", std::nullopt});
+        }
+        session->end_call(key);
+        out->complete(ctx->cancelled() ? std::nullopt : std::move(response));
+      });
 }
 
 // Hands a request to a published entry's forwarder, keeps it cancellable, and completes `out` with
 // what comes back. `then` runs before completing when the answer is a result.
 // The forwarder gets the request's params (moved out of `req` once its context is taken).
 static void run_forward(Server& server, const std::shared_ptr<Session>& session, jsonrpc::Request& req,
-                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward,
-                        std::function<void()> then = {}) {
+                        std::shared_ptr<Outbound> out, Envelope env, const Forwarder& forward, std::function<void()> then = {}) {
   auto started = begin_request(server, session, req, out, std::move(env));
   if (!started) return;
   json::object params = req.params.is_object() ? std::move(req.params.get_object()) : json::object{};
@@ -1844,8 +1864,9 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
       if (then) then();
       return out->complete(jsonrpc::result_response(id, std::move(*r.result)));
     }
-    out->complete(jsonrpc::error_response(
-        id, r.error.value_or(jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error: no answer", std::nullopt})));
+    out->complete(
+        jsonrpc::error_response(id, r.error.value_or(jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error),
+                                                                    "Internal error: no answer", std::nullopt})));
   };
   try {
     forward(req.method, std::move(params), ctx, done);
@@ -1856,7 +1877,8 @@ static void run_forward(Server& server, const std::shared_ptr<Session>& session,
                                                    std::string("Internal error: ") + e.what(), std::nullopt}});
   } catch (...) {
     observe::count_contained(server.options().metrics.get(), "mcp.forward", "an exception of unknown type");
-    done(ForwardReply{std::nullopt, jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error", std::nullopt}});
+    done(ForwardReply{std::nullopt,
+                      jsonrpc::Error{static_cast<std::int32_t>(ErrorCode::internal_error), "Internal error", std::nullopt}});
   }
 }
 
@@ -1887,8 +1909,7 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
     if (n->method == "notifications/initialized") {
       session->with_state([](Session::State& st) { st.initialized = true; });
     } else if (n->method == "notifications/cancelled") {
-      if (const auto* id = p.if_contains("requestId"); id && jsonrpc::valid_id(*id))
-        session->cancel_call(jsonrpc::id_key(*id));
+      if (const auto* id = p.if_contains("requestId"); id && jsonrpc::valid_id(*id)) session->cancel_call(jsonrpc::id_key(*id));
     } else if (impl.on_notification) {
       impl.on_notification(*session, *n);
     }
@@ -1920,7 +1941,8 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
     // everything else (stdio) is checked here.
     const bool checked = session->envelope_checked();
     if (!checked)
-      if (auto err = check_envelope(req.params, std::nullopt)) return reply_error(*out, req.id, err->code, err->message, err->data);
+      if (auto err = check_envelope(req.params, std::nullopt))
+        return reply_error(*out, req.id, err->code, err->message, err->data);
     env.protocol_version = std::string(ef.version->get_string());
     env.stateless = true;
     env.client_capabilities = ef.capabilities->get_object();
@@ -2081,10 +2103,11 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
       l->caller = caller;
       if (who) l->views = impl.views(*who);
       // The acknowledgement is the first message of the stream; only then can notifications follow.
-      out->send(json::object{{"jsonrpc", "2.0"},
-                             {"method", "notifications/subscriptions/acknowledged"},
-                             {"params", json::object{{"notifications", std::move(honored)},
-                                                     {"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", req.id}}}}}});
+      out->send(
+          json::object{{"jsonrpc", "2.0"},
+                       {"method", "notifications/subscriptions/acknowledged"},
+                       {"params", json::object{{"notifications", std::move(honored)},
+                                               {"_meta", json::object{{"io.modelcontextprotocol/subscriptionId", req.id}}}}}});
       std::lock_guard lock(impl.listeners_mu);
       impl.listeners.push_back(std::move(l));
       return;
@@ -2104,13 +2127,17 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
         return out->complete(jsonrpc::result_response(
             req.id, filtered_page(reg->prompts, "prompts", "prompts", p, page, impl, *who, audited_session, m)));
     }
-    if (m == "tools/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page, impl.cursors)));
+    if (m == "tools/list")
+      return out->complete(jsonrpc::result_response(req.id, list_page(reg->tools, "tools", "tools", p, page, impl.cursors)));
     if (m == "resources/list")
-      return out->complete(jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page, impl.cursors)));
+      return out->complete(
+          jsonrpc::result_response(req.id, list_page(reg->resources, "resources", "resources", p, page, impl.cursors)));
     if (m == "resources/templates/list")
       return out->complete(
           jsonrpc::result_response(req.id, list_page(reg->templates, "templates", "resourceTemplates", p, page, impl.cursors)));
-    if (m == "prompts/list") return out->complete(jsonrpc::result_response(req.id, list_page(reg->prompts, "prompts", "prompts", p, page, impl.cursors)));
+    if (m == "prompts/list")
+      return out->complete(
+          jsonrpc::result_response(req.id, list_page(reg->prompts, "prompts", "prompts", p, page, impl.cursors)));
 
     if (m == "logging/setLevel") {
       const auto* lv = p.if_contains("level");
@@ -2129,8 +2156,10 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
         if (!allowed(target.action(m, uri))) return;
         auto record = [session, uri, subscribe = m == "resources/subscribe"] {
           session->with_state([&](Session::State& st) {
-            if (subscribe) st.subscriptions.insert(uri);
-            else st.subscriptions.erase(uri);
+            if (subscribe)
+              st.subscriptions.insert(uri);
+            else
+              st.subscriptions.erase(uri);
           });
         };
         return run_forward(*this, session, req, std::move(out), std::move(env), *fb, record);
@@ -2138,8 +2167,10 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
       if (!allowed(target.action(m, uri))) return;
       auto record = [session, uri, subscribe = m == "resources/subscribe"] {
         session->with_state([&](Session::State& st) {
-          if (subscribe) st.subscriptions.insert(uri);
-          else st.subscriptions.erase(uri);
+          if (subscribe)
+            st.subscriptions.insert(uri);
+          else
+            st.subscriptions.erase(uri);
         });
       };
       const Published& pub = target.direct ? target.direct->pub : target.via->pub;
@@ -2172,7 +2203,8 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
       if (entry.pub.forward) return run_forward(*this, session, req, std::move(out), std::move(env), entry.pub.forward);
       json::object args = given ? std::move(*given) : json::object{};
       if (auto problem = check_arguments(entry.tool.input_schema, args))
-        return out->complete(jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
+        return out->complete(
+            jsonrpc::result_response(req.id, tool_result_json(ToolResult::error("Invalid arguments: " + *problem))));
       if (entry.async) {
         auto started = begin_request(*this, session, req, out, std::move(env));
         if (!started) return;
@@ -2222,7 +2254,8 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
       }
       if (who) {
         auto target = resolve_resource(*reg, uri);
-        if (!target.found()) return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
+        if (!target.found())
+          return reply_error(*out, req.id, kResourceNotFound, "Resource not found", json::object{{"uri", uri}});
         if (!allowed(target.action(m, uri))) return;
       }
       if (auto target = resolve_resource(*reg, uri); target.found()) {
@@ -2263,7 +2296,8 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
         const Forwarder* fb = reg->fallback(name, &Catalog::Fallback::prompt_prefix, &Catalog::Fallback::prompt);
         if (!fb) return invalid_params("unknown prompt '" + name + "'");
         const auto* a = p.if_contains("arguments");
-        if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, a ? a->if_object() : nullptr, nullptr})) return;
+        if (!allowed({policy::Kind::prompt, policy::Phase::invocation, m, name, {}, a ? a->if_object() : nullptr, nullptr}))
+          return;
         return run_forward(*this, session, req, std::move(out), std::move(env), *fb);
       }
       const PromptEntry& entry = reg->prompts[it->second];
@@ -2314,7 +2348,8 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
         auto pi = reg->prompt_index.find(name);
         if (pi == reg->prompt_index.end()) return invalid_params("unknown prompt '" + name + "'");
         // Completing a prompt's arguments is seeing the prompt: decided as its listing is.
-        if (!allowed({policy::Kind::prompt, policy::Phase::discovery, m, name, {}, nullptr, &reg->prompts[pi->second].prompt.access}))
+        if (!allowed(
+                {policy::Kind::prompt, policy::Phase::discovery, m, name, {}, nullptr, &reg->prompts[pi->second].prompt.access}))
           return;
         if (auto c = reg->prompt_completers.find(name); c != reg->prompt_completers.end()) completer = c->second;
         forward = &reg->prompts[pi->second].pub.complete;
@@ -2326,7 +2361,12 @@ void Server::dispatch(const std::shared_ptr<Session>& session, jsonrpc::Message&
         auto ri = reg->resource_index.find(uri);
         if (!tmpl && ri == reg->resource_index.end()) return invalid_params("unknown resource template '" + uri + "'");
         if (tmpl ? !allowed({policy::Kind::resource_template, policy::Phase::discovery, m, uri, {}, nullptr, &tmpl->tmpl.access})
-                 : !allowed({policy::Kind::resource, policy::Phase::discovery, m, uri, {}, nullptr,
+                 : !allowed({policy::Kind::resource,
+                             policy::Phase::discovery,
+                             m,
+                             uri,
+                             {},
+                             nullptr,
                              &reg->resources[ri->second].resource.access}))
           return;
         if (auto c = reg->template_completers.find(uri); c != reg->template_completers.end()) completer = c->second;

@@ -87,8 +87,7 @@ void Session::close() {
   }
   for (auto& s : stops) s.request_stop();
   if (link) link->closed();
-  for (auto& [id, h] : pending)
-    h(ClientReply{std::nullopt, jsonrpc::Error{-32603, "session closed", std::nullopt}});
+  for (auto& [id, h] : pending) h(ClientReply{std::nullopt, jsonrpc::Error{-32603, "session closed", std::nullopt}});
 }
 
 }  // namespace jitgate::mcp

@@ -97,8 +97,8 @@ void append_time(std::string& out, std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+  int n = std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
   out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -150,8 +150,7 @@ class QueuedFileSink final : public AuditSink {
         batch.swap(queue_);
       }
       for (const auto& line : batch)
-        if (std::fwrite(line.data(), 1, line.size(), file_) != line.size())
-          dropped_.fetch_add(1, std::memory_order_relaxed);
+        if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) dropped_.fetch_add(1, std::memory_order_relaxed);
       std::fflush(file_);
       batch.clear();
     }
@@ -237,8 +236,6 @@ std::unique_ptr<AuditSink> make_audit_stream(std::FILE* f, std::size_t queue_lin
   return std::make_unique<QueuedFileSink>(f, false, queue_lines);
 }
 
-std::string session_hash(std::string_view session_id) {
-  return common::log_label(session_id);
-}
+std::string session_hash(std::string_view session_id) { return common::log_label(session_id); }
 
 }  // namespace jitgate::observe

@@ -18,16 +18,14 @@ Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)), buckets_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
     if (!std::isfinite(bounds_[i])) throw std::invalid_argument("histogram bounds must be finite");
-    if (i > 0 && !(bounds_[i - 1] < bounds_[i]))
-      throw std::invalid_argument("histogram bounds must be strictly increasing");
+    if (i > 0 && !(bounds_[i - 1] < bounds_[i])) throw std::invalid_argument("histogram bounds must be strictly increasing");
   }
 }
 
 void Histogram::observe(double v) {
   // NaN compares false with every bound, so it falls through to +Inf like in the Go client.
   std::size_t i = std::isnan(v) ? bounds_.size()
-                                : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                                                           bounds_.begin());
+                                : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(v, std::memory_order_relaxed);
 }
@@ -67,7 +65,8 @@ bool valid_name(std::string_view s, bool colons) {
 
 struct Child {
   template <class M, class... A>
-  Child(std::vector<std::string> v, std::in_place_type_t<M> t, A&&... a) : values(std::move(v)), metric(t, std::forward<A>(a)...) {}
+  Child(std::vector<std::string> v, std::in_place_type_t<M> t, A&&... a)
+      : values(std::move(v)), metric(t, std::forward<A>(a)...) {}
   std::vector<std::string> values;
   std::variant<Counter, Gauge, Histogram> metric;
 };
@@ -76,9 +75,9 @@ struct Family {
   std::string name, help;
   Kind kind;
   std::vector<std::string> label_names;
-  std::vector<double> bounds;      // histograms
-  std::function<double()> callback;  // callback gauges
-  mutable std::shared_mutex mu;    // guards children
+  std::vector<double> bounds;                                           // histograms
+  std::function<double()> callback;                                     // callback gauges
+  mutable std::shared_mutex mu;                                         // guards children
   std::map<std::string, std::unique_ptr<Child>, std::less<>> children;  // key: encode(values)
 
   bool same_labels(Labels labels) const {
@@ -178,8 +177,7 @@ struct Registry::Impl {
     if (bounds && *bounds != f.bounds) throw std::invalid_argument("histogram " + f.name + " is registered with other bounds");
   }
 
-  Family& family(std::string_view name, std::string_view help, Kind kind, Labels labels,
-                 const std::vector<double>* bounds) {
+  Family& family(std::string_view name, std::string_view help, Kind kind, Labels labels, const std::vector<double>* bounds) {
     {
       std::shared_lock lock(mu);
       if (auto it = families.find(name); it != families.end()) {
@@ -205,8 +203,7 @@ struct Registry::Impl {
       check_compatible(*it->second, kind, labels, bounds);
       return *it->second;
     }
-    if (clashes(name, kind))
-      throw std::invalid_argument("metric " + std::string(name) + " clashes with a histogram's series");
+    if (clashes(name, kind)) throw std::invalid_argument("metric " + std::string(name) + " clashes with a histogram's series");
     auto f = std::make_unique<Family>();
     f->name = name;
     f->help = help;
@@ -366,8 +363,8 @@ void count_contained(Registry* registry, std::string_view where, std::string_vie
   line += '\n';
   std::cerr << line << std::flush;
   if (registry)
-    registry->counter("jitgate_contained_exceptions_total", "Unexpected exceptions stopped at a request boundary",
-                      {{"where", where}})
+    registry
+        ->counter("jitgate_contained_exceptions_total", "Unexpected exceptions stopped at a request boundary", {{"where", where}})
         .inc();
 }
 

@@ -69,7 +69,7 @@ struct ArgCondition {
   std::string pointer;  // RFC 6901 JSON pointer into the arguments
   bool absent = false;  // `absent: true`: the argument must not be there
   Matcher matcher;
-  std::string where;    // file:line:column of the condition
+  std::string where;        // file:line:column of the condition
   bool path_named = false;  // its name looks like a path (looks_like_path_name)
   // Set by Compiled::resolve(): conditions on the same pointer share a slot, so one decision looks
   // each argument up once however many rules test it.
@@ -79,11 +79,11 @@ struct ArgCondition {
 using ScopeId = std::uint32_t;
 
 struct SubjectSpec {
-  bool anonymous = false;       // only callers without a token
-  bool authenticated = false;   // only callers with one
-  std::vector<ScopeId> scopes;  // all of
-  std::vector<std::vector<ScopeId>> roles;  // every group holds: one role of each
-  std::vector<ClaimCondition> claims;       // all of
+  bool anonymous = false;                            // only callers without a token
+  bool authenticated = false;                        // only callers with one
+  std::vector<ScopeId> scopes;                       // all of
+  std::vector<std::vector<ScopeId>> roles;           // every group holds: one role of each
+  std::vector<ClaimCondition> claims;                // all of
   std::vector<std::vector<std::string>> client_ids;  // every group holds: one client id of each
   bool identity_free() const { return roles.empty() && claims.empty() && client_ids.empty(); }
 };
@@ -156,9 +156,9 @@ class WildIndex {
   const std::vector<Entry>& all() const { return all_; }
 
  private:
-  std::vector<Entry> all_;                         // in insertion order
-  NameMap<std::vector<std::uint32_t>> by_head_;    // head -> positions in all_
-  std::vector<std::size_t> head_lengths_;          // distinct, ascending
+  std::vector<Entry> all_;                       // in insertion order
+  NameMap<std::vector<std::uint32_t>> by_head_;  // head -> positions in all_
+  std::vector<std::size_t> head_lengths_;        // distinct, ascending
 };
 
 // A fast hash for short names (tool names, URIs): 8-byte words mixed by multiplication.

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
 #include <cstdint>
-#include <boost/json.hpp>
 #include <fstream>
 #include <memory>
 #include <type_traits>
@@ -108,8 +108,7 @@ bool matches_one(const Matcher& m, const json::value& v) {
       return RE2::FullMatch(re2::StringPiece(t.data(), t.size()), *m.re);
     }
     case Matcher::Op::path_within:
-    case Matcher::Op::path_equals:
-      return false;  // judged by leaf_verdict(), which knows paths
+    case Matcher::Op::path_equals: return false;  // judged by leaf_verdict(), which knows paths
   }
   return false;
 }
@@ -207,8 +206,10 @@ class SmallVec {
     if (this == &o) return *this;
     n_ = o.n_;
     spilled_ = o.spilled_;
-    if (spilled_) heap_ = o.heap_;
-    else std::uninitialized_copy(o.buf_, o.buf_ + o.n_, buf_);
+    if (spilled_)
+      heap_ = o.heap_;
+    else
+      std::uninitialized_copy(o.buf_, o.buf_ + o.n_, buf_);
     return *this;
   }
   void push_back(const T& v) {
@@ -466,7 +467,8 @@ bool declared_ok(const Compiled& c, const Prepared& pc, const auth::Principal& p
   if ((req.authenticated || !req.scopes.empty() || !req.roles.empty()) && anon) return false;
   for (const auto& s : req.scopes)
     if (!has_scope(c, pc, p, s)) return false;
-  if (!req.roles.empty() && std::none_of(req.roles.begin(), req.roles.end(), [&](const std::string& r) { return p.roles.contains(r); }))
+  if (!req.roles.empty() &&
+      std::none_of(req.roles.begin(), req.roles.end(), [&](const std::string& r) { return p.roles.contains(r); }))
     return false;
   return true;
 }
@@ -574,9 +576,9 @@ std::vector<std::string> strings_of(const Names& names) { return {names.begin(),
 // views into the policy and the declaration; the choice among them is made once all are known.
 struct Hints {
   struct Entry {
-    std::uint32_t order;             // the rule's place in the file (the declaration alone: last)
-    std::uint32_t req_at, req_n;     // its required scopes in `pool`
-    std::uint32_t miss_at, miss_n;   // the part the caller lacks
+    std::uint32_t order;            // the rule's place in the file (the declaration alone: last)
+    std::uint32_t req_at, req_n;    // its required scopes in `pool`
+    std::uint32_t miss_at, miss_n;  // the part the caller lacks
     std::string_view tier;
   };
   SmallVec<Entry, 8> entries;
@@ -677,8 +679,8 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
   if ((h && (h->flags & HotRule::kAnonOnly)) || (ts && ts->anonymous)) return;
   // An anonymous caller is told only of what any token with the right scopes unlocks, never of
   // rules that depend on who the caller is (roles, claims, client ids).
-  bool identity_free = (!h || !(h->flags & HotRule::kIdentity)) && (!ts || ts->identity_free()) &&
-                       (!declared || declared->roles.empty());
+  bool identity_free =
+      (!h || !(h->flags & HotRule::kIdentity)) && (!ts || ts->identity_free()) && (!declared || declared->roles.empty());
   if (anon && !identity_free) return;
   // The subject is the rule's when there is a rule; for a signed-in caller, and a subject not for
   // anonymous callers only, its identity_ok() is the remembered one.
@@ -701,8 +703,8 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
     if (!(dh.flags & HotRule::kDeny) || !hot_subject_holds(c, i, pc, p, false, future_has)) continue;
     if (!(dh.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args))) return;
   }
-  Hints::Entry e{order, static_cast<std::uint32_t>(hints.pool.size()), static_cast<std::uint32_t>(required.size()), 0,
-                 static_cast<std::uint32_t>(missing.size()), tier};
+  Hints::Entry e{order, static_cast<std::uint32_t>(hints.pool.size()), static_cast<std::uint32_t>(required.size()),
+                 0,     static_cast<std::uint32_t>(missing.size()),    tier};
   for (const auto& s : required) hints.pool.push_back(s);
   e.miss_at = static_cast<std::uint32_t>(hints.pool.size());
   for (const auto& s : missing) hints.pool.push_back(s);
@@ -710,7 +712,9 @@ void consider(const Compiled& c, const Prepared& pc, const auth::Principal& p, c
 }
 
 // A decision built in place (its rule string constructed, not assigned).
-Decision decided(Outcome o, Remedy r, std::string_view rule) { return Decision{.outcome = o, .remedy = r, .rule = std::string(rule)}; }
+Decision decided(Outcome o, Remedy r, std::string_view rule) {
+  return Decision{.outcome = o, .remedy = r, .rule = std::string(rule)};
+}
 
 Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& p, const Action& a) {
   Candidates found;
@@ -743,8 +747,7 @@ Decision evaluate(const Compiled& c, const Prepared& pc, const auth::Principal& 
       sign_in_helps = sign_in_helps || !(h.flags & HotRule::kAnonOnly);
     }
     if (!hot_subject_holds(c, i, pc, p, anon, holds)) continue;
-    bool unconditional =
-        !(h.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args));
+    bool unconditional = !(h.flags & HotRule::kWhen) || (a.phase == Phase::invocation && conditions_hold(c.rules[i], args));
     if (deny) {
       // Only a deny rule for anonymous callers is escaped by signing in.
       if (unconditional)
@@ -870,7 +873,8 @@ bool schema_says_path(const json::object& schema, std::string_view pointer) {
         auto letter = [](char ch) { return std::isalpha(static_cast<unsigned char>(ch)) != 0; };
         bool starts = k == 0 || !letter(text[k - 1]);
         std::size_t end = k + word.size();
-        bool ends = end == text.size() || !letter(text[end]) || (text[end] == 's' && (end + 1 == text.size() || !letter(text[end + 1])));
+        bool ends =
+            end == text.size() || !letter(text[end]) || (text[end] == 's' && (end + 1 == text.size() || !letter(text[end + 1])));
         if (starts && ends) return true;
       }
   }
@@ -879,9 +883,7 @@ bool schema_says_path(const json::object& schema, std::string_view pointer) {
 
 }  // namespace
 
-Matcher::Verdict Matcher::judge(const json::value& v, Each each_element) const {
-  return judge_value(*this, v, each_element, 0);
-}
+Matcher::Verdict Matcher::judge(const json::value& v, Each each_element) const { return judge_value(*this, v, each_element, 0); }
 
 bool Matcher::holds(const json::value& v, Each implicit, bool deny) const {
   Verdict r = judge(v, each == Each::implicit ? implicit : each);
@@ -971,7 +973,8 @@ std::vector<Diagnostic> Policy::check(const Inventory& inv) const {
         // A resource pattern may also cover URIs served by a template; only exact URIs are checked.
         if (!any && !(k == static_cast<int>(Kind::resource) && p.type != Pattern::Type::exact && !inv.resource_templates.empty()))
           out.push_back({Diagnostic::Severity::warning, r.where,
-                         "rule '" + r.id + "': no registered " + std::string(to_string(static_cast<Kind>(k))) + " matches '" + p.text + "'"});
+                         "rule '" + r.id + "': no registered " + std::string(to_string(static_cast<Kind>(k))) + " matches '" +
+                             p.text + "'"});
       }
   // Raw-text matchers on arguments a tool's schema calls a path (names that say so were warned of at load).
   for (const auto& r : c_->rules)

@@ -8,9 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "common/strict_yaml.hpp"
 #include "jitgate/policy/policy.hpp"
 #include "policy/compiled.hpp"
-#include "common/strict_yaml.hpp"
 
 namespace jitgate::policy {
 
@@ -50,9 +50,9 @@ std::string_view op_name(Matcher::Op op) {
 // folder, split at _ - . and camelCase.
 bool looks_like_path_name(std::string_view pointer) {
   static constexpr std::string_view kWords[] = {
-      "path", "paths", "pathname", "file", "files", "filename", "filenames", "filepath", "filepaths", "dir", "dirs",
-      "dirname", "directory", "directories", "folder", "folders", "source", "sources", "destination", "src", "dst",
-      "dest", "target", "root", "cwd", "pwd", "workdir", "location", "mount", "home"};
+      "path", "paths",   "pathname",  "file",        "files",  "filename", "filenames", "filepath", "filepaths",   "dir",
+      "dirs", "dirname", "directory", "directories", "folder", "folders",  "source",    "sources",  "destination", "src",
+      "dst",  "dest",    "target",    "root",        "cwd",    "pwd",      "workdir",   "location", "mount",       "home"};
   std::string_view seg;
   while (!pointer.empty()) {
     std::size_t slash = pointer.rfind('/');
@@ -83,14 +83,17 @@ constexpr std::string_view kKindKeys[5] = {"tools", "resources", "resource_templ
 
 class Loader {
  public:
-  explicit Loader(std::string name) : name_(std::move(name)) { c_ = std::make_unique<Compiled>(); c_->source = name_; }
-
-  std::string at(const YAML::Node& n) const {
-    return yaml::position(name_, n);
+  explicit Loader(std::string name) : name_(std::move(name)) {
+    c_ = std::make_unique<Compiled>();
+    c_->source = name_;
   }
+
+  std::string at(const YAML::Node& n) const { return yaml::position(name_, n); }
   void error(const YAML::Node& n, std::string msg) { diags_.push_back({Diagnostic::Severity::error, at(n), std::move(msg)}); }
   void warn(const YAML::Node& n, std::string msg) { diags_.push_back({Diagnostic::Severity::warning, at(n), std::move(msg)}); }
-  void warn_at(std::string where, std::string msg) { diags_.push_back({Diagnostic::Severity::warning, std::move(where), std::move(msg)}); }
+  void warn_at(std::string where, std::string msg) {
+    diags_.push_back({Diagnostic::Severity::warning, std::move(where), std::move(msg)});
+  }
 
   // False (with an error) when the mapping has a key outside `keys`.
   bool only(const YAML::Node& map, std::initializer_list<std::string_view> keys, const std::string& where) {
@@ -184,9 +187,12 @@ class Loader {
         std::string_view seg = std::string_view(text).substr(i, j - i);
         dotted = dotted || seg == "." || seg == "..";
       }
-      if (text.empty() || text.front() != '/') error(node, what + " must be an absolute path (starting with '/')");
-      else if (!segs) error(node, what + " '" + text + "' is not a path a call could be compared with (NUL, backslash or percent escape)");
-      else if (dotted) error(node, what + " '" + text + "' must be written without '.' or '..' segments");
+      if (text.empty() || text.front() != '/')
+        error(node, what + " must be an absolute path (starting with '/')");
+      else if (!segs)
+        error(node, what + " '" + text + "' is not a path a call could be compared with (NUL, backslash or percent escape)");
+      else if (dotted)
+        error(node, what + " '" + text + "' must be written without '.' or '..' segments");
       else {
         m.bases.push_back(std::move(*segs));
         continue;
@@ -244,14 +250,23 @@ class Loader {
       if (std::find(extra.begin(), extra.end(), k) != extra.end()) continue;
       ++ops;
       if (k == "equals") {
-        if (!v.IsScalar()) { error(v, what + ".equals must be a scalar"); return std::nullopt; }
+        if (!v.IsScalar()) {
+          error(v, what + ".equals must be a scalar");
+          return std::nullopt;
+        }
         m.op = Matcher::Op::equals;
         m.value = scalar_json(v);
       } else if (k == "in") {
-        if (!v.IsSequence() || v.size() == 0) { error(v, what + ".in must be a non-empty list"); return std::nullopt; }
+        if (!v.IsSequence() || v.size() == 0) {
+          error(v, what + ".in must be a non-empty list");
+          return std::nullopt;
+        }
         m.op = Matcher::Op::in;
         for (const auto& e : v) {
-          if (!e.IsScalar()) { error(e, what + ".in entries must be scalars"); return std::nullopt; }
+          if (!e.IsScalar()) {
+            error(e, what + ".in entries must be scalars");
+            return std::nullopt;
+          }
           m.any.push_back(scalar_json(e));
         }
       } else if (k == "prefix" || k == "glob") {
@@ -265,7 +280,10 @@ class Loader {
         RE2::Options o;
         o.set_log_errors(false);
         auto re = std::make_shared<const RE2>(*s, o);
-        if (!re->ok()) { error(v, what + ".regex does not compile: " + re->error()); return std::nullopt; }
+        if (!re->ok()) {
+          error(v, what + ".regex does not compile: " + re->error());
+          return std::nullopt;
+        }
         m.op = Matcher::Op::regex;
         m.text = *s;
         m.re = std::move(re);
@@ -302,8 +320,11 @@ class Loader {
       if (k == q) {
         inner = kv.second;
       } else if (k == "or_empty") {
-        if (q != "all") { error(kv.first, what + ": or_empty goes with all (any never holds for an empty array)"); ok = false; }
-        else if (!(or_empty = boolean(kv.second, what + ".or_empty"))) ok = false;
+        if (q != "all") {
+          error(kv.first, what + ": or_empty goes with all (any never holds for an empty array)");
+          ok = false;
+        } else if (!(or_empty = boolean(kv.second, what + ".or_empty")))
+          ok = false;
       } else if (k == "all" || k == "any") {
         error(kv.first, what + " must have one of all, any, not both");
         ok = false;
@@ -325,10 +346,16 @@ class Loader {
   bool subject(const YAML::Node& map, SubjectSpec& s, const std::string& what) {
     bool ok = true;
     if (auto n = map["anonymous"]) {
-      if (auto b = boolean(n, what + ".anonymous")) s.anonymous = *b; else ok = false;
+      if (auto b = boolean(n, what + ".anonymous"))
+        s.anonymous = *b;
+      else
+        ok = false;
     }
     if (auto n = map["authenticated"]) {
-      if (auto b = boolean(n, what + ".authenticated")) s.authenticated = s.authenticated || *b; else ok = false;
+      if (auto b = boolean(n, what + ".authenticated"))
+        s.authenticated = s.authenticated || *b;
+      else
+        ok = false;
     }
     if (auto n = map["scopes"])
       for (auto& [v, node] : strings(n, what + ".scopes")) s.scopes.push_back(intern_scope(v));
@@ -358,7 +385,10 @@ class Loader {
             start = dot + 1;
           }
           auto m = matcher(kv.second, what + ".claims." + path);
-          if (!m) { ok = false; continue; }
+          if (!m) {
+            ok = false;
+            continue;
+          }
           cc.matcher = std::move(*m);
           s.claims.push_back(std::move(cc));
         }
@@ -418,17 +448,24 @@ class Loader {
     }
     only(root, {"version", "locked", "scope_hierarchy", "tiers", "rules", "description"}, "the policy");
     auto version = root["version"];
-    if (!version) error(root, "version is required (this jitgate reads version 1)");
-    else if (!version.IsScalar() || version.Scalar() != "1") error(version, "unsupported policy version '" + (version.IsScalar() ? version.Scalar() : std::string("?")) + "' (this jitgate reads version 1)");
+    if (!version)
+      error(root, "version is required (this jitgate reads version 1)");
+    else if (!version.IsScalar() || version.Scalar() != "1")
+      error(version, "unsupported policy version '" + (version.IsScalar() ? version.Scalar() : std::string("?")) +
+                         "' (this jitgate reads version 1)");
     if (auto l = root["locked"]) {
       auto s = str(l, "locked");
-      if (s && *s == "advertise") c_->locked = Locked::advertise;
-      else if (s && *s != "hide") error(l, "locked must be hide or advertise");
+      if (s && *s == "advertise")
+        c_->locked = Locked::advertise;
+      else if (s && *s != "hide")
+        error(l, "locked must be hide or advertise");
     }
     hierarchy(root["scope_hierarchy"]);
     tiers(root["tiers"]);
-    if (root["rules"]) rules(root["rules"]);
-    else warn(root, "no rules: every primitive is denied");
+    if (root["rules"])
+      rules(root["rules"]);
+    else
+      warn(root, "no rules: every primitive is denied");
     for (auto& [name, t] : c_->tiers)
       if (!t.used) warn_at(t.where, "tier '" + name + "' is not used by any rule");
     contradictions();
@@ -455,8 +492,12 @@ class Loader {
         ScopeId x = stack.back();
         stack.pop_back();
         for (ScopeId y : direct[x]) {
-          if (y == s && !seen[s]) warn(h, "scope_hierarchy has a cycle through '" + c_->scope_names[s] + "': those scopes are equivalent");
-          if (!seen[y]) { seen[y] = true; stack.push_back(y); }
+          if (y == s && !seen[s])
+            warn(h, "scope_hierarchy has a cycle through '" + c_->scope_names[s] + "': those scopes are equivalent");
+          if (!seen[y]) {
+            seen[y] = true;
+            stack.push_back(y);
+          }
         }
       }
       seen_closure_.push_back(std::move(seen));
@@ -475,7 +516,8 @@ class Loader {
         c_->tiers.emplace(t.name, std::move(t));
         continue;
       }
-      if (!only(kv.second, {"description", "anonymous", "authenticated", "scopes", "roles", "claims", "client_id"}, what)) continue;
+      if (!only(kv.second, {"description", "anonymous", "authenticated", "scopes", "roles", "claims", "client_id"}, what))
+        continue;
       if (auto d = kv.second["description"]) t.description = str(d, what + ".description").value_or("");
       subject(kv.second, t.subject, what);
       check_possible(kv.first, t.subject, what);
@@ -497,26 +539,36 @@ class Loader {
     for (const auto& r : rs) {
       Rule rule;
       rule.where = at(r);
-      if (!only(r, {"id", "effect", "description", "tier", "anonymous", "authenticated", "scopes", "roles", "claims", "client_id",
-                    "when", "tools", "resources", "resource_templates", "prompts", "methods"},
+      if (!only(r,
+                {"id", "effect", "description", "tier", "anonymous", "authenticated", "scopes", "roles", "claims", "client_id",
+                 "when", "tools", "resources", "resource_templates", "prompts", "methods"},
                 "a rule"))
         continue;
       auto id = r["id"];
-      if (!id) { error(r, "every rule needs an id"); continue; }
+      if (!id) {
+        error(r, "every rule needs an id");
+        continue;
+      }
       rule.id = str(id, "id").value_or("");
-      if (rule.id.empty()) { error(id, "every rule needs a non-empty id"); continue; }
+      if (rule.id.empty()) {
+        error(id, "every rule needs a non-empty id");
+        continue;
+      }
       if (!ids.insert(rule.id).second) error(id, "duplicate rule id '" + rule.id + "'");
       std::string what = "rule '" + rule.id + "'";
       if (auto e = r["effect"]) {
         auto s = str(e, what + ".effect");
-        if (s && *s == "deny") rule.deny = true;
-        else if (s && *s != "allow") error(e, what + ".effect must be allow or deny");
+        if (s && *s == "deny")
+          rule.deny = true;
+        else if (s && *s != "allow")
+          error(e, what + ".effect must be allow or deny");
       }
       subject(r, rule.subject, what);
       if (auto t = r["tier"]) {
         rule.tier = str(t, what + ".tier").value_or("");
         auto it = c_->tiers.find(rule.tier);
-        if (it == c_->tiers.end()) error(t, what + " refers to tier '" + rule.tier + "', which does not exist");
+        if (it == c_->tiers.end())
+          error(t, what + " refers to tier '" + rule.tier + "', which does not exist");
         else {
           it->second.used = true;
           merge(rule.subject, it->second.subject);
@@ -537,7 +589,8 @@ class Loader {
       }
       if (!any_target) error(r, what + " names no tools, resources, resource_templates, prompts or methods");
       if (auto w = r["when"]) {
-        if (!w.IsSequence() || w.size() == 0) error(w, what + ".when must be a non-empty list of argument conditions");
+        if (!w.IsSequence() || w.size() == 0)
+          error(w, what + ".when must be a non-empty list of argument conditions");
         else
           for (const auto& cnode : w) {
             if (!only(cnode, {"arg", "absent", "equals", "in", "prefix", "glob", "regex", "path", "all", "any", "or_empty"},
@@ -545,15 +598,27 @@ class Loader {
               continue;
             ArgCondition ac;
             auto a = cnode["arg"];
-            if (!a) { error(cnode, what + ".when entries need an arg (a JSON pointer such as /path)"); continue; }
+            if (!a) {
+              error(cnode, what + ".when entries need an arg (a JSON pointer such as /path)");
+              continue;
+            }
             ac.pointer = str(a, "arg").value_or("");
             ac.where = at(cnode);
             ac.path_named = looks_like_path_name(ac.pointer);
-            if (!ac.pointer.empty() && ac.pointer[0] != '/') { error(a, "arg must be a JSON pointer starting with '/'"); continue; }
+            if (!ac.pointer.empty() && ac.pointer[0] != '/') {
+              error(a, "arg must be a JSON pointer starting with '/'");
+              continue;
+            }
             if (auto ab = cnode["absent"]) {
               ac.absent = boolean(ab, "absent").value_or(false);
-              if (cnode.size() > 2) { error(cnode, "absent cannot be combined with a matcher"); continue; }
-              if (!ac.absent) { error(ab, "absent must be true (leave it out otherwise)"); continue; }
+              if (cnode.size() > 2) {
+                error(cnode, "absent cannot be combined with a matcher");
+                continue;
+              }
+              if (!ac.absent) {
+                error(ab, "absent must be true (leave it out otherwise)");
+                continue;
+              }
             } else {
               auto m = matcher(cnode, what + ".when " + ac.pointer, {"arg"});
               if (!m) continue;
@@ -563,8 +628,9 @@ class Loader {
             rule.when.push_back(std::move(ac));
           }
         if (arg_free_target)
-          error(w, what + " can never match: argument conditions apply to tools and prompts only, and it also names "
-                          "resources, resource templates or methods, which are read or listed without arguments");
+          error(w, what +
+                       " can never match: argument conditions apply to tools and prompts only, and it also names "
+                       "resources, resource templates or methods, which are read or listed without arguments");
       }
       c_->rules.push_back(std::move(rule));
     }
@@ -575,7 +641,8 @@ class Loader {
   void contradictions() {
     auto covers = [](const Pattern& d, const Pattern& a) {
       if (d.text == a.text) return true;
-      return d.type == Pattern::Type::glob && (a.type == Pattern::Type::exact || a.type == Pattern::Type::glob) && glob_match(d.text, a.text);
+      return d.type == Pattern::Type::glob && (a.type == Pattern::Type::exact || a.type == Pattern::Type::glob) &&
+             glob_match(d.text, a.text);
     };
     auto subject_wider = [](const SubjectSpec& d, const SubjectSpec& a) {
       auto subset = [](const auto& x, const auto& y) {

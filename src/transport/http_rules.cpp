@@ -62,13 +62,15 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
 
 std::vector<std::string> cors_headers(std::string_view origin, const std::vector<std::string>& cors_origins, bool preflight) {
   origin = trim(origin);
-  if (origin.empty() || std::none_of(cors_origins.begin(), cors_origins.end(), [&](const std::string& a) { return iequals(a, origin); }))
+  if (origin.empty() ||
+      std::none_of(cors_origins.begin(), cors_origins.end(), [&](const std::string& a) { return iequals(a, origin); }))
     return {};
   std::vector<std::string> h{"Access-Control-Allow-Origin: " + std::string(origin), "Vary: Origin"};
   if (preflight) {
     h.emplace_back("Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS");
-    h.emplace_back("Access-Control-Allow-Headers: Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
-                   "Last-Event-ID, Mcp-Method, Mcp-Name");
+    h.emplace_back(
+        "Access-Control-Allow-Headers: Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
+        "Last-Event-ID, Mcp-Method, Mcp-Name");
     h.emplace_back("Access-Control-Max-Age: 600");
   } else {
     // Without these a browser client cannot read its session id or the challenge it must answer.
@@ -85,8 +87,7 @@ bool accepts(std::string_view accept, std::string_view media_type) {
     item = trim(item.substr(0, item.find(';')));
     if (iequals(item, media_type) || item == "*/*") return true;
     auto slash = media_type.find('/');
-    if (item.size() == slash + 2 && iequals(item.substr(0, slash + 1), media_type.substr(0, slash + 1)) &&
-        item.back() == '*')
+    if (item.size() == slash + 2 && iequals(item.substr(0, slash + 1), media_type.substr(0, slash + 1)) && item.back() == '*')
       return true;
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
@@ -94,9 +95,7 @@ bool accepts(std::string_view accept, std::string_view media_type) {
   return false;
 }
 
-bool is_json_content_type(std::string_view ct) {
-  return iequals(trim(ct.substr(0, ct.find(';'))), "application/json");
-}
+bool is_json_content_type(std::string_view ct) { return iequals(trim(ct.substr(0, ct.find(';'))), "application/json"); }
 
 bool header_name_is(std::string_view name, std::string_view lower) {
   // OR-ing 0x20 folds exactly a letter's two cases; of the token characters, none other lands on a

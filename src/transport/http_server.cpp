@@ -16,6 +16,7 @@
 #include <system_error>
 #include <thread>
 
+#include "common/clock.hpp"
 #include "jitgate/auth/challenge.hpp"
 #include "jitgate/auth/request_guard.hpp"
 #include "jitgate/auth/www_authenticate.hpp"
@@ -24,7 +25,6 @@
 #include "jitgate/mcp/server.hpp"
 #include "jitgate/observe/metrics.hpp"
 #include "transport/http_rules.hpp"
-#include "common/clock.hpp"
 
 namespace jitgate::transport {
 
@@ -221,7 +221,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool probe_active_ = false;
   bool read_after_probe_ = false;
   std::shared_ptr<mcp::Session> cancel_holder_;  // closed (cancelling its calls) if the client leaves
-  std::string peer_;  // the client's IP address, for per-client limits in the guard
+  std::string peer_;                             // the client's IP address, for per-client limits in the guard
   std::vector<std::string> cors_;  // CORS header lines for the current request's responses (HttpOptions::cors_origins)
   friend class SseStream;
   friend class Exchange;
@@ -242,9 +242,9 @@ struct Shared {
 // response, switches to an SSE stream as soon as it sends anything else.
 class Exchange : public mcp::Outbound {
  public:
-  Exchange(std::shared_ptr<Connection> conn, std::shared_ptr<mcp::Session> session,
-           std::shared_ptr<HttpSessionLink> link, std::size_t outstanding, bool batch, bool prime,
-           std::vector<std::string> headers, std::chrono::milliseconds retry, bool stateless = false)
+  Exchange(std::shared_ptr<Connection> conn, std::shared_ptr<mcp::Session> session, std::shared_ptr<HttpSessionLink> link,
+           std::size_t outstanding, bool batch, bool prime, std::vector<std::string> headers, std::chrono::milliseconds retry,
+           bool stateless = false)
       : stateless_(stateless),
         conn_(std::move(conn)),
         session_(std::move(session)),
@@ -266,8 +266,10 @@ class Exchange : public mcp::Outbound {
     std::lock_guard lock(mu_);
     if (done_) return;
     if (response) {
-      if (stream_) stream_->append(*response);
-      else collected_.push_back(std::move(*response));
+      if (stream_)
+        stream_->append(*response);
+      else
+        collected_.push_back(std::move(*response));
     }
     finish_locked();
   }
@@ -288,17 +290,19 @@ class Exchange : public mcp::Outbound {
         if (!parts) return false;
         --outstanding_;
         done_ = true;
-        conn_->send_response(response_with_body(200, headers_, "Content-Type: application/json",
-                                                 {parts->head, parts->comma, tail, "}}"}, true),
-                             true);
+        conn_->send_response(
+            response_with_body(200, headers_, "Content-Type: application/json", {parts->head, parts->comma, tail, "}}"}, true),
+            true);
         conn_.reset();
         return true;
       }
     }
     auto text = serialize_with_result_tail(response, tail);
     if (!text) return false;
-    if (stream_) stream_->append_serialized(*text);
-    else serialized_ = std::move(*text);
+    if (stream_)
+      stream_->append_serialized(*text);
+    else
+      serialized_ = std::move(*text);
     finish_locked();
     return true;
   }
@@ -321,12 +325,12 @@ class Exchange : public mcp::Outbound {
         bool empty = inner.find_first_not_of(" \t\r\n") == std::string_view::npos;
         --outstanding_;
         done_ = true;
-        conn_->send_response(response_with_body(200, headers_, "Content-Type: application/json",
-                                                {R"({"jsonrpc":"2.0","id":)", id_text, R"(,"result":)",
-                                                 result.substr(0, result.size() - 1), !empty && !tail.empty() ? "," : "",
-                                                 tail, "}}"},
-                                                true),
-                             true);
+        conn_->send_response(
+            response_with_body(200, headers_, "Content-Type: application/json",
+                               {R"({"jsonrpc":"2.0","id":)", id_text, R"(,"result":)", result.substr(0, result.size() - 1),
+                                !empty && !tail.empty() ? "," : "", tail, "}}"},
+                               true),
+            true);
         conn_.reset();
         return;
       }
@@ -340,8 +344,7 @@ class Exchange : public mcp::Outbound {
     std::string_view head;   // text up to the result's closing brace
     std::string_view comma;  // "," unless the result is empty or the tail is
   };
-  static std::optional<TailParts> result_tail_parts(const json::object& response, std::string_view text,
-                                                    std::string_view tail) {
+  static std::optional<TailParts> result_tail_parts(const json::object& response, std::string_view text, std::string_view tail) {
     if (response.empty() || (response.end() - 1)->key() != "result" || !(response.end() - 1)->value().is_object())
       return std::nullopt;
     if (text.size() < 2 || !text.ends_with("}}")) return std::nullopt;
@@ -359,7 +362,8 @@ class Exchange : public mcp::Outbound {
       if (collected_.empty() && !serialized_) {
         conn_->send_response(response_head(202, headers_, 0, true), true);
       } else if (serialized_) {
-        conn_->send_response(response_with_body(status_locked(), headers_, "Content-Type: application/json", {*serialized_}, true), true);
+        conn_->send_response(
+            response_with_body(status_locked(), headers_, "Content-Type: application/json", {*serialized_}, true), true);
       } else if (batch_) {
         std::string body = json::serialize(json::array(collected_.begin(), collected_.end()));
         conn_->send_response(response_with_body(status_locked(), headers_, "Content-Type: application/json", {body}, true), true);
@@ -440,7 +444,8 @@ class Exchange : public mcp::Outbound {
   void open_stream_locked() {
     stream_ = link_ ? link_->new_stream(false) : std::make_shared<SseStream>(0, 0, false, false);
     std::string first;
-    if (prime_) first = "id: " + format_event_id({stream_->id(), 0}) + "\nretry: " + std::to_string(retry_.count()) + "\ndata: \n\n";
+    if (prime_)
+      first = "id: " + format_event_id({stream_->id(), 0}) + "\nretry: " + std::to_string(retry_.count()) + "\ndata: \n\n";
     std::vector<std::string> h = headers_;
     h.emplace_back("Content-Type: text/event-stream");
     h.emplace_back("Cache-Control: no-cache");
@@ -544,8 +549,10 @@ std::shared_ptr<SseStream> HttpSessionLink::new_stream(bool standalone) {
   if (standalone) standalone_ = s;
   // Bound the number of remembered streams: forget the oldest finished ones first.
   for (auto it = streams_.begin(); streams_.size() > kMaxStreams && it != streams_.end();) {
-    if (it->second->finished() && it->second != s) it = streams_.erase(it);
-    else ++it;
+    if (it->second->finished() && it->second != s)
+      it = streams_.erase(it);
+    else
+      ++it;
   }
   while (streams_.size() > kMaxStreams) streams_.erase(streams_.begin());
   return s;
@@ -732,9 +739,9 @@ void Connection::start_probe() {
   if (probe_active_ || !alive_) return;
   probe_active_ = true;
   stream_.socket().async_read_some(
-      asio::buffer(probe_), asio::bind_executor(stream_.get_executor(), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-        self->on_probe(ec, n);
-      }));
+      asio::buffer(probe_),
+      asio::bind_executor(stream_.get_executor(),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_probe(ec, n); }));
 }
 
 void Connection::on_probe(beast::error_code ec, std::size_t n) {
@@ -844,7 +851,8 @@ void Connection::handle() {
     case http::verb::get: return handle_get();
     case http::verb::delete_: return handle_delete();
     default:
-      return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed", std::nullopt})),
+      return reply(405,
+                   json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed", std::nullopt})),
                    {"Allow: GET, POST, DELETE"});
   }
 }
@@ -875,8 +883,7 @@ void Connection::handle_post() {
     return reply_rpc_error(415, nullptr, -32600, "Unsupported Media Type: Content-Type must be application/json");
   auto accept = req_[http::field::accept];
   if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
-    return reply_rpc_error(406, nullptr, -32600,
-                           "Not Acceptable: Accept must list both application/json and text/event-stream");
+    return reply_rpc_error(406, nullptr, -32600, "Not Acceptable: Accept must list both application/json and text/event-stream");
 
   auto decoded = std::make_shared<jsonrpc::DecodedBody>(jsonrpc::decode(req_.body()));
   if (decoded->parse_error) return reply_rpc_error(400, nullptr, decoded->parse_error->code, decoded->parse_error->message);
@@ -895,8 +902,10 @@ bool Connection::bind(const std::shared_ptr<mcp::Session>& session, const Caller
       refuse(Refusal{403, {}, "forbidden", "this session belongs to another subject"});
       return false;
     case mcp::Binding::anonymous_on_bound:
-      refuse(Refusal{401, auth::to_header(auth::Challenge::missing_token(shared_->options.guard->metadata().well_known_url(), "")),
-                     {}, "this session is bound to a subject: send its token"});
+      refuse(Refusal{401,
+                     auth::to_header(auth::Challenge::missing_token(shared_->options.guard->metadata().well_known_url(), "")),
+                     {},
+                     "this session is bound to a subject: send its token"});
       return false;
   }
   return false;
@@ -923,7 +932,6 @@ Connection::McpHeaders Connection::mcp_headers() const {
 }
 
 void Connection::dispatch_post(jsonrpc::DecodedBody body, Caller caller) {
-
   // One endpoint, two generations: a 2026-07-28 envelope (or a version header that is not a
   // session revision) selects the stateless protocol for this request.
   const McpHeaders mcp = mcp_headers();
@@ -1035,14 +1043,17 @@ std::optional<Connection::Verdict> Connection::decide(const jsonrpc::DecodedBody
   std::string_view target = req_.target();
   auto q = target.find('?');
   if (q != std::string_view::npos && target.substr(q).find("access_token=") != std::string_view::npos)
-    return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "tokens are accepted only in the Authorization header"}, nullptr};
+    return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request",
+                           "tokens are accepted only in the Authorization header"},
+                   nullptr};
   // One pass over the few header fields (by their parsed field code) instead of two lookups by name.
   std::size_t authorizations = 0;
   std::string_view authorization;
   for (const auto& f : req_)
     if (f.name() == http::field::authorization && ++authorizations == 1) authorization = f.value();
   if (authorizations > 1)
-    return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"}, nullptr};
+    return Verdict{Refusal{400, "Bearer error=\"invalid_request\"", "invalid_request", "more than one Authorization header"},
+                   nullptr};
   auto check = [&](std::string_view method, std::string_view name) -> std::optional<auth::AccessDecision> {
     auth::AccessRequest r{method, name, peer_};
     return quick ? guard->check_quickly(authorization, r) : guard->check(authorization, r);
@@ -1082,9 +1093,11 @@ std::optional<Connection::Verdict> Connection::decide_contained(const jsonrpc::D
     // replace it. Anything else is a verifier that could not vouch for the token.
     if (environment) return Verdict{Refusal{503, "", "temporarily_unavailable", "the token could not be checked now"}, nullptr};
     std::string description = "the token could not be verified";
-    return Verdict{Refusal{401, auth::to_header(auth::Challenge::invalid_token(shared_->options.guard->metadata().well_known_url(), description)),
-                           "invalid_token", description},
-                   nullptr};
+    return Verdict{
+        Refusal{401,
+                auth::to_header(auth::Challenge::invalid_token(shared_->options.guard->metadata().well_known_url(), description)),
+                "invalid_token", description},
+        nullptr};
   };
   try {
     return decide(body, quick);
@@ -1161,8 +1174,8 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, const McpHeaders& h
   if (method_header != request.method)
     return fail(400, id, -32020, "Header mismatch: Mcp-Method does not match the request method");
   std::string_view name_key = request.method == "tools/call" || request.method == "prompts/get" ? "name"
-                              : request.method == "resources/read"                             ? "uri"
-                                                                                               : "";
+                              : request.method == "resources/read"                              ? "uri"
+                                                                                                : "";
   if (!name_key.empty()) {
     const auto* p = request.params.if_object();
     const auto* body_name = p ? p->if_contains(name_key) : nullptr;
@@ -1178,19 +1191,22 @@ void Connection::handle_stateless(jsonrpc::DecodedBody body, const McpHeaders& h
   // tells Server::handle that the envelope and the method were checked above.
   auto holder = std::make_shared<mcp::Session>(std::string());
   holder->mark_envelope_checked();
-  auto exchange = std::make_shared<Exchange>(shared_from_this(), holder, nullptr, 1, false, false, cors_,
-                                             shared_->options.sse_retry, true);
+  auto exchange =
+      std::make_shared<Exchange>(shared_from_this(), holder, nullptr, 1, false, false, cors_, shared_->options.sse_retry, true);
   shared_->server.handle(holder, std::move(msg), exchange, std::move(caller));
   if (!exchange->done()) cancel_on_disconnect(holder);
 }
 
 void Connection::handle_get() {
-  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()](Caller c) { self->dispatch_get(std::move(c)); });
+  with_authorization(std::make_shared<jsonrpc::DecodedBody>(),
+                     [self = shared_from_this()](Caller c) { self->dispatch_get(std::move(c)); });
 }
 
 void Connection::dispatch_get(Caller caller) {
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
-    return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no GET stream", std::nullopt})),
+    return reply(405,
+                 json::serialize(jsonrpc::error_response(
+                     nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no GET stream", std::nullopt})),
                  {"Allow: POST"});
   if (!accepts(req_[http::field::accept], "text/event-stream"))
     return reply_rpc_error(406, nullptr, -32600, "Not Acceptable: Accept must list text/event-stream");
@@ -1202,8 +1218,8 @@ void Connection::dispatch_get(Caller caller) {
   if (!link) return reply_rpc_error(404, nullptr, -32001, "Session not found");
   session->touch();
 
-  std::vector<std::string> headers{"Content-Type: text/event-stream", "Cache-Control: no-cache",
-                                   "X-Accel-Buffering: no", "Mcp-Session-Id: " + session->id()};
+  std::vector<std::string> headers{"Content-Type: text/event-stream", "Cache-Control: no-cache", "X-Accel-Buffering: no",
+                                   "Mcp-Session-Id: " + session->id()};
   headers.insert(headers.end(), cors_.begin(), cors_.end());
   auto last = req_["Last-Event-ID"];
   if (!last.empty()) {
@@ -1232,12 +1248,15 @@ void Connection::dispatch_get(Caller caller) {
 }
 
 void Connection::handle_delete() {
-  with_authorization(std::make_shared<jsonrpc::DecodedBody>(), [self = shared_from_this()](Caller c) { self->dispatch_delete(std::move(c)); });
+  with_authorization(std::make_shared<jsonrpc::DecodedBody>(),
+                     [self = shared_from_this()](Caller c) { self->dispatch_delete(std::move(c)); });
 }
 
 void Connection::dispatch_delete(Caller caller) {
   if (auto v = req_["MCP-Protocol-Version"]; !v.empty() && !mcp::is_supported_revision(v))
-    return reply(405, json::serialize(jsonrpc::error_response(nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no sessions", std::nullopt})),
+    return reply(405,
+                 json::serialize(jsonrpc::error_response(
+                     nullptr, jsonrpc::Error{-32600, "Method Not Allowed: revision 2026-07-28 has no sessions", std::nullopt})),
                  {"Allow: POST"});
   bool replied = false;
   auto session = session_for_request(replied);
@@ -1304,8 +1323,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void sweep() {
-    auto period = std::clamp(shared->options.session_idle_timeout / 4, std::chrono::milliseconds(50),
-                             std::chrono::milliseconds(10'000));
+    auto period =
+        std::clamp(shared->options.session_idle_timeout / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(10'000));
     sweeper.expires_after(period);
     sweeper.async_wait([self = shared_from_this()](beast::error_code ec) {
       // A tick already queued when shutdown cancelled the timer must not re-arm it.

@@ -97,17 +97,20 @@ int serve_stdio(mcp::Server& server, std::istream& in, std::ostream& out) {
       writer->write(jsonrpc::error_response(nullptr, *body.parse_error));
       continue;
     }
-    std::string version = body.batch ? session->with_state([](mcp::Session::State& st) { return st.protocol_version; })
-                                     : std::string();
+    std::string version =
+        body.batch ? session->with_state([](mcp::Session::State& st) { return st.protocol_version; }) : std::string();
     if (body.batch && !version.empty() && version > "2025-03-26") {
       writer->write(jsonrpc::error_response(
-          nullptr, jsonrpc::Error{-32600, "Invalid Request: JSON-RPC batches are not supported in revision " + version, std::nullopt}));
+          nullptr,
+          jsonrpc::Error{-32600, "Invalid Request: JSON-RPC batches are not supported in revision " + version, std::nullopt}));
       continue;
     }
     if (!body.batch) {
       auto& item = body.items.front();
-      if (auto* inv = std::get_if<jsonrpc::Invalid>(&item)) writer->write(jsonrpc::error_response(inv->id, inv->error));
-      else server.handle(session, std::get<jsonrpc::Message>(std::move(item)), outbound);
+      if (auto* inv = std::get_if<jsonrpc::Invalid>(&item))
+        writer->write(jsonrpc::error_response(inv->id, inv->error));
+      else
+        server.handle(session, std::get<jsonrpc::Message>(std::move(item)), outbound);
       continue;
     }
     std::size_t answers = 0;

@@ -104,8 +104,8 @@ class RawClient {
   boost::beast::flat_buffer buf_;
 };
 
-inline std::string post(const std::string& body, const std::string& extra_headers = "",
-                        const std::string& host = "localhost", const std::string& path = "/mcp") {
+inline std::string post(const std::string& body, const std::string& extra_headers = "", const std::string& host = "localhost",
+                        const std::string& path = "/mcp") {
   return "POST " + path + " HTTP/1.1\r\nHost: " + host +
          "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" + extra_headers +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;

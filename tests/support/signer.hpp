@@ -43,8 +43,7 @@ struct SigningKey {
     cjose_header_set(h, CJOSE_HDR_ALG, alg.c_str(), &err);
     cjose_header_set(h, CJOSE_HDR_KID, kid.c_str(), &err);
     cjose_header_set(h, "typ", "at+jwt", &err);
-    for (const auto& [k, v] : header_extra)
-      cjose_header_set(h, std::string(k).c_str(), std::string(v.as_string()).c_str(), &err);
+    for (const auto& [k, v] : header_extra) cjose_header_set(h, std::string(k).c_str(), std::string(v.as_string()).c_str(), &err);
     std::string body = boost::json::serialize(claims);
     cjose_jws_t* jws = cjose_jws_sign(jwk, h, reinterpret_cast<const uint8_t*>(body.data()), body.size(), &err);
     const char* ser = nullptr;

@@ -21,7 +21,7 @@ struct ChallengeResponse {
   std::string www_authenticate;  // empty: no challenge header
   std::string error;             // OAuth error code in the body; empty when the challenge names none
   std::string description;
-  std::string body;              // {"error":…,"error_description":…}
+  std::string body;  // {"error":…,"error_description":…}
 };
 
 // A policy refusal: 401 with a challenge when signing in helps (scope = `scopes`), 403

@@ -27,8 +27,7 @@ struct FetchResponse {
 using Fetcher = std::function<std::optional<FetchResponse>(const FetchRequest&, std::string& error)>;
 
 // Beast over TCP, or TLS with peer and host-name verification against the system's CAs.
-Fetcher make_http_fetcher(std::chrono::milliseconds timeout = std::chrono::seconds(5),
-                          std::size_t max_body_bytes = 1024 * 1024);
+Fetcher make_http_fetcher(std::chrono::milliseconds timeout = std::chrono::seconds(5), std::size_t max_body_bytes = 1024 * 1024);
 
 // application/x-www-form-urlencoded
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);

@@ -17,7 +17,7 @@ struct IntrospectionOptions {
   std::string client_id;
   std::string client_secret;
   enum class ClientAuth { basic, post } client_auth = ClientAuth::basic;
-  std::vector<std::string> audiences;   // the token's aud must contain one (RFC 8707 binding)
+  std::vector<std::string> audiences;  // the token's aud must contain one (RFC 8707 binding)
   std::vector<std::string> role_claims{"roles"};
   std::size_t max_token_bytes = 16 * 1024;
   std::function<std::int64_t()> now;  // seconds since the epoch; the system clock when empty

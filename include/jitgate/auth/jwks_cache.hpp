@@ -19,7 +19,7 @@ struct JwksOptions {
   std::string jwks_uri;  // empty: discovered from the issuer's metadata
   std::chrono::seconds min_ttl{60};
   std::chrono::seconds max_ttl{3600};
-  std::chrono::seconds default_ttl{300};     // when the response has no usable max-age
+  std::chrono::seconds default_ttl{300};      // when the response has no usable max-age
   std::chrono::seconds refetch_interval{10};  // at most one refetch per interval for unknown kids
   std::chrono::seconds max_stale{3600};       // serve cached keys this long past their expiry
   std::function<std::int64_t()> now;          // seconds; the system clock when empty

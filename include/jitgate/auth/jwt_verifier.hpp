@@ -79,8 +79,8 @@ class StaticKeySource : public KeySource {
 };
 
 struct JwtOptions {
-  std::string issuer;                            // exact match of `iss`
-  std::vector<std::string> audiences;            // `aud` must contain one of them (RFC 8707 resource)
+  std::string issuer;                  // exact match of `iss`
+  std::vector<std::string> audiences;  // `aud` must contain one of them (RFC 8707 resource)
   std::set<std::string, std::less<>> algorithms{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"};
   std::chrono::seconds clock_skew{60};
   std::size_t max_token_bytes = 16 * 1024;
@@ -106,7 +106,8 @@ class JwtVerifier : public TokenVerifier {
 std::set<std::string, std::less<>> scopes_from_claims(const boost::json::object& claims);
 // Roles from a claim set: each dotted path of `role_claims` (`realm_access.roles`), a string or an
 // array of strings (other elements are ignored). JWTs and introspection answers both use it.
-std::set<std::string, std::less<>> roles_from_claims(const boost::json::object& claims, const std::vector<std::string>& role_claims);
+std::set<std::string, std::less<>> roles_from_claims(const boost::json::object& claims,
+                                                     const std::vector<std::string>& role_claims);
 
 // The Principal a verified claim set stands for: issuer (`iss`), subject (`sub`; none means
 // anonymous), client id (`client_id`, else `azp`), scopes, roles from the dotted `role_claims`

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -25,9 +25,10 @@ struct AccessRequest {
 
 struct AccessDecision {
   bool allowed = false;
-  unsigned status = 200;          // 401 or 403 (400 for a malformed credential, 429 when rate-limited) when refused
-  std::string www_authenticate;   // the challenge header when refused
-  std::string error;              // OAuth error code for the body: invalid_token, insufficient_scope, invalid_request (too_many_requests for a 429)
+  unsigned status = 200;         // 401 or 403 (400 for a malformed credential, 429 when rate-limited) when refused
+  std::string www_authenticate;  // the challenge header when refused
+  std::string
+      error;  // OAuth error code for the body: invalid_token, insufficient_scope, invalid_request (too_many_requests for a 429)
   std::string description;
   std::shared_ptr<const Principal> principal;  // the caller; null for the anonymous caller
 };

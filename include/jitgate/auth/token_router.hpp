@@ -23,15 +23,15 @@
 namespace jitgate::auth {
 
 struct IntrospectionLimits {
-  std::size_t max_token_bytes = 4096;         // opaque tokens longer than this are refused locally
-  std::chrono::seconds negative_ttl{30};      // a refused token is refused again without asking
-  std::size_t negative_entries = 10'000;      // refused tokens remembered (least recently used out)
-  std::uint32_t per_address_burst = 20;       // introspections a client address may cause at once
-  std::uint32_t per_address_per_minute = 120; // and then, on average
-  std::size_t max_addresses = 10'000;         // addresses tracked; beyond, new ones are refused
-  std::uint32_t global_burst = 100;           // all clients together
+  std::size_t max_token_bytes = 4096;          // opaque tokens longer than this are refused locally
+  std::chrono::seconds negative_ttl{30};       // a refused token is refused again without asking
+  std::size_t negative_entries = 10'000;       // refused tokens remembered (least recently used out)
+  std::uint32_t per_address_burst = 20;        // introspections a client address may cause at once
+  std::uint32_t per_address_per_minute = 120;  // and then, on average
+  std::size_t max_addresses = 10'000;          // addresses tracked; beyond, new ones are refused
+  std::uint32_t global_burst = 100;            // all clients together
   std::uint32_t global_per_minute = 6'000;
-  std::function<std::int64_t()> now_ms;       // milliseconds; the steady clock when empty
+  std::function<std::int64_t()> now_ms;  // milliseconds; the steady clock when empty
 };
 
 // A token bucket per client address (IPv6 addresses by their /64) and one for all: a bounded table
@@ -74,10 +74,10 @@ class TokenRouter : public TokenVerifier {
   Verification verify_from(std::string_view token, std::string_view peer) override;
 
   struct Stats {
-    std::uint64_t introspections = 0;    // tokens handed to an introspection endpoint
-    std::uint64_t remembered = 0;        // refused from the memory of refused tokens
-    std::uint64_t rate_limited = 0;      // refused by a token bucket
-    std::uint64_t refused_locally = 0;   // foreign issuer, no owner, too large
+    std::uint64_t introspections = 0;   // tokens handed to an introspection endpoint
+    std::uint64_t remembered = 0;       // refused from the memory of refused tokens
+    std::uint64_t rate_limited = 0;     // refused by a token bucket
+    std::uint64_t refused_locally = 0;  // foreign issuer, no owner, too large
   };
   Stats stats() const;
 

@@ -66,8 +66,8 @@ struct Options {
   bool dynamic_registration = true;
   // POST /dev/rotate-keys generates a new signing key (the previous one stays published).
   bool rotation_endpoint = true;
-  auth::Fetcher fetch;                   // for CIMD documents; a plain HTTP(S) client when empty
-  std::function<std::int64_t()> now;     // seconds since the epoch; the system clock when empty
+  auth::Fetcher fetch;                // for CIMD documents; a plain HTTP(S) client when empty
+  std::function<std::int64_t()> now;  // seconds since the epoch; the system clock when empty
 };
 
 class DevAuthServer {

@@ -28,8 +28,8 @@ struct HttpUpstreamConfig {
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds initialize_timeout{10'000};
   std::chrono::milliseconds default_timeout{30'000};
-  std::chrono::milliseconds stop_timeout{2'000};  // the session DELETE on stop()
-  std::size_t max_in_flight = 64;                 // client-to-upstream calls awaiting an answer
+  std::chrono::milliseconds stop_timeout{2'000};     // the session DELETE on stop()
+  std::size_t max_in_flight = 64;                    // client-to-upstream calls awaiting an answer
   std::size_t max_response_bytes = 4 * 1024 * 1024;  // one JSON body or one SSE event
   std::size_t max_idle_connections = 8;              // keep-alive connections kept for reuse
 

@@ -22,14 +22,14 @@ struct StdioUpstreamConfig {
 
   std::chrono::milliseconds initialize_timeout{10'000};
   std::chrono::milliseconds default_timeout{30'000};
-  std::size_t max_in_flight = 64;                  // client-to-upstream calls awaiting an answer
-  std::size_t max_line_bytes = 4 * 1024 * 1024;    // one stdout message; longer is garbage
-  std::size_t max_stderr_line_bytes = 4096;        // longer stderr lines are cut
+  std::size_t max_in_flight = 64;                        // client-to-upstream calls awaiting an answer
+  std::size_t max_line_bytes = 4 * 1024 * 1024;          // one stdout message; longer is garbage
+  std::size_t max_stderr_line_bytes = 4096;              // longer stderr lines are cut
   std::size_t max_write_buffer_bytes = 8 * 1024 * 1024;  // unsent bytes to the child's stdin
 
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{10'000};
-  unsigned max_consecutive_failures = 0;  // failed starts before state `failed`; 0: never give up
+  unsigned max_consecutive_failures = 0;        // failed starts before state `failed`; 0: never give up
   std::chrono::milliseconds kill_grace{2'000};  // SIGTERM to SIGKILL on stop()
 };
 

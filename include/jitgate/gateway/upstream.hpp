@@ -21,12 +21,12 @@ namespace json = boost::json;
 // JSON-RPC error codes the gateway reports for faults of its own (server-defined range, clear of
 // the codes MCP itself uses). The error's data is {"upstream": <name>}.
 enum class UpstreamError : std::int32_t {
-  unavailable = -32010,  // not ready, exited or crashed mid-call, or stopped
-  timeout = -32011,      // no answer within the call's timeout
-  overloaded = -32012,   // the in-flight limit or the write buffer is full
-  cancelled = -32013,    // cancel() was called for it
-  bad_response = -32014, // the upstream answered with something that is not a JSON-RPC response
-  credentials = -32015,  // no credentials for the upstream: the token exchange was refused or failed
+  unavailable = -32010,   // not ready, exited or crashed mid-call, or stopped
+  timeout = -32011,       // no answer within the call's timeout
+  overloaded = -32012,    // the in-flight limit or the write buffer is full
+  cancelled = -32013,     // cancel() was called for it
+  bad_response = -32014,  // the upstream answered with something that is not a JSON-RPC response
+  credentials = -32015,   // no credentials for the upstream: the token exchange was refused or failed
 };
 
 enum class UpstreamState {
@@ -68,7 +68,7 @@ inline constexpr std::string_view kRelatedRequestMeta = "io.modelcontextprotocol
 // its params._meta names a call in flight by kRelatedRequestMeta), else 0. Being the only call in
 // flight relates nothing: on a shared connection that would hand one caller's question to another.
 struct UpstreamHandlers {
-  std::function<void(const jsonrpc::Notification&, CallId related)> on_notification;  // progress, logging, ...
+  std::function<void(const jsonrpc::Notification&, CallId related)> on_notification;   // progress, logging, ...
   std::function<void(const jsonrpc::Request&, Responder, CallId related)> on_request;  // sampling, roots, ...
   std::function<void(LogSource, LogLevel, std::string_view)> on_log;
   std::function<void(UpstreamState)> on_state;
@@ -80,15 +80,15 @@ struct UpstreamHandlers {
 
 struct UpstreamHealth {
   UpstreamState state = UpstreamState::stopped;
-  std::uint64_t starts = 0;            // connections / children started
-  std::uint64_t restarts = 0;          // of which after a fault
-  std::uint64_t garbage_lines = 0;     // messages that are not one JSON-RPC message
-  std::uint64_t oversized_lines = 0;   // of which over the size limit
+  std::uint64_t starts = 0;           // connections / children started
+  std::uint64_t restarts = 0;         // of which after a fault
+  std::uint64_t garbage_lines = 0;    // messages that are not one JSON-RPC message
+  std::uint64_t oversized_lines = 0;  // of which over the size limit
   std::uint64_t unmatched_responses = 0;
   std::uint64_t timeouts = 0;
   std::size_t in_flight = 0;
-  int pid = -1;                        // stdio: current child, -1 when none
-  std::string last_error;              // why the last connection ended or failed to start
+  int pid = -1;            // stdio: current child, -1 when none
+  std::string last_error;  // why the last connection ended or failed to start
 };
 
 class Upstream {
@@ -113,7 +113,8 @@ class Upstream {
   // The same call sent with its own Authorization header value (a token obtained for the caller
   // it is made for), over any connection default. Transports without headers (stdio) ignore it.
   virtual CallId request_as(std::string authorization, std::string method, json::value params,
-                            std::function<void(CallResult)> done, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+                            std::function<void(CallResult)> done,
+                            std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     (void)authorization;
     return request(std::move(method), std::move(params), std::move(done), timeout);
   }

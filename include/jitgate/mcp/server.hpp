@@ -8,8 +8,8 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <stop_token>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -96,8 +96,7 @@ bool input_response_fits(std::string_view method, const json::value& answer);
 class RequestContext : public std::enable_shared_from_this<RequestContext> {
  public:
   RequestContext(Server& server, std::shared_ptr<Session> session, jsonrpc::Id id, json::value progress_token,
-                 std::stop_token stop, std::shared_ptr<Outbound> out, Envelope envelope = {},
-                 json::object answers = {});
+                 std::stop_token stop, std::shared_ptr<Outbound> out, Envelope envelope = {}, json::object answers = {});
 
   const Envelope& envelope() const { return envelope_; }
   // Whether the client declared a capability ("sampling", "elicitation", "roots").
@@ -118,8 +117,7 @@ class RequestContext : public std::enable_shared_from_this<RequestContext> {
   // A server-to-client request (sampling/createMessage, elicitation/create, roots/list).
   void request(std::string method, json::object params, ClientReplyHandler on_reply);
   // Blocking form for handlers on the blocking pool: waits for the answer, the timeout or cancellation.
-  ClientReply request_sync(std::string method, json::object params,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  ClientReply request_sync(std::string method, json::object params, std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Asks the client for input in whichever way the request's revision allows: a server-to-client
   // request in a session, or (2026-07-28) an input-required result answered by a retry. Handlers
   // written with ask() run unchanged on both; in 2026-07-28 they run again from the start on
@@ -149,15 +147,14 @@ class RequestContext : public std::enable_shared_from_this<RequestContext> {
 
 using ToolHandler = std::function<ToolResult(const json::object& arguments, RequestContext& ctx)>;
 using AsyncToolHandler =
-    std::function<void(const json::object& arguments, std::shared_ptr<RequestContext> ctx,
-                       std::function<void(ToolResult)> done)>;
+    std::function<void(const json::object& arguments, std::shared_ptr<RequestContext> ctx, std::function<void(ToolResult)> done)>;
 using ResourceReader = std::function<std::vector<ResourceContents>(const std::string& uri, RequestContext& ctx)>;
 using TemplateReader = std::function<std::optional<std::vector<ResourceContents>>(
     const std::string& uri, const StringMap& variables, RequestContext& ctx)>;
 using PromptHandler = std::function<PromptResult(const StringMap& arguments, RequestContext& ctx)>;
 // Completion values for one argument, given its partial value and the other arguments already chosen.
-using Completer = std::function<std::vector<std::string>(const std::string& argument, const std::string& value,
-                                                         const StringMap& context)>;
+using Completer =
+    std::function<std::vector<std::string>(const std::string& argument, const std::string& value, const StringMap& context)>;
 
 // The answer to a forwarded request: a result object, or a JSON-RPC error.
 struct ForwardReply {
@@ -210,8 +207,8 @@ struct PublishConflict {
 struct ServerOptions {
   Implementation info;
   std::string instructions;
-  std::size_t page_size = 100;        // entries per list page
-  std::size_t blocking_threads = 8;   // pool for handlers that may block
+  std::size_t page_size = 100;          // entries per list page
+  std::size_t blocking_threads = 8;     // pool for handlers that may block
   std::size_t max_queued_calls = 1024;  // backpressure on the blocking pool
   // 2026-07-28 caching hints on discover, list and read results.
   std::chrono::milliseconds cache_ttl{0};
@@ -280,7 +277,7 @@ class Server {
   void log_to_all(LogLevel level, json::value data, std::string logger = {});
 
   // Transport side.
-  std::shared_ptr<Session> create_session();             // registered; id is fresh and random
+  std::shared_ptr<Session> create_session();  // registered; id is fresh and random
   std::shared_ptr<Session> find_session(const std::string& id);
   bool close_session(const std::string& id);
   std::size_t session_count() const;
@@ -312,8 +309,7 @@ class Server {
   static bool has_envelope(const json::value& params);
   // The first envelope problem, in the order the specification checks them: missing fields (-32602),
   // a header that disagrees (-32020), an unsupported version (-32022). `header_version` is absent on stdio.
-  std::optional<jsonrpc::Error> check_envelope(const json::value& params,
-                                               std::optional<std::string_view> header_version) const;
+  std::optional<jsonrpc::Error> check_envelope(const json::value& params, std::optional<std::string_view> header_version) const;
   // Whether a stateless request may call `method` (removed and undeclared methods may not).
   bool stateless_method_available(std::string_view method) const;
   // Completes every subscriptions/listen stream with its final result (shutdown).

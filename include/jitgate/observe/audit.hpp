@@ -20,7 +20,7 @@ namespace jitgate::observe {
 // duration of AuditSink::record (the line is formatted before record returns).
 struct AuditRecord {
   std::chrono::system_clock::time_point time;
-  std::string_view subject;    // empty = anonymous (written as null)
+  std::string_view subject;  // empty = anonymous (written as null)
   std::string_view issuer;
   std::string_view client_id;
   std::string_view session;    // already a hash (session_hash), never a raw session id
@@ -30,8 +30,8 @@ struct AuditRecord {
   std::string_view decision;   // "allow" | "deny" | "conditional" | "filtered"
   std::string_view rule;       // deciding rule id
   std::span<const std::string> missing_scopes;
-  std::string_view token_hash;  // short hash for correlation, never a token
-  std::string_view reason;      // optional free text
+  std::string_view token_hash;                    // short hash for correlation, never a token
+  std::string_view reason;                        // optional free text
   std::optional<std::size_t> listed, hidden;      // discovery of a whole list
   std::string_view shadow_decision, shadow_rule;  // shadow policy result, empty when none
 };
@@ -49,8 +49,7 @@ inline constexpr std::size_t default_audit_queue_lines = 65'536;
 
 // Appends to the file at path (created when absent). Throws std::runtime_error naming the path
 // when it cannot be opened. The destructor writes every queued line, flushes, and closes.
-std::unique_ptr<AuditSink> make_audit_file(const std::string& path,
-                                           std::size_t queue_lines = default_audit_queue_lines);
+std::unique_ptr<AuditSink> make_audit_file(const std::string& path, std::size_t queue_lines = default_audit_queue_lines);
 // Writes to a stream the caller owns and keeps open for the sink's lifetime (e.g. stderr).
 std::unique_ptr<AuditSink> make_audit_stream(std::FILE* f, std::size_t queue_lines = default_audit_queue_lines);
 

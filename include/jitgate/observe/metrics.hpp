@@ -112,8 +112,8 @@ void count_contained(Registry* registry, std::string_view where, std::string_vie
 
 // Request latency buckets from 1 µs to 1 s in 1-2.5-5 steps.
 inline const std::vector<double>& latency_buckets_seconds() {
-  static const std::vector<double> buckets{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-                                           2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0};
+  static const std::vector<double> buckets{1e-6,   2.5e-6, 5e-6, 1e-5,   2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
+                                           2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,   0.1,  0.25, 0.5,    1.0};
   return buckets;
 }
 

@@ -28,9 +28,9 @@ std::string_view to_string(Phase p);
 struct Action {
   Kind kind = Kind::method;
   Phase phase = Phase::invocation;
-  std::string_view method;        // the JSON-RPC method
-  std::string_view name;          // tool or prompt name, resource URI, template; the method for Kind::method
-  std::string_view via_template;  // a resource URI that only a registered template serves: that template
+  std::string_view method;                         // the JSON-RPC method
+  std::string_view name;                           // tool or prompt name, resource URI, template; the method for Kind::method
+  std::string_view via_template;                   // a resource URI that only a registered template serves: that template
   const boost::json::object* arguments = nullptr;  // invocation of a tool or prompt
   const Requirement* declared = nullptr;           // what the primitive declared when it was registered
   // False when the caller only needs the outcome (a list that hides locked entries): a deny then

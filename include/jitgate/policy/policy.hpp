@@ -92,7 +92,7 @@ class LocalPolicyEngine : public PolicyEngine {
   std::atomic<std::shared_ptr<const Policy>> shadow_;
   std::atomic<std::uint64_t> generation_{1};
   std::uint64_t serial_;  // this engine among all, never reused: the key of its prepared callers
-  std::mutex mu_;  // reloads and listeners
+  std::mutex mu_;         // reloads and listeners
   std::vector<std::function<void()>> listeners_;
   std::string path_, shadow_path_;
   std::filesystem::file_time_type mtime_{}, shadow_mtime_{};

@@ -25,15 +25,15 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0 picks a free port
   std::string path = "/mcp";
-  unsigned threads = 0;    // 0 = one per core
+  unsigned threads = 0;  // 0 = one per core
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::chrono::milliseconds read_timeout{30'000};   // for a whole request, headers and body
   std::chrono::milliseconds write_timeout{30'000};  // for each write
   std::size_t max_sessions = 10'000;
   std::chrono::milliseconds session_idle_timeout{30 * 60 * 1000};
-  std::chrono::milliseconds sse_retry{1000};        // the SSE `retry` field
-  std::size_t stream_buffer_events = 256;           // kept per stream for Last-Event-ID resumption
+  std::chrono::milliseconds sse_retry{1000};              // the SSE `retry` field
+  std::size_t stream_buffer_events = 256;                 // kept per stream for Last-Event-ID resumption
   std::size_t max_pending_write_bytes = 4 * 1024 * 1024;  // a client that stops reading is cut off
   // Origins allowed in the Origin header; empty = only loopback origins.
   std::vector<std::string> allowed_origins;

@@ -5,8 +5,8 @@
 #include <jitgate/gateway/http_upstream.hpp>
 #include <jitgate/gateway/stdio_upstream.hpp>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -227,8 +227,8 @@ TEST(RealUpstream, ServerEverythingOverStdio) {
       return;
     }
     ++roots_asked;
-    respond({json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///tmp"}, {"name", "tmp"}}}}}),
-             std::nullopt});
+    respond(
+        {json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///tmp"}, {"name", "tmp"}}}}}), std::nullopt});
   };
   h.on_log = [](gw::LogSource, gw::LogLevel, std::string_view) {};
   auto cfg = npm_server("server-everything", {"stdio"});

@@ -81,8 +81,10 @@ TEST(AuthConfig, SecretsFromTheEnvironment) {
   auto c = parse_auth_config(
       "resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, introspection: {client_id: a, client_secret_env: JITGATE_TEST_SECRET}}]\n");
   EXPECT_EQ(c.issuers[0].client_secret, "from-env");
-  EXPECT_NE(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, introspection: {client_id: a, client_secret_env: JITGATE_NOT_SET_XYZ}}]\n"),
-            "");
+  EXPECT_NE(
+      error_of(
+          "resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, introspection: {client_id: a, client_secret_env: JITGATE_NOT_SET_XYZ}}]\n"),
+      "");
 }
 
 TEST(AuthConfig, GuardVerifiesThroughDiscoveredKeys) {
@@ -93,22 +95,26 @@ TEST(AuthConfig, GuardVerifiesThroughDiscoveredKeys) {
     if (r.url == "https://as.example.com/jwks") return FetchResponse{200, key.jwks(), "max-age=60"};
     return FetchResponse{404, "", ""};
   };
-  auto c = parse_auth_config("resource: https://mcp.example.com/mcp\nauthorization_servers: [{issuer: https://as.example.com}]\n"
-                             "required_scopes: {tools/call: [a]}\n");
+  auto c = parse_auth_config(
+      "resource: https://mcp.example.com/mcp\nauthorization_servers: [{issuer: https://as.example.com}]\n"
+      "required_scopes: {tools/call: [a]}\n");
   auto guard = make_guard(c, fetch);
   auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  auto token = key.sign(boost::json::object{{"iss", "https://as.example.com"}, {"sub", "u"}, {"aud", "https://mcp.example.com/mcp"},
-                                            {"scope", "a"}, {"exp", now + 60}});
+  auto token = key.sign(boost::json::object{{"iss", "https://as.example.com"},
+                                            {"sub", "u"},
+                                            {"aud", "https://mcp.example.com/mcp"},
+                                            {"scope", "a"},
+                                            {"exp", now + 60}});
   auto ok = guard->check("Bearer " + token, AccessRequest{"tools/call", "x"});
   EXPECT_TRUE(ok.allowed) << ok.description;
   ASSERT_TRUE(ok.principal);
   EXPECT_EQ(ok.principal->subject, "u");
   auto anon = guard->check("", AccessRequest{"tools/call", "x"});
   EXPECT_EQ(anon.status, 401u);
-  auto other = key.sign(boost::json::object{{"iss", "https://evil.example.com"}, {"sub", "u"}, {"aud", "https://mcp.example.com/mcp"}, {"exp", now + 60}});
+  auto other = key.sign(boost::json::object{
+      {"iss", "https://evil.example.com"}, {"sub", "u"}, {"aud", "https://mcp.example.com/mcp"}, {"exp", now + 60}});
   EXPECT_EQ(guard->check("Bearer " + other, AccessRequest{"ping", ""}).description, "token from another issuer");
 }
-
 
 TEST(AuthConfig, TypRuleTokenPrefixesAndIntrospectionLimits) {
   auto c = parse_auth_config(
@@ -136,12 +142,16 @@ TEST(AuthConfig, TypRuleTokenPrefixesAndIntrospectionLimits) {
   EXPECT_EQ(d.introspection_limits.per_address_per_minute, 120u);
   EXPECT_EQ(d.introspection_limits.negative_ttl.count(), 30);
 
-  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, jwt: {require_at_jwt_typ: maybe}}]\n"),
-            "auth.yaml:2:72: require_at_jwt_typ must be true or false");
-  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\nintrospection_limits: {per_address_burst: 0}\n"),
-            "auth.yaml:3:43: introspection_limits.per_address_burst must be between 1 and 100000");
-  EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\nintrospection_limits: {burst: 5}\n"),
-            "auth.yaml:3:24: unknown field 'burst' in introspection_limits");
+  EXPECT_EQ(
+      error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as, jwt: {require_at_jwt_typ: maybe}}]\n"),
+      "auth.yaml:2:72: require_at_jwt_typ must be true or false");
+  EXPECT_EQ(
+      error_of(
+          "resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\nintrospection_limits: {per_address_burst: 0}\n"),
+      "auth.yaml:3:43: introspection_limits.per_address_burst must be between 1 and 100000");
+  EXPECT_EQ(
+      error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}]\nintrospection_limits: {burst: 5}\n"),
+      "auth.yaml:3:24: unknown field 'burst' in introspection_limits");
   EXPECT_EQ(error_of("resource: https://x/mcp\nauthorization_servers: [{issuer: https://as}, {issuer: https://as}]\n"),
             "auth.yaml:2:56: issuer https://as is listed twice");
 }

@@ -41,7 +41,10 @@ TEST(JwksCache, DiscoversCachesAndHonoursCacheControlWithinBounds) {
   KeyServer srv;
   srv.jwks = k.jwks();
   std::int64_t now = 1000;
-  JwksCache cache({.issuer = srv.issuer, .min_ttl = std::chrono::seconds(60), .max_ttl = std::chrono::seconds(600), .now = [&] { return now; }},
+  JwksCache cache({.issuer = srv.issuer,
+                   .min_ttl = std::chrono::seconds(60),
+                   .max_ttl = std::chrono::seconds(600),
+                   .now = [&] { return now; }},
                   srv.fetcher());
   ASSERT_TRUE(cache.keys());
   EXPECT_TRUE(cache.keys()->find("k1"));
@@ -67,7 +70,8 @@ TEST(JwksCache, UnknownKidRefetchesAtMostOncePerInterval) {
   KeyServer srv;
   srv.jwks = k1.jwks();
   std::int64_t now = 1000;
-  JwksCache cache({.issuer = srv.issuer, .refetch_interval = std::chrono::seconds(10), .now = [&] { return now; }}, srv.fetcher());
+  JwksCache cache({.issuer = srv.issuer, .refetch_interval = std::chrono::seconds(10), .now = [&] { return now; }},
+                  srv.fetcher());
   cache.keys();
   srv.jwks = k2.jwks();  // rotation at the issuer
   now += 1;
@@ -84,7 +88,10 @@ TEST(JwksCache, ServesStaleKeysWhileDownThenFailsClosed) {
   KeyServer srv;
   srv.jwks = k.jwks();
   std::int64_t now = 1000;
-  JwksCache cache({.issuer = srv.issuer, .default_ttl = std::chrono::seconds(300), .max_stale = std::chrono::seconds(600), .now = [&] { return now; }},
+  JwksCache cache({.issuer = srv.issuer,
+                   .default_ttl = std::chrono::seconds(300),
+                   .max_stale = std::chrono::seconds(600),
+                   .now = [&] { return now; }},
                   srv.fetcher());
   srv.cache_control.clear();
   ASSERT_TRUE(cache.keys());

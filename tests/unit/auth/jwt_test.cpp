@@ -109,7 +109,10 @@ TEST_F(Jwt, AttackTable) {
     c.erase(k);
     return rsa_.sign(c);
   };
-  std::string tampered_payload = p[0] + "." + b64url(R"({"iss":"https://as.example.com","sub":"mallory","aud":"https://mcp.example.com/mcp","exp":1900000000})") + "." + p[2];
+  std::string tampered_payload =
+      p[0] + "." +
+      b64url(R"({"iss":"https://as.example.com","sub":"mallory","aud":"https://mcp.example.com/mcp","exp":1900000000})") + "." +
+      p[2];
   std::string tampered_sig = p[0] + "." + p[1] + "." + (p[2][0] == 'A' ? "B" : "A") + p[2].substr(1);
   struct Row {
     const char* name;
@@ -127,7 +130,8 @@ TEST_F(Jwt, AttackTable) {
       {"wrong audience", with("aud", "https://other.example.com"), "token is for another resource"},
       {"no audience", without("aud"), "token is for another resource"},
       {"no subject", without("sub"), "token has no subject"},
-      {"unknown kid", Key{cjose_jwk_create_RSA_random(2048, nullptr, 0, &err_), "rsa-9", "RS256"}.sign(claims()), "unknown signing key"},
+      {"unknown kid", Key{cjose_jwk_create_RSA_random(2048, nullptr, 0, &err_), "rsa-9", "RS256"}.sign(claims()),
+       "unknown signing key"},
       {"same kid, another key", other_.sign(claims()), "invalid signature"},
       {"tampered payload", tampered_payload, "invalid signature"},
       {"tampered signature", tampered_sig, "invalid signature"},
@@ -140,15 +144,18 @@ TEST_F(Jwt, AttackTable) {
       {"unknown critical header", rsa_.sign(claims(), json::object{{"crit", "exp"}}), "unsupported critical header"},
       {"nested JWT (cty)", rsa_.sign(claims(), json::object{{"cty", "JWT"}}), "not an access token (cty)"},
       // Registered claims of the wrong type make the token invalid; they are never read as absent.
-      {"string nbf in the future", with("nbf", json::string(std::to_string(kNow + 3600))), "malformed token claims: claim 'nbf' is not a NumericDate in range"},
+      {"string nbf in the future", with("nbf", json::string(std::to_string(kNow + 3600))),
+       "malformed token claims: claim 'nbf' is not a NumericDate in range"},
       {"boolean exp", with("exp", true), "malformed token claims: claim 'exp' is not a NumericDate in range"},
       {"string iat", with("iat", "yesterday"), "malformed token claims: claim 'iat' is not a NumericDate in range"},
-      {"exp beyond int64", with("exp", json::value(18446744073709551615ull)), "malformed token claims: claim 'exp' is not a NumericDate in range"},
+      {"exp beyond int64", with("exp", json::value(18446744073709551615ull)),
+       "malformed token claims: claim 'exp' is not a NumericDate in range"},
       {"exp 1e300", with("exp", 1e300), "malformed token claims: claim 'exp' is not a NumericDate in range"},
       {"negative exp", with("exp", -5), "malformed token claims: claim 'exp' is not a NumericDate in range"},
       {"numeric sub", with("sub", 42), "malformed token claims: claim 'sub' is not a string"},
       {"array scope", with("scope", json::array{"a"}), "malformed token claims: claim 'scope' is not a string"},
-      {"numeric aud element", with("aud", json::array{"https://mcp.example.com/mcp", 1}), "malformed token claims: claim 'aud' is not a string or an array of strings"},
+      {"numeric aud element", with("aud", json::array{"https://mcp.example.com/mcp", 1}),
+       "malformed token claims: claim 'aud' is not a string or an array of strings"},
       {"object client_id", with("client_id", json::object{}), "malformed token claims: claim 'client_id' is not a string"},
       {"numeric iss", with("iss", 1), "malformed token claims: claim 'iss' is not a string"},
       {"fractional nbf just ahead, rounded up", with("nbf", kNow + 60.5), "token not yet valid"},
@@ -211,9 +218,15 @@ TEST_F(Jwt, TypRuleIsPerIssuerBothWays) {
     const char* typ;  // nullptr: no typ header
     bool lenient, strict;
   };
-  std::vector<Row> rows{{nullptr, true, false},        {"JWT", true, false},        {"jwt", true, false},
-                        {"application/jwt", true, false}, {"at+jwt", true, true},  {"AT+JWT", true, true},
-                        {"application/at+jwt", true, true}, {"id_token+jwt", false, false}, {"JOSE", false, false},
+  std::vector<Row> rows{{nullptr, true, false},
+                        {"JWT", true, false},
+                        {"jwt", true, false},
+                        {"application/jwt", true, false},
+                        {"at+jwt", true, true},
+                        {"AT+JWT", true, true},
+                        {"application/at+jwt", true, true},
+                        {"id_token+jwt", false, false},
+                        {"JOSE", false, false},
                         {"logout+jwt", false, false}};
   for (bool strict : {false, true}) {
     JwtOptions o;
@@ -260,7 +273,8 @@ TEST(KeySetParse, RefusesSymmetricAndEncryptionKeys) {
   std::string error;
   EXPECT_FALSE(KeySet::parse("[]", &error));
   EXPECT_FALSE(error.empty());
-  auto set = KeySet::parse(R"({"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"},{"kty":"RSA","use":"enc","kid":"e","n":"AQAB","e":"AQAB"}]})");
+  auto set = KeySet::parse(
+      R"({"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"},{"kty":"RSA","use":"enc","kid":"e","n":"AQAB","e":"AQAB"}]})");
   ASSERT_TRUE(set);
   EXPECT_EQ(set->size(), 0u);
 }
@@ -289,7 +303,7 @@ TEST_F(Jwt, CacheServesRepeatsUntilExpiry) {
   cache.verify(bad);
   cache.verify(bad);
   EXPECT_EQ(counting->calls, 3);  // failures are not cached
-  now = kNow + 301;  // past the token's exp: the cache no longer vouches for it and asks the verifier again
+  now = kNow + 301;               // past the token's exp: the cache no longer vouches for it and asks the verifier again
   cache.verify(t);
   EXPECT_EQ(counting->calls, 4);
 }
@@ -331,7 +345,6 @@ TEST(Bearer, EveryByteAtEveryPositionOfLongTokens) {
   }
 }
 
-
 // Weak and malformed keys are refused at load, each named with its reason; the others stay usable.
 TEST(KeySetParse, RefusesWeakAndMalformedKeysOneByOne) {
   cjose_err err;
@@ -343,8 +356,10 @@ TEST(KeySetParse, RefusesWeakAndMalformedKeysOneByOne) {
     auto o = member(k);
     o["kid"] = kid;
     for (const auto& [name, v] : changes) {
-      if (v.is_null()) o.erase(name);
-      else o[name] = v;
+      if (v.is_null())
+        o.erase(name);
+      else
+        o[name] = v;
     }
     return o;
   };
@@ -364,23 +379,28 @@ TEST(KeySetParse, RefusesWeakAndMalformedKeysOneByOne) {
       {with(good, "rsa-e-huge", {{"e", "AQAAAAAAAAAB"}}), "key 'rsa-e-huge': RSA public exponent is larger than 2^64"},
       {with(good, "rsa-no-n", {{"n", nullptr}}), "key 'rsa-no-n': an RSA key needs string members n and e"},
       {with(good, "rsa-n-number", {{"n", 5}}), "key 'rsa-n-number': an RSA key needs string members n and e"},
-      {with(good, "rsa-n-padded", {{"n", json::value(std::string(member(good).at("n").as_string()) + "==")}}), "key 'rsa-n-padded': n or e is not base64url"},
+      {with(good, "rsa-n-padded", {{"n", json::value(std::string(member(good).at("n").as_string()) + "==")}}),
+       "key 'rsa-n-padded': n or e is not base64url"},
       {with(good, "rsa-as-es", {{"alg", "ES256"}}), "key 'rsa-as-es': alg 'ES256' is not an RSA signature algorithm"},
       {with(good, "rsa-enc", {{"alg", "RSA-OAEP"}}), "key 'rsa-enc': alg 'RSA-OAEP' is not an RSA signature algorithm"},
       {with(good, "use-enc", {{"use", "enc"}}), "key 'use-enc': use is 'enc', not 'sig'"},
       {with(good, "use-number", {{"use", 1}}), "key 'use-number': kty, use or alg is not a string"},
       {with(good, "ops-sign", {{"key_ops", json::array{"sign"}}}), "key 'ops-sign': key_ops does not include 'verify'"},
-      {with(good, "ops-encrypt", {{"key_ops", json::array{"encrypt", "wrapKey"}}}), "key 'ops-encrypt': key_ops does not include 'verify'"},
+      {with(good, "ops-encrypt", {{"key_ops", json::array{"encrypt", "wrapKey"}}}),
+       "key 'ops-encrypt': key_ops does not include 'verify'"},
       {with(good, "ops-verify", {{"key_ops", json::array{"verify"}}}), nullptr},
       {with(good, "ops-string", {{"key_ops", "verify"}}), "key 'ops-string': key_ops is not an array of distinct strings"},
-      {with(good, "ops-twice", {{"key_ops", json::array{"verify", "verify"}}}), "key 'ops-twice': key_ops is not an array of distinct strings"},
+      {with(good, "ops-twice", {{"key_ops", json::array{"verify", "verify"}}}),
+       "key 'ops-twice': key_ops is not an array of distinct strings"},
       {with(ec, "ec-ok", {}), nullptr},
       {with(ec, "ec-off-curve", {{"y", json::value(y)}}), "key 'ec-off-curve': the point is not on P-256"},
-      {with(ec, "ec-short-x", {{"x", json::value(b64url(std::string(31, 'x')))}}), "key 'ec-short-x': coordinates are not 32 octets for P-256"},
+      {with(ec, "ec-short-x", {{"x", json::value(b64url(std::string(31, 'x')))}}),
+       "key 'ec-short-x': coordinates are not 32 octets for P-256"},
       {with(ec, "ec-wrong-alg", {{"alg", "ES384"}}), "key 'ec-wrong-alg': alg 'ES384' does not fit curve P-256"},
       {with(ec, "ec-secp256k1", {{"crv", "secp256k1"}}), "key 'ec-secp256k1': curve secp256k1 is not supported"},
       {with(ec, "ec-no-crv", {{"crv", nullptr}}), "key 'ec-no-crv': an EC key needs a string crv"},
-      {json::object{{"kty", "oct"}, {"k", "c2VjcmV0"}, {"kid", "hmac"}}, "key 'hmac': key type 'oct' does not verify signatures here"},
+      {json::object{{"kty", "oct"}, {"k", "c2VjcmV0"}, {"kid", "hmac"}},
+       "key 'hmac': key type 'oct' does not verify signatures here"},
       {json::object{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}, {"kid", "ed"}},
        "key 'ed': key type 'OKP' does not verify signatures here"},
   };
@@ -399,12 +419,13 @@ TEST(KeySetParse, RefusesWeakAndMalformedKeysOneByOne) {
     }
   }
   // Not an object, a kid that is not a string, two keys under one kid (neither verifies).
-  auto set = KeySet::parse(json::serialize(json::object{
-      {"keys", json::array{5, with(good, "x", {{"kid", 7}}), with(good, "twin", {}), with(ec, "twin", {}), with(good, "other", {})}}}));
+  auto set =
+      KeySet::parse(json::serialize(json::object{{"keys", json::array{5, with(good, "x", {{"kid", 7}}), with(good, "twin", {}),
+                                                                      with(ec, "twin", {}), with(good, "other", {})}}}));
   ASSERT_TRUE(set);
   EXPECT_EQ(set->size(), 1u);
   EXPECT_EQ(set->refused(), (std::vector<std::string>{"key #1: not a JSON object", "key #2: kid is not a string",
-                                                       "key 'twin': the kid names more than one key"}));
+                                                      "key 'twin': the kid names more than one key"}));
 }
 
 // e = 1 is the classic forgery: the "signature" is the padded digest itself, no private key needed.
@@ -421,9 +442,10 @@ TEST(KeySetParse, AnExponentOfOneCannotVerifyAForgery) {
   opts.audiences = {"https://mcp.example.com/mcp"};
   opts.now = [] { return kNow; };
   JwtVerifier v(opts, std::make_shared<StaticKeySource>(set));
-  std::string forged = b64url(R"({"alg":"RS256","kid":"k"})") + "." +
-                       b64url(R"({"iss":"https://as.example.com","sub":"x","aud":"https://mcp.example.com/mcp","exp":1900000000})") + "." +
-                       b64url(std::string(256, 'A'));
+  std::string forged =
+      b64url(R"({"alg":"RS256","kid":"k"})") + "." +
+      b64url(R"({"iss":"https://as.example.com","sub":"x","aud":"https://mcp.example.com/mcp","exp":1900000000})") + "." +
+      b64url(std::string(256, 'A'));
   EXPECT_EQ(std::get<TokenError>(v.verify(forged)).description, "unknown signing key");
 }
 

@@ -53,9 +53,11 @@ class Router : public ::testing::Test {
     o.audiences = {"https://mcp.example.com/mcp"};
     o.algorithms = {"ES256"};
     router_ = std::make_shared<TokenRouter>(limits());
-    router_->add_jwt_issuer(o.issuer, std::make_shared<JwtVerifier>(o, std::make_shared<StaticKeySource>(KeySet::parse(key_.jwks()))));
+    router_->add_jwt_issuer(o.issuer,
+                            std::make_shared<JwtVerifier>(o, std::make_shared<StaticKeySource>(KeySet::parse(key_.jwks()))));
     router_->add_introspection_issuer("https://opaque.example.com", introspection("https://opaque.example.com", opaque_));
-    router_->add_introspection_issuer("https://github.example.com", introspection("https://github.example.com", prefixed_), {"gho_"});
+    router_->add_introspection_issuer("https://github.example.com", introspection("https://github.example.com", prefixed_),
+                                      {"gho_"});
   }
   IntrospectionLimits limits() {
     IntrospectionLimits l;
@@ -89,7 +91,8 @@ TEST_F(Router, EachTokenGoesOnlyToItsIssuer) {
   std::vector<Row> rows{
       {"a JWT of the JWT issuer: verified locally", jwt("https://jwt.example.com"), "", 0, 0},
       {"a JWT of a foreign issuer: refused locally", jwt("https://evil.example.com"), "token from another issuer", 0, 0},
-      {"a JWT naming the introspection issuer: introspected there", jwt("https://opaque.example.com"), "token is not active", 1, 0},
+      {"a JWT naming the introspection issuer: introspected there", jwt("https://opaque.example.com"), "token is not active", 1,
+       0},
       {"a JWS without iss", testsupport::b64url(R"({"alg":"ES256"})") + "." + testsupport::b64url(R"({"sub":"x"})") + ".c2ln",
        "token names no issuer", 0, 0},
       {"an opaque token: the issuer without prefixes", "opaque-abcdefgh", "token is not active", 1, 0},
@@ -185,7 +188,8 @@ TEST(RouterConfig, OpaqueTokensHaveExactlyOneDestination) {
   FakeNetwork a, b;
   TokenRouter r;
   r.add_introspection_issuer("https://a.example.com", introspection("https://a.example.com", a));
-  EXPECT_THROW(r.add_introspection_issuer("https://b.example.com", introspection("https://b.example.com", b)), std::invalid_argument);
+  EXPECT_THROW(r.add_introspection_issuer("https://b.example.com", introspection("https://b.example.com", b)),
+               std::invalid_argument);
   std::string error;
   try {
     parse_auth_config(
@@ -196,8 +200,9 @@ TEST(RouterConfig, OpaqueTokensHaveExactlyOneDestination) {
   } catch (const ConfigError& e) {
     error = e.what();
   }
-  EXPECT_EQ(error, "auth.yaml:4:52: introspection issuers https://a.example.com and https://b.example.com would both take every "
-                   "opaque token: give one of them token_prefixes");
+  EXPECT_EQ(error,
+            "auth.yaml:4:52: introspection issuers https://a.example.com and https://b.example.com would both take every "
+            "opaque token: give one of them token_prefixes");
 }
 
 // The measurement: 1,000 garbage tokens from one address against a real introspection endpoint
@@ -211,10 +216,12 @@ TEST(IntrospectionBurst, AThousandGarbageTokensFromOneAddress) {
   auto port = as.listen();
   as.start();
   std::string issuer = "http://127.0.0.1:" + std::to_string(port);
-  auto config = parse_auth_config("resource: https://mcp.example.com/mcp\nauthorization_servers:\n"
-                                  "  - {issuer: " + issuer + ", introspection: {endpoint: " + issuer +
-                                  "/introspect, client_id: rs, client_secret: s}}\n"
-                                  "introspection_limits: {per_address_burst: 10, per_address_per_minute: 60}\n");
+  auto config = parse_auth_config(
+      "resource: https://mcp.example.com/mcp\nauthorization_servers:\n"
+      "  - {issuer: " +
+      issuer + ", introspection: {endpoint: " + issuer +
+      "/introspect, client_id: rs, client_secret: s}}\n"
+      "introspection_limits: {per_address_burst: 10, per_address_per_minute: 60}\n");
   auto guard = make_guard(config);
   auto start = std::chrono::steady_clock::now();
   int refused = 0, limited = 0;

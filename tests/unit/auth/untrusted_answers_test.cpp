@@ -6,8 +6,8 @@
 
 #include "auth/claims.hpp"
 #include "jitgate/auth/introspection.hpp"
-#include "jitgate/auth/jwt_verifier.hpp"
 #include "jitgate/auth/jwks_cache.hpp"
+#include "jitgate/auth/jwt_verifier.hpp"
 #include "jitgate/auth/token_exchange.hpp"
 
 namespace json = boost::json;
@@ -18,7 +18,9 @@ namespace {
 constexpr std::int64_t kNow = 1'800'000'000;
 
 Fetcher answering(unsigned status, std::string body) {
-  return [status, body](const FetchRequest&, std::string&) -> std::optional<FetchResponse> { return FetchResponse{status, body, ""}; };
+  return [status, body](const FetchRequest&, std::string&) -> std::optional<FetchResponse> {
+    return FetchResponse{status, body, ""};
+  };
 }
 
 IntrospectionOptions introspection_options() {
@@ -49,7 +51,8 @@ std::string active(const std::string& members) {
 TEST(IntrospectionAnswer, RoleClaimsAreDottedPathsAsForJwts) {
   IntrospectionOptions o = introspection_options();
   o.role_claims = {"realm_access.roles", "groups"};
-  IntrospectionVerifier v(o, answering(200, active(R"("realm_access":{"roles":["admin",7]},"groups":"ops","realm_access.roles":["nope"])")));
+  IntrospectionVerifier v(
+      o, answering(200, active(R"("realm_access":{"roles":["admin",7]},"groups":"ops","realm_access.roles":["nope"])")));
   auto r = v.verify("opaque-token");
   auto* p = std::get_if<Principal>(&r);
   ASSERT_TRUE(p) << std::get<TokenError>(r).description;
@@ -68,15 +71,21 @@ TEST(IntrospectionAnswer, EveryWrongTypeOrRangeIsARefusal) {
       // RFC 7519 NumericDates may be fractional: taken, rounded down.
       {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":1800000300.5})", ""},
       {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":1799999999.9})", "token expired"},
-      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":1e300})", garbage + "claim 'exp' is not a NumericDate in range"},
-      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":18446744073709551615})", garbage + "claim 'exp' is not a NumericDate in range"},
-      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":9223372036854775807})", garbage + "claim 'exp' is not a NumericDate in range"},
-      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":-1})", garbage + "claim 'exp' is not a NumericDate in range"},
-      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":"1800000300"})", garbage + "claim 'exp' is not a NumericDate in range"},
+      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":1e300})",
+       garbage + "claim 'exp' is not a NumericDate in range"},
+      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":18446744073709551615})",
+       garbage + "claim 'exp' is not a NumericDate in range"},
+      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":9223372036854775807})",
+       garbage + "claim 'exp' is not a NumericDate in range"},
+      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":-1})",
+       garbage + "claim 'exp' is not a NumericDate in range"},
+      {R"({"active":true,"sub":"a","aud":"https://mcp.example.com/mcp","exp":"1800000300"})",
+       garbage + "claim 'exp' is not a NumericDate in range"},
       {active(R"("nbf":true)"), garbage + "claim 'nbf' is not a NumericDate in range"},
       {active(R"("nbf":1800000100)"), "token not yet valid"},
       {active(R"("iat":[1])"), garbage + "claim 'iat' is not a NumericDate in range"},
-      {R"({"active":"true","sub":"a","aud":"https://mcp.example.com/mcp"})", "token introspection answered garbage: 'active' is not a boolean"},
+      {R"({"active":"true","sub":"a","aud":"https://mcp.example.com/mcp"})",
+       "token introspection answered garbage: 'active' is not a boolean"},
       {R"({"active":1})", "token introspection answered garbage: 'active' is not a boolean"},
       {R"({"sub":"a"})", "token introspection answered garbage: 'active' is not a boolean"},
       {R"({"active":false})", "token is not active"},
@@ -84,7 +93,8 @@ TEST(IntrospectionAnswer, EveryWrongTypeOrRangeIsARefusal) {
       {R"({"active":true,"sub":5,"aud":"https://mcp.example.com/mcp"})", garbage + "claim 'sub' is not a string"},
       {active(R"("client_id":{"x":1})"), garbage + "claim 'client_id' is not a string"},
       {R"({"active":true,"sub":"a","aud":7})", garbage + "claim 'aud' is not a string or an array of strings"},
-      {R"({"active":true,"sub":"a","aud":["https://mcp.example.com/mcp",null]})", garbage + "claim 'aud' is not a string or an array of strings"},
+      {R"({"active":true,"sub":"a","aud":["https://mcp.example.com/mcp",null]})",
+       garbage + "claim 'aud' is not a string or an array of strings"},
       {active(R"("iss":1)"), garbage + "claim 'iss' is not a string"},
       {active(R"("token_type":false)"), garbage + "claim 'token_type' is not a string"},
       {active(R"("scp":[1,2])"), garbage + "claim 'scp' is not a string or an array of strings"},
@@ -146,7 +156,8 @@ TEST(TokenExchangeAnswer, EveryWrongTypeOrRangeIsARefusal) {
       {ok(R"("scope":["a"])"), "the exchange answer's scope is not a string"},
       {R"({"access_token":5,"issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer"})",
        "the exchange answer's access_token is not a string"},
-      {R"({"access_token":"at","issued_token_type":true,"token_type":"Bearer"})", "the exchange answer's issued_token_type is not a string"},
+      {R"({"access_token":"at","issued_token_type":true,"token_type":"Bearer"})",
+       "the exchange answer's issued_token_type is not a string"},
       {"[]", "the authorization server answered the exchange with something that is not JSON"},
   };
   for (const auto& r : rows) EXPECT_EQ(exchange_error(r.answer), r.error) << r.answer;
@@ -187,8 +198,8 @@ TEST(Claims, NumericDatesAndBase64url) {
   EXPECT_EQ(date(R"({"d":5.5})").seconds, 5);
   EXPECT_EQ(date(R"({"d":5.5})", Rounding::up).seconds, 6);
   EXPECT_EQ(date(R"({"d":253402300799})").seconds, 253402300799);
-  for (const char* bad : {R"({"d":253402300800})", R"({"d":-1})", R"({"d":-0.5})", R"({"d":1e19})", R"({"d":null})", R"({"d":"5"})",
-                          R"({"d":{}})"}) {
+  for (const char* bad : {R"({"d":253402300800})", R"({"d":-1})", R"({"d":-0.5})", R"({"d":1e19})", R"({"d":null})",
+                          R"({"d":"5"})", R"({"d":{}})"}) {
     auto d = date(bad);
     EXPECT_TRUE(d.present && !d.valid) << bad;
   }
@@ -196,10 +207,10 @@ TEST(Claims, NumericDatesAndBase64url) {
   EXPECT_EQ(base64url_decode("YWI"), "ab");
   EXPECT_EQ(base64url_decode("YQ"), "a");
   EXPECT_EQ(base64url_decode(""), "");
-  EXPECT_FALSE(base64url_decode("YR"));     // nonzero unused bits: a second spelling of "a"
-  EXPECT_FALSE(base64url_decode("YQ=="));   // padding
-  EXPECT_FALSE(base64url_decode("Y"));      // no octet has 1 character
-  EXPECT_FALSE(base64url_decode("YW+j"));   // not the URL-safe alphabet
+  EXPECT_FALSE(base64url_decode("YR"));    // nonzero unused bits: a second spelling of "a"
+  EXPECT_FALSE(base64url_decode("YQ=="));  // padding
+  EXPECT_FALSE(base64url_decode("Y"));     // no octet has 1 character
+  EXPECT_FALSE(base64url_decode("YW+j"));  // not the URL-safe alphabet
   EXPECT_EQ(base64url_decoded_size(86), 64u);
   EXPECT_FALSE(base64url_decoded_size(5));
 }

@@ -59,7 +59,8 @@ class DevAuth : public ::testing::Test {
     devauth::Options o;
     o.users = {devauth::User{"alice", *alice_hash_, "Alice Example", {"member"}},
                devauth::User{"bob", devauth::hash_password("bob-password"), "", {"admin", "member"}}};
-    o.scopes = {{"notes:read", "Read your own notes"}, {"notes:write", "Write your own notes"}, {"admin:write", "Run admin actions"}};
+    o.scopes = {
+        {"notes:read", "Read your own notes"}, {"notes:write", "Write your own notes"}, {"admin:write", "Run admin actions"}};
     o.resources = {kResource, kUpstream};
     o.cimd_allowed_hosts = {"127.0.0.1"};
     devauth::Client robot;
@@ -77,7 +78,10 @@ class DevAuth : public ::testing::Test {
     gateway.grant_types = {std::string(auth::kTokenExchangeGrant)};
     gateway.exchange_audiences = {kResource};
     o.clients = {robot, app, gateway};
-    o.now = [this] { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + skew_.load(); };
+    o.now = [this] {
+      return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+             skew_.load();
+    };
     server_ = std::make_unique<devauth::DevAuthServer>(std::move(o));
     port_ = server_->listen();
     server_->start();
@@ -112,9 +116,14 @@ class DevAuth : public ::testing::Test {
     return out;
   }
   std::string authorize_target(const std::string& client_id, const std::string& redirect, const std::string& scope,
-                               const std::string& verifier, const std::string& resource = kResource, const std::string& extra = "") {
-    devauth::Fields f{{"response_type", "code"}, {"client_id", client_id}, {"redirect_uri", redirect}, {"state", "st-1"},
-                      {"code_challenge", challenge_of(verifier)}, {"code_challenge_method", "S256"}};
+                               const std::string& verifier, const std::string& resource = kResource,
+                               const std::string& extra = "") {
+    devauth::Fields f{{"response_type", "code"},
+                      {"client_id", client_id},
+                      {"redirect_uri", redirect},
+                      {"state", "st-1"},
+                      {"code_challenge", challenge_of(verifier)},
+                      {"code_challenge_method", "S256"}};
     if (!scope.empty()) f.emplace_back("scope", scope);
     if (!resource.empty()) f.emplace_back("resource", resource);
     return "/authorize?" + form(f) + extra;
@@ -145,8 +154,11 @@ class DevAuth : public ::testing::Test {
   }
   Reply exchange(const std::string& client_id, const std::string& code, const std::string& verifier,
                  const std::string& redirect = kRedirect, const std::string& resource = "") {
-    devauth::Fields f{{"grant_type", "authorization_code"}, {"client_id", client_id}, {"code", code},
-                      {"redirect_uri", redirect}, {"code_verifier", verifier}};
+    devauth::Fields f{{"grant_type", "authorization_code"},
+                      {"client_id", client_id},
+                      {"code", code},
+                      {"redirect_uri", redirect},
+                      {"code_verifier", verifier}};
     if (!resource.empty()) f.emplace_back("resource", resource);
     return post("/token", form(f));
   }
@@ -160,8 +172,9 @@ class DevAuth : public ::testing::Test {
     return v.verify(token);
   }
   std::string register_public_client(const std::string& redirect = kRedirect) {
-    auto r = post("/register", R"({"client_name":"Test Client","redirect_uris":[")" + redirect +
-                                   R"("],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]})",
+    auto r = post("/register",
+                  R"({"client_name":"Test Client","redirect_uris":[")" + redirect +
+                      R"("],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]})",
                   "", "application/json");
     EXPECT_EQ(r.status, 201u) << r.body;
     return std::string(r.json().at("client_id").as_string());
@@ -204,7 +217,8 @@ TEST_F(DevAuth, AuthorizationCodeFlowGrantsTheChosenSubsetAndJitgateVerifiesTheT
   ASSERT_EQ(page.status, 200u);
   EXPECT_NE(page.body.find("Development authorization server"), std::string::npos);
   EXPECT_NE(page.body.find("name=\"username\""), std::string::npos);
-  auto consent = post("/login", form({{"request", request_id(page.body)}, {"username", "alice"}, {"password", "alice-password"}}));
+  auto consent =
+      post("/login", form({{"request", request_id(page.body)}, {"username", "alice"}, {"password", "alice-password"}}));
   ASSERT_EQ(consent.status, 200u);
   EXPECT_NE(consent.body.find("Read your own notes"), std::string::npos);
   EXPECT_NE(consent.body.find("Write your own notes"), std::string::npos);
@@ -253,7 +267,8 @@ TEST_F(DevAuth, RefreshCanNarrowScopeButNotWidenIt) {
                                         "alice-password", {"notes:read", "notes:write"});
   auto t = exchange("app", param(loc, "code"), verifier_).json();
   std::string rt(t.at("refresh_token").as_string());
-  auto wide = post("/token", form({{"grant_type", "refresh_token"}, {"client_id", "app"}, {"refresh_token", rt}, {"scope", "admin:write"}}));
+  auto wide = post(
+      "/token", form({{"grant_type", "refresh_token"}, {"client_id", "app"}, {"refresh_token", rt}, {"scope", "admin:write"}}));
   EXPECT_EQ(wide.error(), "invalid_scope");
 }
 
@@ -268,7 +283,7 @@ TEST_F(DevAuth, StepUpShowsOnlyWhatIsNew) {
   EXPECT_EQ(page.body.find("name=\"password\""), std::string::npos);
   EXPECT_NE(page.body.find("value=\"admin:write\""), std::string::npos);
   EXPECT_EQ(page.body.find("value=\"notes:read\""), std::string::npos);  // not offered again ...
-  EXPECT_NE(page.body.find("You allowed earlier"), std::string::npos);    // ... only listed
+  EXPECT_NE(page.body.find("You allowed earlier"), std::string::npos);   // ... only listed
   auto done = post("/consent", form({{"request", request_id(page.body)}, {"decision", "allow"}, {"scope", "admin:write"}}),
                    "Cookie: " + cookie + "\r\n");
   ASSERT_EQ(done.status, 302u);
@@ -339,7 +354,9 @@ TEST_F(DevAuth, ClientCredentialsForAConfidentialClient) {
   ASSERT_TRUE(std::holds_alternative<auth::Principal>(v));
   EXPECT_EQ(std::get<auth::Principal>(v).subject, "robot");
   EXPECT_EQ(std::get<auth::Principal>(v).scopes, (std::set<std::string, std::less<>>{"notes:read"}));
-  auto post_auth = post("/token", form({{"grant_type", "client_credentials"}, {"client_id", "robot"}, {"client_secret", "robot-secret"},
+  auto post_auth = post("/token", form({{"grant_type", "client_credentials"},
+                                        {"client_id", "robot"},
+                                        {"client_secret", "robot-secret"},
                                         {"resource", kResource}}));
   ASSERT_EQ(post_auth.status, 200u);
   EXPECT_EQ(post_auth.json().at("scope").as_string(), "notes:read admin:write");
@@ -351,17 +368,23 @@ TEST_F(DevAuth, ClientCredentialsForAConfidentialClient) {
   auto public_client = post("/token", form({{"grant_type", "client_credentials"}, {"client_id", "app"}}));
   EXPECT_EQ(public_client.error(), "unauthorized_client");
   // A confidential client registered dynamically gets a secret and may use client_credentials.
-  auto reg = post("/register", R"({"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"notes:read"})",
-                  "", "application/json");
+  auto reg =
+      post("/register",
+           R"({"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","scope":"notes:read"})", "",
+           "application/json");
   ASSERT_EQ(reg.status, 201u) << reg.body;
   auto id = std::string(reg.json().at("client_id").as_string()), secret = std::string(reg.json().at("client_secret").as_string());
-  auto cc = post("/token", form({{"grant_type", "client_credentials"}, {"client_id", id}, {"client_secret", secret}, {"resource", kResource}}));
+  auto cc =
+      post("/token",
+           form({{"grant_type", "client_credentials"}, {"client_id", id}, {"client_secret", secret}, {"resource", kResource}}));
   EXPECT_EQ(cc.status, 200u) << cc.body;
 }
 
 TEST_F(DevAuth, KeyRotationKeepsEarlierTokensVerifiable) {
   auto issue = [&] {
-    return std::string(post("/token", form({{"grant_type", "client_credentials"}, {"client_id", "robot"}, {"client_secret", "robot-secret"},
+    return std::string(post("/token", form({{"grant_type", "client_credentials"},
+                                            {"client_id", "robot"},
+                                            {"client_secret", "robot-secret"},
                                             {"resource", kResource}}))
                            .json()
                            .at("access_token")
@@ -388,22 +411,28 @@ TEST_F(DevAuth, LoopbackRedirectPortIsFree) {
 // --- bad input, each with its RFC error code ---
 
 TEST_F(DevAuth, WrongPkceVerifierIsInvalidGrant) {
-  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
+  std::string loc =
+      sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   auto t = exchange("app", param(loc, "code"), devauth::random_token(40));
   EXPECT_EQ(t.status, 400u);
   EXPECT_EQ(t.error(), "invalid_grant");
-  auto missing = post("/token", form({{"grant_type", "authorization_code"}, {"client_id", "app"}, {"code", param(loc, "code")}, {"redirect_uri", kRedirect}}));
+  auto missing = post("/token", form({{"grant_type", "authorization_code"},
+                                      {"client_id", "app"},
+                                      {"code", param(loc, "code")},
+                                      {"redirect_uri", kRedirect}}));
   EXPECT_EQ(missing.error(), "invalid_request");
 }
 
 TEST_F(DevAuth, ReusedCodeIsInvalidGrantAndRevokesItsTokens) {
-  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
+  std::string loc =
+      sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   auto first = exchange("app", param(loc, "code"), verifier_);
   ASSERT_EQ(first.status, 200u);
   auto second = exchange("app", param(loc, "code"), verifier_);
   EXPECT_EQ(second.status, 400u);
   EXPECT_EQ(second.error(), "invalid_grant");
-  auto refresh = post("/token", form({{"grant_type", "refresh_token"}, {"client_id", "app"},
+  auto refresh = post("/token", form({{"grant_type", "refresh_token"},
+                                      {"client_id", "app"},
                                       {"refresh_token", std::string(first.json().at("refresh_token").as_string())}}));
   EXPECT_EQ(refresh.error(), "invalid_grant");
 }
@@ -415,7 +444,8 @@ TEST_F(DevAuth, MismatchedRedirectUri) {
   EXPECT_TRUE(page.location.empty());
   EXPECT_NE(page.body.find("invalid_request"), std::string::npos);
   // At the token endpoint: invalid_grant (RFC 6749 section 5.2).
-  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
+  std::string loc =
+      sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   auto t = exchange("app", param(loc, "code"), verifier_, "http://127.0.0.1:7777/other");
   EXPECT_EQ(t.error(), "invalid_grant");
 }
@@ -431,7 +461,8 @@ TEST_F(DevAuth, UnknownClient) {
 }
 
 TEST_F(DevAuth, ExpiredCodeIsInvalidGrant) {
-  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
+  std::string loc =
+      sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   skew_ = 61;  // the code lives 60 s
   auto t = exchange("app", param(loc, "code"), verifier_);
   EXPECT_EQ(t.status, 400u);
@@ -445,10 +476,13 @@ TEST_F(DevAuth, WrongResourceIsInvalidTarget) {
   EXPECT_EQ(param(page.location, "error"), "invalid_target");
   EXPECT_EQ(param(page.location, "state"), "st-1");
   // At the token endpoint: a resource other than the one authorized.
-  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
+  std::string loc =
+      sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   auto t = exchange("app", param(loc, "code"), verifier_, kRedirect, "https://other.example/mcp");
   EXPECT_EQ(t.error(), "invalid_target");
-  auto cc = post("/token", form({{"grant_type", "client_credentials"}, {"client_id", "robot"}, {"client_secret", "robot-secret"},
+  auto cc = post("/token", form({{"grant_type", "client_credentials"},
+                                 {"client_id", "robot"},
+                                 {"client_secret", "robot-secret"},
                                  {"resource", "https://other.example/mcp"}}));
   EXPECT_EQ(cc.error(), "invalid_target");
 }
@@ -473,10 +507,13 @@ TEST_F(DevAuth, MalformedTokenRequests) {
   EXPECT_EQ(post("/token", "client_id=app").error(), "invalid_request");
   EXPECT_EQ(post("/token", R"({"grant_type":"client_credentials"})", "", "application/json").error(), "invalid_request");
   EXPECT_EQ(post("/token", "grant_type=refresh_token&client_id=app&refresh_token=forged").error(), "invalid_grant");
-  EXPECT_EQ(post("/token", "grant_type=authorization_code&client_id=app&code=forged&redirect_uri=x&code_verifier=" + verifier_).error(),
-            "invalid_grant");
-  EXPECT_EQ(post("/token", "grant_type=client_credentials&grant_type=client_credentials&client_id=robot&client_secret=robot-secret").error(),
-            "invalid_request");
+  EXPECT_EQ(
+      post("/token", "grant_type=authorization_code&client_id=app&code=forged&redirect_uri=x&code_verifier=" + verifier_).error(),
+      "invalid_grant");
+  EXPECT_EQ(
+      post("/token", "grant_type=client_credentials&grant_type=client_credentials&client_id=robot&client_secret=robot-secret")
+          .error(),
+      "invalid_request");
   EXPECT_EQ(post("/token", "grant_type=%zz").error(), "invalid_request");
 }
 
@@ -484,15 +521,19 @@ TEST_F(DevAuth, MalformedRegistrationIsRefused) {
   auto json_post = [&](const std::string& body) { return post("/register", body, "", "application/json"); };
   EXPECT_EQ(json_post("{not json").error(), "invalid_client_metadata");
   EXPECT_EQ(json_post("[]").error(), "invalid_client_metadata");
-  EXPECT_EQ(json_post(R"({"redirect_uris":["http://evil.example/cb"],"token_endpoint_auth_method":"none"})").error(), "invalid_redirect_uri");
-  EXPECT_EQ(json_post(R"({"redirect_uris":["https://ok.example/cb#frag"],"token_endpoint_auth_method":"none"})").error(), "invalid_redirect_uri");
+  EXPECT_EQ(json_post(R"({"redirect_uris":["http://evil.example/cb"],"token_endpoint_auth_method":"none"})").error(),
+            "invalid_redirect_uri");
+  EXPECT_EQ(json_post(R"({"redirect_uris":["https://ok.example/cb#frag"],"token_endpoint_auth_method":"none"})").error(),
+            "invalid_redirect_uri");
   EXPECT_EQ(json_post(R"({"token_endpoint_auth_method":"none"})").error(), "invalid_redirect_uri");
   EXPECT_EQ(json_post(R"({"redirect_uris":"https://ok.example/cb"})").error(), "invalid_redirect_uri");
   EXPECT_EQ(json_post(R"({"redirect_uris":["https://ok.example/cb"],"token_endpoint_auth_method":"private_key_jwt"})").error(),
             "invalid_client_metadata");
-  EXPECT_EQ(json_post(R"({"redirect_uris":["https://ok.example/cb"],"grant_types":["implicit"]})").error(), "invalid_client_metadata");
+  EXPECT_EQ(json_post(R"({"redirect_uris":["https://ok.example/cb"],"grant_types":["implicit"]})").error(),
+            "invalid_client_metadata");
   EXPECT_EQ(json_post(R"({"redirect_uris":["https://ok.example/cb"],"client_name":7})").error(), "invalid_client_metadata");
-  EXPECT_EQ(json_post(R"({"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"})").error(), "invalid_client_metadata");
+  EXPECT_EQ(json_post(R"({"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"})").error(),
+            "invalid_client_metadata");
   EXPECT_EQ(post("/register", "a=b").error(), "invalid_client_metadata");
   auto ok = json_post(R"({"redirect_uris":["https://ok.example/cb","com.example.app:/cb"],"client_name":"ok"})");
   EXPECT_EQ(ok.status, 201u);
@@ -520,8 +561,10 @@ struct DocumentServer {
 TEST_F(DevAuth, ClientIdMetadataDocumentFromAnAllowedHost) {
   DocumentServer docs;
   std::string url = "http://127.0.0.1:" + std::to_string(docs.port) + "/client.json";
-  docs.body = R"({"client_id":")" + url + R"(","client_name":"CIMD Client","redirect_uris":[")" + kRedirect + R"("],"token_endpoint_auth_method":"none"})";
-  std::string loc = sign_in_and_consent(authorize_target(url, kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
+  docs.body = R"({"client_id":")" + url + R"(","client_name":"CIMD Client","redirect_uris":[")" + kRedirect +
+              R"("],"token_endpoint_auth_method":"none"})";
+  std::string loc =
+      sign_in_and_consent(authorize_target(url, kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   auto t = exchange(url, param(loc, "code"), verifier_);
   ASSERT_EQ(t.status, 200u) << t.body;
   EXPECT_EQ(docs.fetches.load(), 1);  // cached
@@ -546,7 +589,8 @@ TEST_F(DevAuth, ClientIdMetadataDocumentRefusals) {
   std::string url = "http://127.0.0.1:" + std::to_string(docs.port) + "/client.json";
   docs.body = R"({"client_id":"https://other.example/c.json","redirect_uris":[")" + kRedirect + R"("]})";
   EXPECT_NE(get(authorize_target(url, kRedirect, "", verifier_)).body.find("invalid_client"), std::string::npos);
-  docs.body = R"({"client_id":")" + url + R"(","redirect_uris":[")" + kRedirect + R"("],"token_endpoint_auth_method":"client_secret_basic"})";
+  docs.body = R"({"client_id":")" + url + R"(","redirect_uris":[")" + kRedirect +
+              R"("],"token_endpoint_auth_method":"client_secret_basic"})";
   EXPECT_NE(get(authorize_target(url, kRedirect, "", verifier_)).body.find("invalid_client"), std::string::npos);
 }
 
@@ -561,9 +605,12 @@ TEST(DevAuthPassword, Argon2idRoundTrip) {
 
 TEST(DevAuthConfig, ParsesAndRejectsWithPositions) {
   std::string hash = devauth::hash_password("pw");
-  auto o = devauth::parse_options("devauth:\n  port: 9400\n  scopes:\n    - name: a\n      description: Do A\n  users:\n"
-                                  "    - username: u\n      password_hash: '" + hash + "'\n      roles: [r]\n"
-                                  "  clients:\n    - client_id: c\n      redirect_uris: [http://127.0.0.1/cb]\n");
+  auto o = devauth::parse_options(
+      "devauth:\n  port: 9400\n  scopes:\n    - name: a\n      description: Do A\n  users:\n"
+      "    - username: u\n      password_hash: '" +
+      hash +
+      "'\n      roles: [r]\n"
+      "  clients:\n    - client_id: c\n      redirect_uris: [http://127.0.0.1/cb]\n");
   EXPECT_EQ(o.port, 9400);
   ASSERT_EQ(o.users.size(), 1u);
   EXPECT_EQ(o.users[0].roles, std::vector<std::string>{"r"});
@@ -627,8 +674,8 @@ TEST_F(DevAuth, TokenExchangeKeepsTheSubjectAndNamesTheActor) {
 }
 
 TEST_F(DevAuth, TokenExchangeRefusals) {
-  std::string loc = sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password",
-                                        {"notes:read"});
+  std::string loc =
+      sign_in_and_consent(authorize_target("app", kRedirect, "notes:read", verifier_), "alice", "alice-password", {"notes:read"});
   std::string subject(exchange("app", param(loc, "code"), verifier_).json().at("access_token").as_string());
   std::string grant(auth::kTokenExchangeGrant), at(auth::kAccessTokenType);
   auto ask = [&](devauth::Fields f, const std::string& who = "gateway", const std::string& secret = "gateway-secret") {
@@ -644,7 +691,9 @@ TEST_F(DevAuth, TokenExchangeRefusals) {
 
   EXPECT_EQ(ask({{"subject_token_type", at}, {"resource", kUpstream}}).error(), "invalid_request");  // no subject_token
   EXPECT_EQ(ask({{"subject_token", subject}, {"resource", kUpstream}}).error(), "invalid_request");  // no type
-  EXPECT_EQ(ask({{"subject_token", subject}, {"subject_token_type", "urn:ietf:params:oauth:token-type:id_token"}, {"resource", kUpstream}})
+  EXPECT_EQ(ask({{"subject_token", subject},
+                 {"subject_token_type", "urn:ietf:params:oauth:token-type:id_token"},
+                 {"resource", kUpstream}})
                 .error(),
             "invalid_request");
   auto with_actor = good;
@@ -664,8 +713,9 @@ TEST_F(DevAuth, TokenExchangeRefusals) {
   EXPECT_EQ(ask(wider).error(), "invalid_scope");
   EXPECT_EQ(ask({{"subject_token", subject}, {"subject_token_type", at}, {"resource", "https://other.example/mcp"}}).error(),
             "invalid_target");
-  EXPECT_EQ(ask({{"subject_token", subject}, {"subject_token_type", at}, {"resource", kUpstream}, {"audience", kResource}}).error(),
-            "invalid_target");
+  EXPECT_EQ(
+      ask({{"subject_token", subject}, {"subject_token_type", at}, {"resource", kUpstream}, {"audience", kResource}}).error(),
+      "invalid_target");
   // A client without the grant, or with a wrong secret.
   EXPECT_EQ(ask(good, "robot", "robot-secret").error(), "unauthorized_client");
   auto wrong = ask(good, "gateway", "guess");

@@ -131,7 +131,8 @@ TEST(GatewayConfig, RefusesPrefixesThatCanCollide) {
   };
   const Row rows[] = {
       {"distinct", R"(tool_prefix: b_, uri_prefix: "b+")", ""},
-      {"empty tool prefix", R"(uri_prefix: "b+")", R"(gw.yaml:7:5: tool_prefix empty of upstream b collides with "a_" of upstream a)"},
+      {"empty tool prefix", R"(uri_prefix: "b+")",
+       R"(gw.yaml:7:5: tool_prefix empty of upstream b collides with "a_" of upstream a)"},
       {"identical", R"(tool_prefix: a_, uri_prefix: "b+")", R"(gw.yaml:7:28: tool_prefix "a_" of upstream b collides with "a_")"},
       {"prefix of another", R"(tool_prefix: a, uri_prefix: "b+")", R"(tool_prefix "a" of upstream b collides with "a_")"},
       {"another's prefix", R"(tool_prefix: a_x_, uri_prefix: "b+")", R"(tool_prefix "a_x_" of upstream b collides)"},
@@ -148,7 +149,8 @@ upstreams:
     tool_prefix: a_
     uri_prefix: "a+"
     stdio: {command: x}
-  - {name: b, )") + row.second + R"(, stdio: {command: y}}
+  - {name: b, )") + row.second +
+                       R"(, stdio: {command: y}}
 )");
     if (!*row.expect) {
       EXPECT_TRUE(ps.empty()) << ::testing::PrintToString(ps);

@@ -9,8 +9,8 @@
 #include <jitgate/policy/policy.hpp>
 #include <jitgate/transport/http_server.hpp>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <csignal>
 #include <filesystem>
@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "support/capture.hpp"
-#include "support/paging.hpp"
 #include "support/node.hpp"
+#include "support/paging.hpp"
 #include "support/raw_http.hpp"
 #include "support/recording_link.hpp"
 
@@ -31,16 +31,14 @@ namespace json = boost::json;
 namespace jr = jitgate::jsonrpc;
 using namespace jitgate::mcp;
 using testsupport::CaptureOutbound;
-using testsupport::RecordingLink;
 using testsupport::node_binary;
+using testsupport::RecordingLink;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-
 constexpr std::size_t kScriptedTools = 13;  // what scripted_upstream.cjs lists
-
 
 struct Logs {
   std::mutex mu;
@@ -216,7 +214,8 @@ TEST_F(Gateway, RelaysServerToClientRequestsToTheCallingClient) {
 
 // A 2026-07-28 request: the envelope in params._meta, on a holder that is not a registered session.
 json::object meta2026(json::object caps) {
-  return json::object{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", caps}};
+  return json::object{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                      {"io.modelcontextprotocol/clientCapabilities", caps}};
 }
 
 TEST_F(Gateway, QuestionsFromTheUpstreamBecomeInputRequiredResultsFor2026Clients) {
@@ -552,11 +551,12 @@ TEST_F(Gateway, AQuestionNamingItsCallByProgressTokenReachesThatCall) {
   server_.handle(b.session, jr::Request{8, "tools/call", json::object{{"name", "sleep"}, {"arguments", {{"ms", 300}}}}}, busy);
   auto out = std::make_shared<CaptureOutbound>();
   server_.handle(a.session,
-                 jr::Request{9, "tools/call", json::object{{"name", "ask"}, {"_meta", json::object{{"progressToken", "t"}}}}}, out);
+                 jr::Request{9, "tools/call", json::object{{"name", "ask"}, {"_meta", json::object{{"progressToken", "t"}}}}},
+                 out);
   ASSERT_TRUE(out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "roots/list"; }));
   auto ask = out->sent().at(0);
-  server_.handle(a.session,
-                 jr::Response{ask.at("id"), json::value(json::object{{"roots", json::array{}}}), std::nullopt}, nullptr);
+  server_.handle(a.session, jr::Response{ask.at("id"), json::value(json::object{{"roots", json::array{}}}), std::nullopt},
+                 nullptr);
   auto r = out->wait(5s);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->at("result").at("structuredContent").as_object().contains("result")) << json::serialize(*r);
@@ -571,7 +571,8 @@ TEST_F(Gateway, APerSessionConnectionRelatesItsOnlyCall) {
   auto out = std::make_shared<CaptureOutbound>();
   server_.handle(c.session, jr::Request{7, "tools/call", json::object{{"name", "ask"}}}, out);
   ASSERT_TRUE(out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "roots/list"; }));
-  server_.handle(c.session, jr::Response{out->sent().at(0).at("id"), json::value(json::object{{"roots", json::array{}}}), std::nullopt},
+  server_.handle(c.session,
+                 jr::Response{out->sent().at(0).at("id"), json::value(json::object{{"roots", json::array{}}}), std::nullopt},
                  nullptr);
   ASSERT_TRUE(out->wait(5s));
 }
@@ -622,9 +623,10 @@ TEST_F(Gateway, MalformedUpstreamMessagesFailTheirCallOrAreDropped) {
     EXPECT_LT(Clock::now() - t0, 1500ms);  // the call's timeout is 2 s
   }
   auto out = std::make_shared<CaptureOutbound>();
-  server_.handle(c.session,
-                 jr::Request{50, "tools/call", json::object{{"name", "bad_progress"}, {"_meta", json::object{{"progressToken", "p"}}}}},
-                 out);
+  server_.handle(
+      c.session,
+      jr::Request{50, "tools/call", json::object{{"name", "bad_progress"}, {"_meta", json::object{{"progressToken", "p"}}}}},
+      out);
   auto r = out->wait(5s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->at("result").at("content").at(0).at("text"), "survived");
@@ -646,7 +648,7 @@ TEST(GatewayAdd, RefusesUpstreamsWhosePrefixesCollide) {
     std::string a_tool, a_uri, b_tool, b_uri;
     bool refused;
   };
-  const Row rows[] = {{"a_", "a+", "b_", "b+", false}, {"", "a+", "b_", "b+", true}, {"a_", "a+", "a_", "b+", true},
+  const Row rows[] = {{"a_", "a+", "b_", "b+", false}, {"", "a+", "b_", "b+", true},   {"a_", "a+", "a_", "b+", true},
                       {"a", "a+", "a_", "b+", true},   {"a_", "a+", "b_", "a+", true}, {"a_", "", "b_", "b+", true}};
   for (const auto& row : rows) {
     gw::Gateway g(server);
@@ -673,7 +675,8 @@ TEST_F(Gateway, AnUpstreamReorderingItsListTellsNobody) {
   auto write = [&](std::vector<std::string> names) {
     json::array tools;
     for (auto& n : names) tools.push_back(json::object{{"name", n}, {"inputSchema", json::object{{"type", "object"}}}});
-    std::ofstream(file) << json::serialize(json::object{{"tools", tools}, {"capabilities", json::object{{"tools", json::object{}}}}});
+    std::ofstream(file) << json::serialize(
+        json::object{{"tools", tools}, {"capabilities", json::object{{"tools", json::object{}}}}});
   };
   write({"echo", "grow", "pid"});
   start({scripted("up", "up_", {"--lists=" + file.string()})});
@@ -683,7 +686,8 @@ TEST_F(Gateway, AnUpstreamReorderingItsListTellsNobody) {
   EXPECT_EQ(text_of(tool(c, "up_grow")), "grown");  // says tools/list_changed: the gateway reads again
   for (auto end = Clock::now() + 5s; Clock::now() < end; std::this_thread::sleep_for(20ms)) {
     std::lock_guard l(logs_.mu);
-    if (std::count_if(logs_.lines.begin(), logs_.lines.end(), [](auto& s) { return s.find("published 3 tools") != std::string::npos; }) >= 2)
+    if (std::count_if(logs_.lines.begin(), logs_.lines.end(),
+                      [](auto& s) { return s.find("published 3 tools") != std::string::npos; }) >= 2)
       break;
   }
   std::this_thread::sleep_for(100ms);
@@ -729,7 +733,8 @@ class GatewayOverHttp : public Gateway {
   std::string headers() const { return "Mcp-Session-Id: " + sid_ + "\r\nMCP-Protocol-Version: 2025-11-25\r\n"; }
   // One request; the body as sent, and the JSON-RPC response in it (JSON, or the last SSE event).
   std::pair<std::string, json::object> rpc(const std::string& method, const std::string& params) {
-    auto r = send(testsupport::post(R"({"jsonrpc":"2.0","id":9,"method":")" + method + R"(","params":)" + params + "}", headers()));
+    auto r =
+        send(testsupport::post(R"({"jsonrpc":"2.0","id":9,"method":")" + method + R"(","params":)" + params + "}", headers()));
     EXPECT_EQ(r.status, 200u) << r.msg.body();
     std::string body = r.msg.body();
     json::value v = r.json();

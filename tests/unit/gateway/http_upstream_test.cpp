@@ -7,8 +7,8 @@
 #include <jitgate/gateway/http_upstream.hpp>
 #include <jitgate/mcp/server.hpp>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -58,10 +58,10 @@ class ConformanceServer {
     posix_spawn_file_actions_addclose(&fa, out[0]);
     std::string port_s = std::to_string(port);
     std::string bin = JITGATE_CONFORMANCE_SERVER;
-    std::vector<char*> argv{bin.data(), const_cast<char*>("--host"), const_cast<char*>("127.0.0.1"),
-                            const_cast<char*>("--port"), port_s.data(), nullptr};
-    if (::posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("spawn " + bin);
+    std::vector<char*> argv{
+        bin.data(), const_cast<char*>("--host"), const_cast<char*>("127.0.0.1"), const_cast<char*>("--port"), port_s.data(),
+        nullptr};
+    if (::posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) throw std::runtime_error("spawn " + bin);
     posix_spawn_file_actions_destroy(&fa);
     ::close(out[1]);
     // It prints its URL once it listens.
@@ -292,8 +292,10 @@ class RawServer {
     const auto& m = r.message.as_object();
     if (!m.contains("id")) return std::string("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
     if (m.at("method") == "initialize")
-      return result_for(r, json::object{{"protocolVersion", "2025-11-25"}, {"capabilities", json::object{}},
-                                        {"serverInfo", json::object{{"name", "raw"}, {"version", "1"}}}},
+      return result_for(r,
+                        json::object{{"protocolVersion", "2025-11-25"},
+                                     {"capabilities", json::object{}},
+                                     {"serverInfo", json::object{{"name", "raw"}, {"version", "1"}}}},
                         "Mcp-Session-Id: raw-session\r\n");
     return std::nullopt;
   }
@@ -415,9 +417,10 @@ TEST(HttpUpstream, SessionHandshakeListAndCall) {
   EXPECT_EQ(up.state(), gw::UpstreamState::stopped);
   // stop() ended the session upstream (DELETE).
   std::string body = R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})";
-  EXPECT_EQ(raw_request(server.port(), "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                                       "Accept: application/json, text/event-stream\r\nMcp-Session-Id: " +
-                                           sid + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body),
+  EXPECT_EQ(raw_request(server.port(),
+                        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        "Accept: application/json, text/event-stream\r\nMcp-Session-Id: " +
+                            sid + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body),
             404u);
 }
 
@@ -482,9 +485,8 @@ TEST(HttpUpstream, ServerRequestIsAnsweredThroughOnRequest) {
     asked_for = related;
     // Answered from another thread, as the gateway's relay would.
     std::thread([respond] {
-      respond({json::value(json::object{{"role", "assistant"},
-                                        {"content", json::object{{"type", "text"}, {"text", "Paris"}}},
-                                        {"model", "test"}}),
+      respond({json::value(json::object{
+                   {"role", "assistant"}, {"content", json::object{{"type", "text"}, {"text", "Paris"}}}, {"model", "test"}}),
                std::nullopt});
     }).detach();
   };
@@ -602,8 +604,7 @@ TEST(HttpUpstream, ServerKilledMidCallFailsItThenReconnects) {
   server = std::make_unique<ConformanceServer>(port);
   ASSERT_TRUE(wait_for([&] { return up.state() == gw::UpstreamState::ready; }, 10s)) << up.health().last_error;
   EXPECT_NE(up.session_id(), first_session);
-  EXPECT_EQ(first_text(get(up.request("tools/call", call("test_simple_text")))),
-            "This is a simple text response for testing.");
+  EXPECT_EQ(first_text(get(up.request("tools/call", call("test_simple_text")))), "This is a simple text response for testing.");
   auto h = up.health();
   EXPECT_GE(h.restarts, 1u);
   EXPECT_FALSE(h.last_error.empty());
@@ -645,10 +646,12 @@ TEST(HttpUpstream, HttpErrorsAndGarbageFailTheCallClearly) {
     if (tool == "reset") return "";
     if (tool == "sse") {
       std::string id = json::serialize(r.message.at("id"));
-      std::string body = ": keep-alive\n\ndata: not json\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n"
-                         "data: {\"jsonrpc\":\"2.0\",\"id\":" + id + ",\r\ndata: \"result\":{\"ok\":true}}\r\n\r\n";
-      return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\n\r\n" + body;
+      std::string body =
+          ": keep-alive\n\ndata: not json\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n"
+          "data: {\"jsonrpc\":\"2.0\",\"id\":" +
+          id + ",\r\ndata: \"result\":{\"ok\":true}}\r\n\r\n";
+      return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+             body;
     }
     if (tool == "sse_cut")
       return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n\n";
@@ -728,7 +731,8 @@ TEST(HttpUpstream, StatelessRequestsCarryTheEnvelopeAndRoutingHeaders) {
     if (!r.message.is_object() || !r.message.as_object().contains("id"))
       return "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
     if (r.message.at("method") == "server/discover")
-      return RawServer::result_for(r, json::object{{"supportedVersions", json::array{"2026-07-28"}}, {"capabilities", json::object{}}});
+      return RawServer::result_for(
+          r, json::object{{"supportedVersions", json::array{"2026-07-28"}}, {"capabilities", json::object{}}});
     return RawServer::result_for(r, json::object{{"content", json::array{}}});
   });
   auto cfg = config(raw.url(), "2026-07-28");
@@ -775,11 +779,13 @@ TEST(HttpUpstream, HungUpstreamBlocksNeitherOtherCallsNorStop) {
   auto r = get(std::move(hung), 3s);
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code, kTimeout);
-  EXPECT_TRUE(wait_for([&] {
-    for (auto& q : raw.requests())
-      if (q.message.is_object() && q.message.at("method") == "notifications/cancelled") return true;
-    return false;
-  }, 3s));
+  EXPECT_TRUE(wait_for(
+      [&] {
+        for (auto& q : raw.requests())
+          if (q.message.is_object() && q.message.at("method") == "notifications/cancelled") return true;
+        return false;
+      },
+      3s));
   started = Clock::now();
   up.stop();
   EXPECT_LT(Clock::now() - started, 2s);
@@ -876,7 +882,8 @@ TEST(HttpUpstreamBehindGateway, InputRequiredFor2026ClientsOverBothGenerations) 
 
     auto retry = params;
     retry["requestState"] = state;
-    retry["inputResponses"] = json::object{{std::string(key), json::object{{"action", "accept"}, {"content", json::object{{"name", "Ada"}}}}}};
+    retry["inputResponses"] =
+        json::object{{std::string(key), json::object{{"action", "accept"}, {"content", json::object{{"name", "Ada"}}}}}};
     auto done = request(retry);
     ASSERT_TRUE(done.contains("result")) << json::serialize(done);
     EXPECT_EQ(done.at("result").at("content").at(0).at("text"), "Hello, Ada!");
@@ -898,18 +905,18 @@ class TlsProxy {
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
     dir_ = tmpl;
     std::string d = dir_;
-    run("cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem"
+    run("cd " + d +
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem"
         " -days 1 -subj /CN=jitgate-test-ca" +
         " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost" +
         " && printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf" +
         " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile ext.cnf");
     port_ = free_port();
     std::string conf = "daemon on;\nworker_processes 1;\npid " + d + "/nginx.pid;\nerror_log " + d + "/error.log warn;\n" +
-                       "events { worker_connections 64; }\nhttp {\n  access_log off;\n" +
-                       "  client_body_temp_path " + d + "/cb;\n  proxy_temp_path " + d + "/px;\n  fastcgi_temp_path " + d +
-                       "/fc;\n  uwsgi_temp_path " + d + "/uw;\n  scgi_temp_path " + d + "/sc;\n" +
-                       "  server {\n    listen 127.0.0.1:" + std::to_string(port_) + " ssl;\n" +
-                       "    ssl_certificate " + d + "/server.pem;\n    ssl_certificate_key " + d + "/server.key;\n" +
+                       "events { worker_connections 64; }\nhttp {\n  access_log off;\n" + "  client_body_temp_path " + d +
+                       "/cb;\n  proxy_temp_path " + d + "/px;\n  fastcgi_temp_path " + d + "/fc;\n  uwsgi_temp_path " + d +
+                       "/uw;\n  scgi_temp_path " + d + "/sc;\n" + "  server {\n    listen 127.0.0.1:" + std::to_string(port_) +
+                       " ssl;\n" + "    ssl_certificate " + d + "/server.pem;\n    ssl_certificate_key " + d + "/server.key;\n" +
                        "    location / {\n      proxy_pass http://127.0.0.1:" + std::to_string(backend) + ";\n" +
                        "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n" +
                        "      proxy_buffering off;\n      proxy_read_timeout 60s;\n    }\n  }\n}\n";
@@ -921,7 +928,8 @@ class TlsProxy {
     throw std::runtime_error("nginx did not listen");
   }
   ~TlsProxy() {
-    if (started_) std::system(("nginx -p " + dir_ + " -c " + dir_ + "/nginx.conf -e " + dir_ + "/error.log -s stop 2>/dev/null").c_str());
+    if (started_)
+      std::system(("nginx -p " + dir_ + " -c " + dir_ + "/nginx.conf -e " + dir_ + "/error.log -s stop 2>/dev/null").c_str());
     std::system(("rm -rf " + dir_).c_str());
   }
   std::uint16_t port() const { return port_; }
@@ -1011,7 +1019,8 @@ TEST(HttpUpstream, AMalformedAnswerOnTheCallsStreamFailsItAsABadResponse) {
     std::string tool(r.message.at("params").at("name").as_string());
     std::string code = tool == "fraction" ? "1.5" : "1099511627776";
     std::string body = "data: {\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"error\":{\"code\":" + code + ",\"message\":\"odd\"}}\n\n";
-    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+           body;
   });
   Recorder rec;
   gw::HttpUpstream up(config(raw.url()), rec.handlers());

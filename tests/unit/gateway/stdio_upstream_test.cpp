@@ -2,9 +2,10 @@
 // by Node) and /bin/sh: handshake, calls, environment, and every fault the gateway must survive.
 #include <jitgate/gateway/stdio_upstream.hpp>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
+#include <unistd.h>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -12,7 +13,6 @@
 #include <future>
 #include <mutex>
 #include <thread>
-#include <unistd.h>
 
 #include "support/node.hpp"
 
@@ -23,7 +23,6 @@ using Clock = std::chrono::steady_clock;
 using testsupport::node_binary;
 
 namespace {
-
 
 const std::string kScript = JITGATE_SOURCE_DIR "/tests/integration/gateway/scripted_upstream.cjs";
 
@@ -80,9 +79,7 @@ json::value call(const std::string& tool, json::object args = {}) {
   return json::object{{"name", tool}, {"arguments", std::move(args)}};
 }
 
-std::string first_text(const gw::CallResult& r) {
-  return std::string(r.result->at("content").at(0).at("text").as_string());
-}
+std::string first_text(const gw::CallResult& r) { return std::string(r.result->at("content").at(0).at("text").as_string()); }
 
 gw::CallResult get(std::future<gw::CallResult> f, std::chrono::milliseconds limit = 10s) {
   if (f.wait_for(limit) != std::future_status::ready) {
@@ -334,7 +331,8 @@ TEST(StdioUpstream, ServerToClientRequestIsAnsweredByTheOwner) {
     // Answered from another thread, later, as a real owner relaying downstream would.
     std::thread([respond] {
       std::this_thread::sleep_for(20ms);
-      respond(gw::CallResult{json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///tmp"}}}}}), std::nullopt});
+      respond(
+          gw::CallResult{json::value(json::object{{"roots", json::array{json::object{{"uri", "file:///tmp"}}}}}), std::nullopt});
     }).detach();
   };
   gw::StdioUpstream up(scripted(), h);
@@ -428,7 +426,8 @@ TEST(StdioUpstream, CancelFailsTheCallAndTellsTheUpstream) {
   ASSERT_TRUE(up.wait_ready(10s));
   std::promise<gw::CallResult> p;
   auto f = p.get_future();
-  gw::CallId id = up.request("tools/call", call("hang"), [&](gw::CallResult r) { p.set_value(std::move(r)); }, 20s);
+  gw::CallId id = up.request(
+      "tools/call", call("hang"), [&](gw::CallResult r) { p.set_value(std::move(r)); }, 20s);
   ASSERT_NE(id, 0u);
   EXPECT_TRUE(up.cancel(id, "client went away"));
   auto r = get(std::move(f), 1s);
@@ -550,7 +549,8 @@ namespace {
 TEST(StdioUpstream, AProtocolVersionThatIsNotAStringFailsTheStart) {
   gw::StdioUpstreamConfig cfg;
   cfg.command = "/bin/sh";
-  cfg.args = {"-c", R"(read line; echo '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":20251125,"capabilities":{}}}'; sleep 5)"};
+  cfg.args = {"-c",
+              R"(read line; echo '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":20251125,"capabilities":{}}}'; sleep 5)"};
   cfg.initialize_timeout = 2s;
   cfg.backoff_initial = 10ms;
   cfg.max_consecutive_failures = 1;

@@ -14,8 +14,8 @@
 #include <jitgate/observe/metrics.hpp>
 #include <jitgate/transport/http_server.hpp>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <atomic>
 
@@ -186,12 +186,14 @@ class TokenExchange : public ::testing::Test {
   // A client_credentials token of `client` for `resource`.
   std::string token_for(const std::string& client, const std::string& secret, const std::string& resource,
                         const std::string& scope = "") {
-    std::vector<std::pair<std::string, std::string>> f{{"grant_type", "client_credentials"}, {"client_id", client},
-                                                       {"client_secret", secret}, {"resource", resource}};
+    std::vector<std::pair<std::string, std::string>> f{
+        {"grant_type", "client_credentials"}, {"client_id", client}, {"client_secret", secret}, {"resource", resource}};
     if (!scope.empty()) f.emplace_back("scope", scope);
     auto body = form(f);
-    auto r = send(as_port_, "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                            "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    auto r = send(as_port_,
+                  "POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  "Content-Length: " +
+                      std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
     EXPECT_EQ(r.status, 200u) << r.msg.body();
     return r.status == 200 ? std::string(r.json().at("access_token").as_string()) : "";
   }
@@ -260,8 +262,10 @@ TEST_F(TokenExchange, TheUpstreamGetsAnExchangedTokenNeverTheCallers) {
 
   // Forwarding the caller's token would not even work: the upstream refuses a token for the gateway.
   std::string direct = open_session(upstream_port_, "");
-  auto refused = send(upstream_port_, testsupport::post(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}})",
-                                                        headers(direct, tok)));
+  auto refused =
+      send(upstream_port_,
+           testsupport::post(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}})",
+                             headers(direct, tok)));
   EXPECT_EQ(refused.status, 401u) << refused.msg.body();
   EXPECT_EQ(upstream_calls_.load(), 0);
 
@@ -269,12 +273,12 @@ TEST_F(TokenExchange, TheUpstreamGetsAnExchangedTokenNeverTheCallers) {
   auto first = call(sid, tok);
   auto who = seen(first);
   ASSERT_FALSE(who.empty()) << json::serialize(first);
-  EXPECT_EQ(str(who, "sub"), "app");                 // the same caller ...
-  EXPECT_EQ(str(who, "aud"), kUpstreamAudience);     // ... in a token for the upstream,
-  EXPECT_EQ(str(who, "client_id"), "gateway");       // issued to the gateway,
-  EXPECT_EQ(str(who.at("act").as_object(), "sub"), "gateway");   // which acts for the caller (RFC 8693 act),
-  EXPECT_EQ(str(who, "scope"), "notes:read");        // narrowed to what the gateway asked for;
-  EXPECT_NE(str(who, "token_hash"), client_hash);  // not the caller's token
+  EXPECT_EQ(str(who, "sub"), "app");                            // the same caller ...
+  EXPECT_EQ(str(who, "aud"), kUpstreamAudience);                // ... in a token for the upstream,
+  EXPECT_EQ(str(who, "client_id"), "gateway");                  // issued to the gateway,
+  EXPECT_EQ(str(who.at("act").as_object(), "sub"), "gateway");  // which acts for the caller (RFC 8693 act),
+  EXPECT_EQ(str(who, "scope"), "notes:read");                   // narrowed to what the gateway asked for;
+  EXPECT_NE(str(who, "token_hash"), client_hash);               // not the caller's token
   EXPECT_EQ(upstream_calls_.load(), 1);
 
   // The second call reuses the exchanged token.

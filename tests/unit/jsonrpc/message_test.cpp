@@ -41,29 +41,28 @@ TEST_P(DecodeTable, ClassifiesEveryShape) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DecodeTable,
-    ::testing::Values(
-        Case{R"({"jsonrpc":"2.0","id":1,"method":"ping"})", false, false, {"request"}},
-        Case{R"({"jsonrpc":"2.0","id":"abc","method":"ping","params":{}})", false, false, {"request"}},
-        Case{R"({"jsonrpc":"2.0","method":"notifications/initialized"})", false, false, {"notification"}},
-        Case{R"({"jsonrpc":"2.0","id":1,"result":{}})", false, false, {"response"}},
-        Case{R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}})", false, false, {"response"}},
-        Case{R"({"jsonrpc":"1.0","id":1,"method":"ping"})", false, false, {"invalid"}},
-        Case{R"({"id":1,"method":"ping"})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":null,"method":"ping"})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":{},"method":"ping"})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":1,"method":7})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":1,"method":"x","params":"str"})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":1,"result":{},"error":{"code":1,"message":"m"}})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","result":{}})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":1})", false, false, {"invalid"}},
-        Case{R"({"jsonrpc":"2.0","id":1,"error":{"message":"no code"}})", false, false, {"invalid"}},
-        Case{R"("just a string")", false, false, {"invalid"}},
-        Case{R"([])", false, true, {"invalid"}},
-        Case{R"([{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"},5])", false, true,
-             {"request", "notification", "invalid"}},
-        Case{R"({"jsonrpc":"2.0",)", true, false, {}},
-        Case{"", true, false, {}},
-        Case{"not json", true, false, {}}));
+    ::testing::Values(Case{R"({"jsonrpc":"2.0","id":1,"method":"ping"})", false, false, {"request"}},
+                      Case{R"({"jsonrpc":"2.0","id":"abc","method":"ping","params":{}})", false, false, {"request"}},
+                      Case{R"({"jsonrpc":"2.0","method":"notifications/initialized"})", false, false, {"notification"}},
+                      Case{R"({"jsonrpc":"2.0","id":1,"result":{}})", false, false, {"response"}},
+                      Case{R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}})", false, false, {"response"}},
+                      Case{R"({"jsonrpc":"1.0","id":1,"method":"ping"})", false, false, {"invalid"}},
+                      Case{R"({"id":1,"method":"ping"})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":null,"method":"ping"})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":{},"method":"ping"})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":1,"method":7})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":1,"method":"x","params":"str"})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":1,"result":{},"error":{"code":1,"message":"m"}})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","result":{}})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":1})", false, false, {"invalid"}},
+                      Case{R"({"jsonrpc":"2.0","id":1,"error":{"message":"no code"}})", false, false, {"invalid"}},
+                      Case{R"("just a string")", false, false, {"invalid"}}, Case{R"([])", false, true, {"invalid"}},
+                      Case{R"([{"jsonrpc":"2.0","id":1,"method":"a"},{"jsonrpc":"2.0","method":"b"},5])",
+                           false,
+                           true,
+                           {"request", "notification", "invalid"}},
+                      Case{R"({"jsonrpc":"2.0",)", true, false, {}}, Case{"", true, false, {}},
+                      Case{"not json", true, false, {}}));
 
 TEST(JsonRpc, IdsAreEchoedExactly) {
   for (const char* id : {"1", "\"1\"", "-7", "1.5", "\"\"", "9007199254740993"}) {
@@ -129,27 +128,28 @@ TEST(JsonRpc, ResultTextIsFoundInPlainResponsesOnly) {
   // The text must parse as the result it stands for.
   EXPECT_EQ(json::parse(scan(R"({"jsonrpc":"2.0","result":{"x":[1,{"y":null}]},"id":2})")->result),
             json::parse(R"({"x":[1,{"y":null}]})"));
-  for (std::string_view other : {
-           R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}})",  // an error
-           R"({"jsonrpc":"2.0","id":"s","result":{}})",                     // a string id
-           R"({"jsonrpc":"2.0","id":1.5,"result":{}})",                     // not an integer
-           R"({"jsonrpc":"2.0","id":18446744073709551615,"result":{}})",    // beyond int64
-           R"({"jsonrpc":"2.0","id":1,"result":[1]})",                      // not an object
-           R"({"jsonrpc":"2.0","id":1,"result":"x"})",
-           R"({"jsonrpc":"2.0","id":1,"result":null})",
-           R"({"jsonrpc":"2.0","id":1})",                                   // no result
-           R"({"jsonrpc":"1.0","id":1,"result":{}})",                       // another version
-           R"({"id":1,"result":{}})",
-           R"({"jsonrpc":"2.0","id":1,"result":{},"extra":true})",          // another member
-           R"({"jsonrpc":"2.0","id":1,"method":"x","result":{}})",
-           R"({"jsonrpc":"2.0","id":1,"result":{},"result":{}})",           // repeated
-           R"({"jsonrpc":"2.0","id":1,"id":2,"result":{}})",
-           R"({"jsonrpc":"2.0","id":1,"res\u0075lt":{}})",                  // an escaped key
-           R"({"jsonrpc":"2.0","id":1,"result":{"a":1})",                   // malformed
-           R"({"jsonrpc":"2.0","id":1,"result":{"a":1}} x)",
-           R"({"jsonrpc":"2.0","id":1,"result":{"a":}})",
-           R"([{"jsonrpc":"2.0","id":1,"result":{}}])",                     // a batch
-           R"(42)", R"()", R"(not json)"}) {
+  for (std::string_view other : {R"({"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}})",  // an error
+                                 R"({"jsonrpc":"2.0","id":"s","result":{}})",                      // a string id
+                                 R"({"jsonrpc":"2.0","id":1.5,"result":{}})",                      // not an integer
+                                 R"({"jsonrpc":"2.0","id":18446744073709551615,"result":{}})",     // beyond int64
+                                 R"({"jsonrpc":"2.0","id":1,"result":[1]})",                       // not an object
+                                 R"({"jsonrpc":"2.0","id":1,"result":"x"})",
+                                 R"({"jsonrpc":"2.0","id":1,"result":null})",
+                                 R"({"jsonrpc":"2.0","id":1})",              // no result
+                                 R"({"jsonrpc":"1.0","id":1,"result":{}})",  // another version
+                                 R"({"id":1,"result":{}})",
+                                 R"({"jsonrpc":"2.0","id":1,"result":{},"extra":true})",  // another member
+                                 R"({"jsonrpc":"2.0","id":1,"method":"x","result":{}})",
+                                 R"({"jsonrpc":"2.0","id":1,"result":{},"result":{}})",  // repeated
+                                 R"({"jsonrpc":"2.0","id":1,"id":2,"result":{}})",
+                                 R"({"jsonrpc":"2.0","id":1,"res\u0075lt":{}})",  // an escaped key
+                                 R"({"jsonrpc":"2.0","id":1,"result":{"a":1})",   // malformed
+                                 R"({"jsonrpc":"2.0","id":1,"result":{"a":1}} x)",
+                                 R"({"jsonrpc":"2.0","id":1,"result":{"a":}})",
+                                 R"([{"jsonrpc":"2.0","id":1,"result":{}}])",  // a batch
+                                 R"(42)",
+                                 R"()",
+                                 R"(not json)"}) {
     EXPECT_FALSE(scan(other)) << other;
   }
   // The depth limit holds as in decode.

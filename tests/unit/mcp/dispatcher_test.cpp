@@ -23,10 +23,10 @@ class Dispatcher : public ::testing::Test {
   Dispatcher() : server_(ServerOptions{.info = {"t", "1", ""}, .instructions = "", .page_size = 3}) {
     Tool echo{"echo", "", "echoes",
               json::parse(R"({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})").as_object()};
-    server_.add_tool(echo, [](const json::object& a, RequestContext&) { return ToolResult::text(std::string(a.at("text").as_string())); });
-    server_.add_tool(Tool{"throws", "", "throws"}, [](const json::object&, RequestContext&) -> ToolResult {
-      throw std::runtime_error("boom");
-    });
+    server_.add_tool(
+        echo, [](const json::object& a, RequestContext&) { return ToolResult::text(std::string(a.at("text").as_string())); });
+    server_.add_tool(Tool{"throws", "", "throws"},
+                     [](const json::object&, RequestContext&) -> ToolResult { throw std::runtime_error("boom"); });
     server_.add_tool(Tool{"slow", "", "slow"}, [this](const json::object&, RequestContext& ctx) {
       bool finished = ctx.sleep_for(10s);
       if (!finished) cancelled_++;
@@ -44,10 +44,11 @@ class Dispatcher : public ::testing::Test {
       return ToolResult::text("ok");
     });
     for (int i = 0; i < 5; ++i)
-      server_.add_prompt(Prompt{"p" + std::to_string(i), "", "prompt", {{"a", "", true}}},
-                         [](const StringMap& a, RequestContext&) {
-                           return PromptResult{"", json::array{json::object{{"role", "user"}, {"content", json::object{{"type", "text"}, {"text", a.at("a")}}}}}};
-                         });
+      server_.add_prompt(Prompt{"p" + std::to_string(i), "", "prompt", {{"a", "", true}}}, [](const StringMap& a,
+                                                                                              RequestContext&) {
+        return PromptResult{
+            "", json::array{json::object{{"role", "user"}, {"content", json::object{{"type", "text"}, {"text", a.at("a")}}}}}};
+      });
     server_.add_resource(Resource{"mem://a", "a", "", "", "text/plain"}, [](const std::string& uri, RequestContext&) {
       return std::vector<ResourceContents>{{uri, "text/plain", std::string("A"), std::nullopt}};
     });
@@ -63,7 +64,11 @@ class Dispatcher : public ::testing::Test {
   }
 
   void initialize(std::string version = std::string(kLatestRevision), json::object caps = {}) {
-    auto r = call("initialize", json::object{{"protocolVersion", version}, {"capabilities", caps}, {"clientInfo", json::object{{"name", "c"}, {"version", "1"}}}}, 0);
+    auto r = call(
+        "initialize",
+        json::object{
+            {"protocolVersion", version}, {"capabilities", caps}, {"clientInfo", json::object{{"name", "c"}, {"version", "1"}}}},
+        0);
     ASSERT_TRUE(r.contains("result")) << json::serialize(r);
     server_.handle(session_, jr::Notification{"notifications/initialized", nullptr}, nullptr);
   }
@@ -79,7 +84,9 @@ TEST_F(Dispatcher, NegotiatesEverySupportedRevision) {
   for (auto v : supported_revisions()) {
     auto s = server_.create_session();
     auto out = std::make_shared<CaptureOutbound>();
-    server_.handle(s, jr::Request{json::value(0), "initialize", json::object{{"protocolVersion", v}, {"capabilities", json::object{}}}}, out);
+    server_.handle(
+        s, jr::Request{json::value(0), "initialize", json::object{{"protocolVersion", v}, {"capabilities", json::object{}}}},
+        out);
     auto r = out->wait();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->at("result").at("protocolVersion").as_string(), v);
@@ -165,11 +172,17 @@ TEST_F(Dispatcher, ServerToClientRequestReachesTheWaitingHandler) {
   initialize(std::string(kLatestRevision), json::object{{"sampling", json::object{}}});
   auto out = std::make_shared<CaptureOutbound>();
   server_.handle(session_, jr::Request{json::value(5), "tools/call", json::object{{"name", "ask"}}}, out);
-  ASSERT_TRUE(out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "sampling/createMessage"; }));
+  ASSERT_TRUE(
+      out->wait_sent([](const json::object& m) { return m.contains("method") && m.at("method") == "sampling/createMessage"; }));
   json::object req;
   for (auto& m : out->sent())
     if (m.contains("method") && m.at("method") == "sampling/createMessage") req = m;
-  server_.handle(session_, jr::Response{req.at("id"), json::object{{"role", "assistant"}, {"content", json::object{{"type", "text"}, {"text", "from client"}}}}, std::nullopt}, nullptr);
+  server_.handle(
+      session_,
+      jr::Response{req.at("id"),
+                   json::object{{"role", "assistant"}, {"content", json::object{{"type", "text"}, {"text", "from client"}}}},
+                   std::nullopt},
+      nullptr);
   auto r = out->wait();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->at("result").at("content").at(0).at("text").as_string(), "from client");
@@ -185,7 +198,10 @@ TEST_F(Dispatcher, LoggingLevelFiltersAndProgressNeedsAToken) {
   initialize();
   EXPECT_TRUE(call("logging/setLevel", json::object{{"level", "warning"}}).at("result").as_object().empty());
   auto out = std::make_shared<CaptureOutbound>();
-  server_.handle(session_, jr::Request{json::value(3), "tools/call", json::object{{"name", "chatty"}, {"_meta", json::object{{"progressToken", "tok"}}}}}, out);
+  server_.handle(session_,
+                 jr::Request{json::value(3), "tools/call",
+                             json::object{{"name", "chatty"}, {"_meta", json::object{{"progressToken", "tok"}}}}},
+                 out);
   ASSERT_TRUE(out->wait());
   std::vector<std::string> methods;
   for (auto& m : out->sent()) methods.emplace_back(m.at("method").as_string());
@@ -209,7 +225,6 @@ TEST_F(Dispatcher, ResourcesReadSubscribeAndNotFound) {
   EXPECT_TRUE(call("resources/subscribe", json::object{{"uri", "mem://a"}}).at("result").as_object().empty());
   EXPECT_EQ(code(call("resources/subscribe", json::object{{"uri", "mem://zzz"}})), kResourceNotFound);
 }
-
 
 TEST_F(Dispatcher, ListChangedAndResourceUpdatesReachTheRightSessions) {
   initialize();
@@ -257,7 +272,9 @@ class ThrowingEngine : public jitgate::policy::PolicyEngine {
     std::shared_ptr<const jitgate::auth::Principal> p = std::make_shared<jitgate::auth::Principal>();
     const jitgate::auth::Principal& principal() const override { return *p; }
   };
-  std::unique_ptr<Caller> prepare(std::shared_ptr<const jitgate::auth::Principal>) const override { return std::make_unique<Who>(); }
+  std::unique_ptr<Caller> prepare(std::shared_ptr<const jitgate::auth::Principal>) const override {
+    return std::make_unique<Who>();
+  }
   jitgate::policy::Decision decide(const Caller&, const jitgate::policy::Action& a) const override {
     if (a.name == "boom") throw std::out_of_range("engine bug");
     if (a.name == "weird") throw 42;
@@ -283,13 +300,13 @@ TEST(Containment, UnexpectedExceptionsFailOnlyTheirRequest) {
                         [](const json::object&, std::shared_ptr<RequestContext>, std::function<void(ToolResult)>) {
                           throw std::runtime_error("async bug");
                         });
-  server.add_tool(Tool{"throws_int", "", "throws a non-exception"}, [](const json::object&, RequestContext&) -> ToolResult {
-    throw 7;
-  });
+  server.add_tool(Tool{"throws_int", "", "throws a non-exception"},
+                  [](const json::object&, RequestContext&) -> ToolResult { throw 7; });
   auto session = server.create_session();
   auto call = [&](const char* name, int id) {
     auto out = std::make_shared<CaptureOutbound>();
-    server.handle(session, jr::Request{id, "initialize", json::object{{"protocolVersion", "2025-11-25"}}}, std::make_shared<CaptureOutbound>());
+    server.handle(session, jr::Request{id, "initialize", json::object{{"protocolVersion", "2025-11-25"}}},
+                  std::make_shared<CaptureOutbound>());
     server.handle(session, jr::Request{id, "tools/call", json::object{{"name", name}}}, out);
     auto r = out->wait();
     EXPECT_TRUE(r) << name;

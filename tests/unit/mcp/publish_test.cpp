@@ -22,12 +22,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 // A forwarder that answers with what it was given (so the test sees the params as forwarded).
 Forwarder echo_params() {
-  return [](std::string_view, const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
-    done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", params}}, std::nullopt});
-  };
+  return
+      [](std::string_view, const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+        done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", params}}, std::nullopt});
+      };
 }
 
 Catalog::Item tool_item(std::string name, std::string description = "d") {
@@ -88,8 +88,8 @@ class TextCapture : public CaptureOutbound {
   void complete_result_text(const jr::Id& id, std::string_view result, std::string_view tail) override {
     std::string inner(result.substr(1, result.size() - 2));
     bool empty = inner.find_first_not_of(" ") == std::string::npos;
-    text_ = R"({"jsonrpc":"2.0","id":)" + json::serialize(id) + R"(,"result":)" + std::string(result.substr(0, result.size() - 1)) +
-            (!empty && !tail.empty() ? "," : "") + std::string(tail) + "}}";
+    text_ = R"({"jsonrpc":"2.0","id":)" + json::serialize(id) + R"(,"result":)" +
+            std::string(result.substr(0, result.size() - 1)) + (!empty && !tail.empty() ? "," : "") + std::string(tail) + "}}";
     complete(json::parse(*text_).as_object());
   }
   std::optional<std::string> text_;
@@ -99,15 +99,17 @@ TEST_F(Publish, ResultsForwardedAsTextAnswerExactlyAsTheirTrees) {
   const std::string plain = R"({"content":[{"type":"text","text":"hi"}],"isError":false})";
   const std::string decorated = R"({"content":[],"_meta":{"x":1}})";  // sets a member 2026-07-28 decorates
   auto forwarder = [](std::string text, bool as_text) -> Forwarder {
-    return [text, as_text](std::string_view, json::object, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
-      if (as_text) return done(ForwardReply{std::nullopt, std::nullopt, text});
-      done(ForwardReply{json::parse(text).as_object(), std::nullopt});
-    };
+    return
+        [text, as_text](std::string_view, json::object, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+          if (as_text) return done(ForwardReply{std::nullopt, std::nullopt, text});
+          done(ForwardReply{json::parse(text).as_object(), std::nullopt});
+        };
   };
   Catalog cat;
-  for (auto [name, text, as_text] : {std::tuple{"tree", plain, false}, std::tuple{"text", plain, true},
-                                     std::tuple{"tree_meta", decorated, false}, std::tuple{"text_meta", decorated, true},
-                                     std::tuple{"text_empty", std::string("{}"), true}, std::tuple{"tree_empty", std::string("{}"), false}}) {
+  for (auto [name, text, as_text] :
+       {std::tuple{"tree", plain, false}, std::tuple{"text", plain, true}, std::tuple{"tree_meta", decorated, false},
+        std::tuple{"text_meta", decorated, true}, std::tuple{"text_empty", std::string("{}"), true},
+        std::tuple{"tree_empty", std::string("{}"), false}}) {
     auto item = tool_item(name);
     item.serve = forwarder(text, as_text);
     cat.tools.push_back(std::move(item));
@@ -122,7 +124,8 @@ TEST_F(Publish, ResultsForwardedAsTextAnswerExactlyAsTheirTrees) {
   // 2026-07-28: the decoration is spliced into the text, byte for byte what the tree gets; a text
   // that mentions a decorated member is decorated as a tree.
   auto holder = std::make_shared<Session>(std::string());
-  json::object meta{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}, {"io.modelcontextprotocol/clientCapabilities", json::object{}}};
+  json::object meta{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                    {"io.modelcontextprotocol/clientCapabilities", json::object{}}};
   auto stateless = [&](std::string name, std::shared_ptr<CaptureOutbound> out) {
     server_.handle(holder, jr::Request{next_id_, "tools/call", json::object{{"name", name}, {"_meta", meta}}}, out);
     auto r = out->wait();
@@ -166,7 +169,8 @@ TEST_F(Publish, ListsPublishedEntriesVerbatimBesideLocalOnesAndForwardsCalls) {
 TEST_F(Publish, ForwardedErrorsAndThrowingForwardersBecomeJsonRpcErrors) {
   Catalog cat;
   auto failing = tool_item("fails");
-  failing.serve = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+  failing.serve = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>,
+                     std::function<void(ForwardReply)> done) {
     done(ForwardReply{std::nullopt, jr::Error{-32010, "upstream up is restarting", json::object{{"upstream", "up"}}}});
   };
   auto throwing = tool_item("throws");
@@ -191,7 +195,8 @@ TEST_F(Publish, CancellationReachesTheForwarderAndSuppressesTheResponse) {
   std::function<void(ForwardReply)> finish;
   Catalog cat;
   auto slow = tool_item("slow");
-  slow.serve = [&](std::string_view, const json::object&, std::shared_ptr<RequestContext> ctx, std::function<void(ForwardReply)> done) {
+  slow.serve = [&](std::string_view, const json::object&, std::shared_ptr<RequestContext> ctx,
+                   std::function<void(ForwardReply)> done) {
     held = ctx;
     finish = done;
   };
@@ -252,7 +257,8 @@ TEST_F(Publish, ResourcesTemplatesPromptsAndCompletionAreForwarded) {
   Catalog::Item tmpl;
   tmpl.listed = json::object{{"uriTemplate", "up+file:///dir/{name}"}, {"name", "dir"}};
   tmpl.serve = echo_params();
-  tmpl.complete = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
+  tmpl.complete = [](std::string_view, const json::object&, std::shared_ptr<RequestContext>,
+                     std::function<void(ForwardReply)> done) {
     done(ForwardReply{json::object{{"completion", json::object{{"values", json::array{"x"}}}}}, std::nullopt});
   };
   cat.resource_templates.push_back(tmpl);
@@ -381,8 +387,10 @@ namespace {
 
 // A forwarder that says who it is, so a test sees which provider a call reached.
 Forwarder answers_as(std::string who) {
-  return [who](std::string_view, const json::object& params, std::shared_ptr<RequestContext>, std::function<void(ForwardReply)> done) {
-    done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", {{"by", who}, {"params", params}}}}, std::nullopt});
+  return [who](std::string_view, const json::object& params, std::shared_ptr<RequestContext>,
+               std::function<void(ForwardReply)> done) {
+    done(ForwardReply{json::object{{"content", json::array{}}, {"structuredContent", {{"by", who}, {"params", params}}}},
+                      std::nullopt});
   };
 }
 
@@ -434,8 +442,8 @@ TEST(PublishConflictsTable, TheFirstOwnerKeepsWhatALaterProviderAlsoPublishes) {
     EXPECT_EQ(refused[0].owner, "upstream:real");
     // Republishing changes nothing: still refused, still the first owner's.
     EXPECT_EQ(server.publish("upstream:impostor", second).size(), 1u);
-    EXPECT_NE(metrics->render().find(R"(jitgate_publish_conflicts_total{provider="upstream:impostor",family=")" + std::string(row.family) +
-                                     R"("} 2)"),
+    EXPECT_NE(metrics->render().find(R"(jitgate_publish_conflicts_total{provider="upstream:impostor",family=")" +
+                                     std::string(row.family) + R"("} 2)"),
               std::string::npos)
         << metrics->render();
   }

@@ -27,12 +27,14 @@ class StatelessDispatch : public ::testing::Test {
   StatelessDispatch() {
     server_.add_tool(Tool{"greet", "", "asks a name"}, [this](const json::object&, RequestContext& ctx) {
       runs_++;
-      auto r = ctx.ask("user_name", "elicitation/create", json::object{{"message", "name?"}, {"requestedSchema", json::object{{"type", "object"}}}});
+      auto r = ctx.ask("user_name", "elicitation/create",
+                       json::object{{"message", "name?"}, {"requestedSchema", json::object{{"type", "object"}}}});
       if (!r.ok()) return ToolResult::error(r.error->message);
       return ToolResult::text("Hello, " + std::string(r.result->at("content").at("name").as_string()));
     });
     server_.add_tool(Tool{"two_rounds", "", "two questions"}, [](const json::object&, RequestContext& ctx) {
-      auto a = ctx.ask("first", "elicitation/create", json::object{{"message", "1?"}, {"requestedSchema", json::object{{"type", "object"}}}});
+      auto a = ctx.ask("first", "elicitation/create",
+                       json::object{{"message", "1?"}, {"requestedSchema", json::object{{"type", "object"}}}});
       auto b = ctx.ask("second", "roots/list", {});
       return ToolResult::text(std::string(a.result->at("content").at("v").as_string()) + "+" +
                               std::to_string(b.result->at("roots").as_array().size()));
@@ -60,7 +62,8 @@ class StatelessDispatch : public ::testing::Test {
     return r.value_or(json::object{});
   }
 
-  json::object tool(std::string name, json::object extra = {}, json::object caps = {{"elicitation", json::object{}}, {"roots", json::object{}}}) {
+  json::object tool(std::string name, json::object extra = {},
+                    json::object caps = {{"elicitation", json::object{}}, {"roots", json::object{}}}) {
     json::object p{{"name", name}, {"_meta", meta(caps)}};
     for (auto& [k, v] : extra) p[k] = v;
     return call("tools/call", std::move(p));
@@ -74,8 +77,9 @@ class StatelessDispatch : public ::testing::Test {
 TEST_F(StatelessDispatch, EnvelopeChecksOnStdioToo) {
   auto r = call("tools/list", json::object{{"_meta", json::object{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"}}}});
   EXPECT_EQ(r.at("error").at("code").as_int64(), -32602);
-  auto v = call("tools/list", json::object{{"_meta", json::object{{"io.modelcontextprotocol/protocolVersion", "2099-01-01"},
-                                                                  {"io.modelcontextprotocol/clientCapabilities", json::object{}}}}});
+  auto v =
+      call("tools/list", json::object{{"_meta", json::object{{"io.modelcontextprotocol/protocolVersion", "2099-01-01"},
+                                                             {"io.modelcontextprotocol/clientCapabilities", json::object{}}}}});
   EXPECT_EQ(v.at("error").at("code").as_int64(), -32022);
   EXPECT_EQ(call("ping", json::object{{"_meta", meta()}}).at("error").at("code").as_int64(), -32601);
   // Without an envelope the session rules apply: initialize first.
@@ -142,17 +146,21 @@ TEST_F(StatelessDispatch, MultiRoundCarriesEarlierAnswersInTheState) {
   auto r1 = tool("two_rounds").at("result").as_object();
   ASSERT_EQ(r1.at("resultType").as_string(), "input_required");
   ASSERT_TRUE(r1.at("inputRequests").as_object().contains("first"));
-  auto r2 = tool("two_rounds", json::object{{"requestState", r1.at("requestState")},
-                                            {"inputResponses", json::object{{"first", json::object{{"action", "accept"}, {"content", json::object{{"v", "x"}}}}}}}})
-                .at("result")
-                .as_object();
+  auto r2 =
+      tool("two_rounds",
+           json::object{{"requestState", r1.at("requestState")},
+                        {"inputResponses",
+                         json::object{{"first", json::object{{"action", "accept"}, {"content", json::object{{"v", "x"}}}}}}}})
+          .at("result")
+          .as_object();
   ASSERT_EQ(r2.at("resultType").as_string(), "input_required");
   EXPECT_TRUE(r2.at("inputRequests").as_object().contains("second"));
   EXPECT_NE(r2.at("requestState"), r1.at("requestState"));
-  auto r3 = tool("two_rounds", json::object{{"requestState", r2.at("requestState")},
-                                            {"inputResponses", json::object{{"second", json::object{{"roots", json::array{1, 2}}}}}}})
-                .at("result")
-                .as_object();
+  auto r3 =
+      tool("two_rounds", json::object{{"requestState", r2.at("requestState")},
+                                      {"inputResponses", json::object{{"second", json::object{{"roots", json::array{1, 2}}}}}}})
+          .at("result")
+          .as_object();
   EXPECT_EQ(r3.at("content").at(0).at("text").as_string(), "x+2");
 }
 
@@ -185,10 +193,12 @@ TEST_F(StatelessDispatch, ResourceNotFoundIsInvalidParamsWithTheUri) {
 
 TEST_F(StatelessDispatch, ListenAcknowledgesNotifiesAndEnds) {
   auto out = std::make_shared<CaptureOutbound>();
-  server_.handle(holder_, jr::Request{json::value("listen:0"), "subscriptions/listen",
-                                      json::object{{"_meta", meta()},
-                                                   {"notifications", json::object{{"toolsListChanged", true}, {"promptsListChanged", true},
-                                                                                   {"resourceSubscriptions", json::array{"mem://a"}}}}}},
+  server_.handle(holder_,
+                 jr::Request{json::value("listen:0"), "subscriptions/listen",
+                             json::object{{"_meta", meta()},
+                                          {"notifications", json::object{{"toolsListChanged", true},
+                                                                         {"promptsListChanged", true},
+                                                                         {"resourceSubscriptions", json::array{"mem://a"}}}}}},
                  out);
   ASSERT_EQ(out->sent().size(), 1u);
   auto ack = out->sent()[0];
@@ -216,7 +226,10 @@ TEST_F(StatelessDispatch, ListenAcknowledgesNotifiesAndEnds) {
 
 TEST_F(StatelessDispatch, ShutdownCompletesListenersWithAFinalResult) {
   auto out = std::make_shared<CaptureOutbound>();
-  server_.handle(holder_, jr::Request{json::value(9), "subscriptions/listen", json::object{{"_meta", meta()}, {"notifications", json::object{}}}}, out);
+  server_.handle(
+      holder_,
+      jr::Request{json::value(9), "subscriptions/listen", json::object{{"_meta", meta()}, {"notifications", json::object{}}}},
+      out);
   server_.close_listeners();
   auto r = out->wait();
   ASSERT_TRUE(r);
@@ -251,11 +264,9 @@ TEST_F(StatelessDispatch, SplicedDecorationIsByteForByteTheBuiltOne) {
     bool spliced;  // false: the handler set a key of the decoration, so it is built as before
   };
   std::vector<Case> cases{
-      {"tools/list", {}, true},
-      {"tools/call", {{"name", "chatty"}}, true},
-      {"resources/read", {{"uri", "mem://a"}}, true},
-      {"server/discover", {}, true},
-      {"tools/call", {{"name", "greet"}}, false},  // input required: resultType set by the dispatcher
+      {"tools/list", {}, true},      {"tools/call", {{"name", "chatty"}}, true}, {"resources/read", {{"uri", "mem://a"}}, true},
+      {"server/discover", {}, true}, {"tools/call", {{"name", "greet"}}, false},  // input required: resultType set by the
+                                                                                  // dispatcher
   };
   int id = 100;
   for (auto& c : cases) {
@@ -274,14 +285,17 @@ TEST_F(StatelessDispatch, SplicedDecorationIsByteForByteTheBuiltOne) {
 
 TEST(OutboundTail, SplicesBeforeTheResultsClosingBrace) {
   json::object r = jr::result_response(json::value(1), json::object{{"a", 1}});
-  EXPECT_EQ(Outbound::serialize_with_result_tail(r, R"("b":2)").value_or(""), R"({"jsonrpc":"2.0","id":1,"result":{"a":1,"b":2}})");
+  EXPECT_EQ(Outbound::serialize_with_result_tail(r, R"("b":2)").value_or(""),
+            R"({"jsonrpc":"2.0","id":1,"result":{"a":1,"b":2}})");
   json::object empty = jr::result_response(json::value("x"), json::object{});
-  EXPECT_EQ(Outbound::serialize_with_result_tail(empty, R"("b":2)").value_or(""), R"({"jsonrpc":"2.0","id":"x","result":{"b":2}})");
+  EXPECT_EQ(Outbound::serialize_with_result_tail(empty, R"("b":2)").value_or(""),
+            R"({"jsonrpc":"2.0","id":"x","result":{"b":2}})");
   json::object not_last{{"result", json::object{}}, {"id", 1}};
   EXPECT_FALSE(Outbound::serialize_with_result_tail(not_last, R"("b":2)"));
   json::object not_object = jr::result_response(json::value(1), json::array{});
   EXPECT_FALSE(Outbound::serialize_with_result_tail(not_object, R"("b":2)"));
-  EXPECT_FALSE(Outbound::serialize_with_result_tail(jr::error_response(json::value(1), jr::Error{-1, "x", std::nullopt}), R"("b":2)"));
+  EXPECT_FALSE(
+      Outbound::serialize_with_result_tail(jr::error_response(json::value(1), jr::Error{-1, "x", std::nullopt}), R"("b":2)"));
 }
 
 }  // namespace

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/json/value_to.hpp>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -45,9 +45,8 @@ std::vector<std::string> read_lines(const std::filesystem::path& p) {
 class AuditFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("jitgate-audit-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("jitgate-audit-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
@@ -89,9 +88,8 @@ TEST(AuditLine, OmitsUnsetFieldsAndWritesAnonymousAsNull) {
   AuditRecord r = minimal();
   r.listed = 0;  // engaged zero is still written
   r.shadow_decision = "deny";
-  EXPECT_EQ(audit_line(r),
-            R"({"time":"2026-12-01T21:04:53.123Z","subject":null,"method":"tools/call","phase":"invocation",)"
-            R"("decision":"allow","rule":"public","missing_scopes":[],"listed":0,"shadow":{"decision":"deny"}})");
+  EXPECT_EQ(audit_line(r), R"({"time":"2026-12-01T21:04:53.123Z","subject":null,"method":"tools/call","phase":"invocation",)"
+                           R"("decision":"allow","rule":"public","missing_scopes":[],"listed":0,"shadow":{"decision":"deny"}})");
 }
 
 TEST(AuditLine, AlwaysPresentFieldsStayWhenEmpty) {
@@ -145,9 +143,9 @@ TEST(AuditLine, EscapesStringsPerRfc8259) {
       {"\x1f\x7f\b\f", R"("\u001f\u007f\b\f")", "\x1f\x7f\b\f"},
       {"Zoë 日本 🦀", "\"Zoë 日本 🦀\"", "Zoë 日本 🦀"},
       {"bad\xff", R"("bad\ufffd")", "bad\xef\xbf\xbd"},
-      {"\xc0\xaf", R"("\ufffd\ufffd")", "\xef\xbf\xbd\xef\xbf\xbd"},          // overlong '/'
+      {"\xc0\xaf", R"("\ufffd\ufffd")", "\xef\xbf\xbd\xef\xbf\xbd"},                        // overlong '/'
       {"\xed\xa0\x80", R"("\ufffd\ufffd\ufffd")", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  // surrogate
-      {"cut\xe6\x97", R"("cut\ufffd\ufffd")", "cut\xef\xbf\xbd\xef\xbf\xbd"},  // truncated sequence
+      {"cut\xe6\x97", R"("cut\ufffd\ufffd")", "cut\xef\xbf\xbd\xef\xbf\xbd"},               // truncated sequence
       {"</script>", R"("</script>")", "</script>"},
   };
   for (const auto& c : cases) {

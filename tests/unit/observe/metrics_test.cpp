@@ -88,7 +88,8 @@ TEST(Metrics, CounterMemoIsTheRegistrysChild) {
   EXPECT_NE(&memo.get(reg, "r1", "deny"), &memo.get(reg, "r1", "allow"));
   EXPECT_EQ(reg.render(), [] {
     Registry r;
-    for (int k = 0; k < 7; ++k) r.counter("d_total", "Decisions.", {{"rule", "r" + std::to_string(k)}, {"outcome", k % 2 ? "allow" : "deny"}}).inc(3);
+    for (int k = 0; k < 7; ++k)
+      r.counter("d_total", "Decisions.", {{"rule", "r" + std::to_string(k)}, {"outcome", k % 2 ? "allow" : "deny"}}).inc(3);
     r.counter("d_total", "Decisions.", {{"rule", "r1"}, {"outcome", "deny"}});
     return r.render();
   }());
@@ -220,9 +221,9 @@ TEST(Metrics, ConflictingRegistrationsAreRejected) {
   EXPECT_THROW(reg.gauge("x", ""), std::invalid_argument);
   EXPECT_THROW(reg.histogram("x", "", {1}), std::invalid_argument);
   EXPECT_THROW(reg.gauge_callback("x", "", [] { return 0.0; }), std::invalid_argument);
-  EXPECT_THROW(reg.counter("x", "", {{"b", "1"}}), std::invalid_argument);            // other label name
+  EXPECT_THROW(reg.counter("x", "", {{"b", "1"}}), std::invalid_argument);              // other label name
   EXPECT_THROW(reg.counter("x", "", {{"a", "1"}, {"b", "2"}}), std::invalid_argument);  // more labels
-  EXPECT_THROW(reg.counter("x", ""), std::invalid_argument);                          // fewer labels
+  EXPECT_THROW(reg.counter("x", ""), std::invalid_argument);                            // fewer labels
 
   reg.histogram("h", "", {1, 2});
   EXPECT_THROW(reg.histogram("h", "", {1, 3}), std::invalid_argument);
@@ -249,6 +250,4 @@ TEST(Metrics, HistogramBoundsAreValidated) {
   }
 }
 
-TEST(Metrics, ContentTypeIsTextFormat004) {
-  EXPECT_EQ(Registry::content_type, "text/plain; version=0.0.4; charset=utf-8");
-}
+TEST(Metrics, ContentTypeIsTextFormat004) { EXPECT_EQ(Registry::content_type, "text/plain; version=0.0.4; charset=utf-8"); }

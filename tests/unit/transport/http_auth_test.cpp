@@ -7,10 +7,10 @@
 #include "devauth/http.hpp"
 #include "jitgate/auth/config.hpp"
 #include "jitgate/auth/jwt_verifier.hpp"
-#include "jitgate/observe/metrics.hpp"
 #include "jitgate/auth/request_guard.hpp"
 #include "jitgate/auth/www_authenticate.hpp"
 #include "jitgate/mcp/server.hpp"
+#include "jitgate/observe/metrics.hpp"
 #include "jitgate/transport/http_server.hpp"
 #include "support/raw_http.hpp"
 #include "support/signer.hpp"
@@ -28,14 +28,17 @@ std::int64_t now_s() {
 class HttpAuth : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.add_tool(mcp::Tool{"read_notes", "", "signed-in"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
-    server_.add_tool(mcp::Tool{"delete_notes", "", "elevated"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("deleted"); });
+    server_.add_tool(mcp::Tool{"read_notes", "", "signed-in"},
+                     [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
+    server_.add_tool(mcp::Tool{"delete_notes", "", "elevated"},
+                     [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("deleted"); });
     auth::ResourceMetadata md{"http://localhost/mcp", {"https://as.example.com"}, {"notes:read"}, "Notes"};
     auth::JwtOptions o;
     o.issuer = "https://as.example.com";
     o.audiences = {"http://localhost/mcp"};
     o.algorithms = {"ES256"};
-    auto verifier = std::make_shared<auth::JwtVerifier>(o, std::make_shared<auth::StaticKeySource>(auth::KeySet::parse(key_.jwks())));
+    auto verifier =
+        std::make_shared<auth::JwtVerifier>(o, std::make_shared<auth::StaticKeySource>(auth::KeySet::parse(key_.jwks())));
     transport::HttpOptions h;
     h.threads = 2;
     h.guard = std::make_shared<auth::ScopeGuard>(
@@ -53,8 +56,12 @@ class HttpAuth : public ::testing::Test {
     server_.join();
   }
   std::string token(std::string scope, std::int64_t exp_offset = 300, std::string aud = "http://localhost/mcp") {
-    return key_.sign(json::object{{"iss", "https://as.example.com"}, {"sub", "alice"}, {"aud", aud}, {"scope", scope},
-                                  {"iat", now_s()}, {"exp", now_s() + exp_offset}});
+    return key_.sign(json::object{{"iss", "https://as.example.com"},
+                                  {"sub", "alice"},
+                                  {"aud", aud},
+                                  {"scope", scope},
+                                  {"iat", now_s()},
+                                  {"exp", now_s() + exp_offset}});
   }
   RawResponse send(const std::string& bytes) {
     RawClient c(port_);
@@ -131,10 +138,16 @@ TEST_F(HttpAuth, AttackTable) {
   std::vector<Row> rows{
       {"no token", post(list, h), 401, nullptr},
       {"expired", post(list, h + bearer(token("notes:read", -120))), 401, "invalid_token"},
-      {"another resource", post(list, h + bearer(token("notes:read", 300, "https://other.example.com/mcp"))), 401, "invalid_token"},
-      {"signed by another key", post(list, h + bearer(stranger.sign(json::object{{"iss", "https://as.example.com"}, {"sub", "m"}, {"aud", "http://localhost/mcp"}, {"exp", now_s() + 60}}))), 401, "invalid_token"},
+      {"another resource", post(list, h + bearer(token("notes:read", 300, "https://other.example.com/mcp"))), 401,
+       "invalid_token"},
+      {"signed by another key",
+       post(list,
+            h + bearer(stranger.sign(json::object{
+                    {"iss", "https://as.example.com"}, {"sub", "m"}, {"aud", "http://localhost/mcp"}, {"exp", now_s() + 60}}))),
+       401, "invalid_token"},
       {"garbage", post(list, h + bearer("not-a-jwt")), 401, "invalid_token"},
-      {"alg none", post(list, h + bearer(b64url(R"({"alg":"none"})") + "." + b64url(R"({"sub":"x"})") + ".")), 401, "invalid_token"},
+      {"alg none", post(list, h + bearer(b64url(R"({"alg":"none"})") + "." + b64url(R"({"sub":"x"})") + ".")), 401,
+       "invalid_token"},
       {"not Bearer", post(list, h + "Authorization: Basic YTpi\r\n"), 401, "invalid_token"},
       {"oversized", post(list, h + bearer(std::string(10000, 'a') + "." + std::string(10, 'b') + ".c")), 401, "invalid_token"},
       {"token in the query string", post(list, h, "localhost", "/mcp?access_token=" + good), 400, "invalid_request"},
@@ -142,7 +155,8 @@ TEST_F(HttpAuth, AttackTable) {
       {"two Authorization headers, spelt otherwise and apart",
        post(list, h + "authorization: Bearer " + good + "\r\nX-Other: 1\r\nAUTHORIZATION: Bearer " + good + "\r\n"), 400,
        "invalid_request"},
-      {"invalid token on a public method", post(R"({"jsonrpc":"2.0","id":9,"method":"ping"})", h + bearer("x.y.z")), 401, "invalid_token"},
+      {"invalid token on a public method", post(R"({"jsonrpc":"2.0","id":9,"method":"ping"})", h + bearer("x.y.z")), 401,
+       "invalid_token"},
   };
   for (const auto& r : rows) {
     auto resp = send(r.request);
@@ -156,7 +170,7 @@ TEST_F(HttpAuth, AttackTable) {
     }
     EXPECT_EQ(resp.header("WWW-Authenticate").find(good), std::string::npos) << "never echo a token";
   }
-  EXPECT_EQ(send(post(list, h + bearer(good))).status, 200u);  // still serving
+  EXPECT_EQ(send(post(list, h + bearer(good))).status, 200u);                              // still serving
   EXPECT_EQ(send(post(list, h + "authorization: Bearer " + good + "\r\n")).status, 200u);  // the name is case-insensitive
 }
 
@@ -177,9 +191,9 @@ TEST_F(HttpAuth, RefusalBodiesAgreeWithTheirChallenges) {
   auto sid = open_session();
   std::string h = "Mcp-Session-Id: " + sid + "\r\nMCP-Protocol-Version: 2025-11-25\r\n";
   std::string list = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
-  for (const std::string& request : {post(list, h), post(list, h + bearer("garbage")),
-                                     post(call("delete_notes"), h + bearer(token("notes:read"))),
-                                     post(list, h, "localhost", "/mcp?access_token=x")}) {
+  for (const std::string& request :
+       {post(list, h), post(list, h + bearer("garbage")), post(call("delete_notes"), h + bearer(token("notes:read"))),
+        post(list, h, "localhost", "/mcp?access_token=x")}) {
     auto r = send(request);
     ASSERT_GE(r.status, 400u) << request;
     auto c = auth::parse_www_authenticate(r.header("WWW-Authenticate"));
@@ -195,7 +209,6 @@ TEST_F(HttpAuth, RefusalBodiesAgreeWithTheirChallenges) {
     EXPECT_TRUE(body.as_object().at("error_description").is_string());
   }
 }
-
 
 // A key source that throws: a verifier bug (or a library's exception) on the auth pool.
 class ThrowingKeySource : public auth::KeySource {
@@ -217,7 +230,8 @@ class ThrowingKeySource : public auth::KeySource {
 TEST(HttpAuthContainment, AThrowingVerifierFailsTheRequestClosedAndTheServerLives) {
   SigningKey key = SigningKey::ec("k1");
   mcp::Server server;
-  server.add_tool(mcp::Tool{"read_notes", "", "signed-in"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
+  server.add_tool(mcp::Tool{"read_notes", "", "signed-in"},
+                  [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
   auth::JwtOptions o;
   o.issuer = "https://as.example.com";
   o.audiences = {"http://localhost/mcp"};
@@ -236,10 +250,14 @@ TEST(HttpAuthContainment, AThrowingVerifierFailsTheRequestClosedAndTheServerLive
     c.write(bytes);
     return c.read();
   };
-  std::string token = key.sign(json::object{{"iss", "https://as.example.com"}, {"sub", "alice"}, {"aud", "http://localhost/mcp"}, {"exp", now_s() + 300}});
+  std::string token = key.sign(
+      json::object{{"iss", "https://as.example.com"}, {"sub", "alice"}, {"aud", "http://localhost/mcp"}, {"exp", now_s() + 300}});
   std::string call = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes"}})";
-  std::string headers = "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: read_notes\r\nAuthorization: Bearer " + token + "\r\n";
-  std::string body = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  std::string headers =
+      "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: read_notes\r\nAuthorization: Bearer " + token +
+      "\r\n";
+  std::string body =
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
   for (int i = 0; i < 2; ++i) {
     auto r = send(post(body, headers));
     EXPECT_EQ(r.status, 401u);
@@ -251,7 +269,8 @@ TEST(HttpAuthContainment, AThrowingVerifierFailsTheRequestClosedAndTheServerLive
   auto ok = send(post(body, headers));  // the process and the server live: the next request is served
   EXPECT_EQ(ok.status, 200u) << ok.msg.body();
   auto metrics = send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  EXPECT_NE(metrics.msg.body().find("jitgate_contained_exceptions_total{where=\"auth.pool\"} 2"), std::string::npos) << metrics.msg.body();
+  EXPECT_NE(metrics.msg.body().find("jitgate_contained_exceptions_total{where=\"auth.pool\"} 2"), std::string::npos)
+      << metrics.msg.body();
   http.stop();
   server.join();
 }
@@ -267,23 +286,29 @@ TEST(HttpAuthIntrospection, ABurstOfGarbageTokensCostsAtMostTheBurst) {
   std::string issuer = "http://127.0.0.1:" + std::to_string(as.listen());
   as.start();
   mcp::Server server;
-  server.add_tool(mcp::Tool{"read_notes", "", "signed-in"}, [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
+  server.add_tool(mcp::Tool{"read_notes", "", "signed-in"},
+                  [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("notes"); });
   transport::HttpOptions h;
   h.threads = 2;
-  h.guard = auth::make_guard(auth::parse_auth_config("resource: http://localhost/mcp\nauthorization_servers:\n"
-                                                      "  - {issuer: " + issuer + ", introspection: {endpoint: " + issuer +
-                                                      "/introspect, client_id: rs, client_secret: s}}\n"
-                                                      "introspection_limits: {per_address_burst: 10, per_address_per_minute: 60}\n"));
+  h.guard =
+      auth::make_guard(auth::parse_auth_config("resource: http://localhost/mcp\nauthorization_servers:\n"
+                                               "  - {issuer: " +
+                                               issuer + ", introspection: {endpoint: " + issuer +
+                                               "/introspect, client_id: rs, client_secret: s}}\n"
+                                               "introspection_limits: {per_address_burst: 10, per_address_per_minute: 60}\n"));
   transport::HttpServer http(server, h);
   auto port = http.listen();
   http.start();
-  std::string body = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  std::string body =
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_notes","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
   std::map<unsigned, int> statuses;
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 1000; ++i) {
     RawClient c(port);
-    c.write(post(body, "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: read_notes\r\nAuthorization: Bearer garbage-" +
-                           std::to_string(i) + "\r\n"));
+    c.write(post(
+        body,
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: read_notes\r\nAuthorization: Bearer garbage-" +
+            std::to_string(i) + "\r\n"));
     ++statuses[c.read().status];
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -293,7 +318,8 @@ TEST(HttpAuthIntrospection, ABurstOfGarbageTokensCostsAtMostTheBurst) {
   EXPECT_LE(calls.load(), 10 + static_cast<int>(ms / 1000) + 1);
   EXPECT_EQ(statuses[401], calls.load());
   EXPECT_EQ(statuses[401] + statuses[429], 1000);
-  std::printf("HTTP introspection burst: 1000 garbage tokens from 127.0.0.1 -> %d introspection calls, %d x 401, %d x 429 (%.0f ms)\n",
-              calls.load(), statuses[401], statuses[429], ms);
+  std::printf(
+      "HTTP introspection burst: 1000 garbage tokens from 127.0.0.1 -> %d introspection calls, %d x 401, %d x 429 (%.0f ms)\n",
+      calls.load(), statuses[401], statuses[429], ms);
 }
 }  // namespace

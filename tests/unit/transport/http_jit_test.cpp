@@ -91,7 +91,8 @@ class HttpJit : public ::testing::Test {
     o.audiences = {"http://localhost/mcp"};
     o.algorithms = {"ES256"};
     o.clock_skew = std::chrono::seconds(0);
-    auto verifier = std::make_shared<auth::JwtVerifier>(o, std::make_shared<auth::StaticKeySource>(auth::KeySet::parse(key_.jwks())));
+    auto verifier =
+        std::make_shared<auth::JwtVerifier>(o, std::make_shared<auth::StaticKeySource>(auth::KeySet::parse(key_.jwks())));
     transport::HttpOptions h;
     h.threads = 2;
     h.tick = std::chrono::milliseconds(100);
@@ -110,8 +111,12 @@ class HttpJit : public ::testing::Test {
   }
 
   std::string token(const std::string& scope, const std::string& sub = "alice", std::int64_t ttl = 300, json::object extra = {}) {
-    json::object c{{"iss", "https://as.example.com"}, {"sub", sub}, {"aud", "http://localhost/mcp"}, {"scope", scope},
-                   {"iat", now_s()}, {"exp", now_s() + ttl}};
+    json::object c{{"iss", "https://as.example.com"},
+                   {"sub", sub},
+                   {"aud", "http://localhost/mcp"},
+                   {"scope", scope},
+                   {"iat", now_s()},
+                   {"exp", now_s() + ttl}};
     for (auto& [k, v] : extra) c[k] = v;
     return key_.sign(c);
   }
@@ -155,7 +160,8 @@ class HttpJit : public ::testing::Test {
     }
     return out;
   }
-  std::unique_ptr<RawClient> get_stream(const std::string& sid, const std::string& tok, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  std::unique_ptr<RawClient> get_stream(const std::string& sid, const std::string& tok,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     auto c = std::make_unique<RawClient>(port_, timeout);
     c->write("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" + headers(sid, tok) + "\r\n");
     http::response_parser<http::empty_body> p;
@@ -293,7 +299,8 @@ TEST_F(HttpJit, CursorsAreBoundToTheRightsTheyWereIssuedFor) {
   std::string cursor(r.json().at("result").at("nextCursor").as_string());
   // The same cursor with other rights (a narrower token of the same subject) is unknown.
   std::string narrow = token("notes:read");
-  auto other = send(post(R"({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"cursor":")" + cursor + "\"}}", headers(sid, narrow)));
+  auto other =
+      send(post(R"({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"cursor":")" + cursor + "\"}}", headers(sid, narrow)));
   ASSERT_EQ(other.status, 200u);
   // The rights changed, so the response may lead with list_changed (SSE): look for the error.
   EXPECT_NE(other.msg.body().find("-32602"), std::string::npos) << other.msg.body();
@@ -335,7 +342,8 @@ TEST_F(HttpJit, HiddenPrimitivesAnswerAsUnknownOnes) {
     EXPECT_EQ(hidden.status, unknown.status);
     EXPECT_TRUE(hidden.header("WWW-Authenticate").empty());
     std::string body = hidden.msg.body();
-    for (auto at = body.find(name); at != std::string::npos; at = body.find(name, at + other.size())) body.replace(at, name.size(), other);
+    for (auto at = body.find(name); at != std::string::npos; at = body.find(name, at + other.size()))
+      body.replace(at, name.size(), other);
     EXPECT_EQ(body, unknown.msg.body());
   };
   // A role it lacks (no token helps), and a deny rule on a claim.
@@ -355,9 +363,11 @@ TEST_F(HttpJit, HiddenPrimitivesAnswerAsUnknownOnes) {
 
   // 2026-07-28: the same, with its own unknown-entry answers.
   auto req = [&](const std::string& method, const std::string& params, const std::string& tok, const std::string& name) {
-    std::string body = R"({"jsonrpc":"2.0","id":5,"method":")" + method + R"(","params":{)" + params +
-                       R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
-    return send(post(body, "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: " + method + "\r\nMcp-Name: " + name + "\r\n" + bearer(tok)));
+    std::string body =
+        R"({"jsonrpc":"2.0","id":5,"method":")" + method + R"(","params":{)" + params +
+        R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+    return send(
+        post(body, "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: " + method + "\r\nMcp-Name: " + name + "\r\n" + bearer(tok)));
   };
   same(req("tools/call", R"("name":"restart",)", admin, "restart"), req("tools/call", R"("name":"no_such",)", admin, "no_such"),
        "restart", "no_such");
@@ -368,7 +378,8 @@ TEST_F(HttpJit, HiddenPrimitivesAnswerAsUnknownOnes) {
   auto m = send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
   EXPECT_NE(m.msg.body().find("jitgate_hidden_refusals_total "), std::string::npos) << m.msg.body();
   // Only the visible write_note refusal was a challenge; the hidden ones were not.
-  EXPECT_NE(m.msg.body().find("jitgate_challenges_total{status=\"403\",kind=\"forbidden\"} 1\n"), std::string::npos) << m.msg.body();
+  EXPECT_NE(m.msg.body().find("jitgate_challenges_total{status=\"403\",kind=\"forbidden\"} 1\n"), std::string::npos)
+      << m.msg.body();
   http_->stop();
   http_.reset();
   server_->join();
@@ -417,9 +428,11 @@ TEST_F(HttpJit, DeclaredRequirementsAndResourcesAreEnforced) {
 
 TEST_F(HttpJit, StatelessRequestsAreFilteredPerCredential) {
   auto req = [&](const std::string& method, const std::string& params, const std::string& tok, const std::string& name = "") {
-    std::string body = R"({"jsonrpc":"2.0","id":5,"method":")" + method + R"(","params":{)" + params +
-                       R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
-    std::string h = "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: " + method + "\r\n" + (name.empty() ? "" : "Mcp-Name: " + name + "\r\n");
+    std::string body =
+        R"({"jsonrpc":"2.0","id":5,"method":")" + method + R"(","params":{)" + params +
+        R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+    std::string h =
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: " + method + "\r\n" + (name.empty() ? "" : "Mcp-Name: " + name + "\r\n");
     return send(post(body, h + bearer(tok)));
   };
   auto anon = req("tools/list", "", "");
@@ -459,7 +472,8 @@ TEST_F(HttpJit, AuditAndMetricsRecordDecisionsWithoutTokens) {
   tools(sid, t);
   auto m = send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
   ASSERT_EQ(m.status, 200u);
-  EXPECT_NE(m.msg.body().find("jitgate_policy_decisions_total{rule=\"notes\",outcome=\"allow\"} 1"), std::string::npos) << m.msg.body();
+  EXPECT_NE(m.msg.body().find("jitgate_policy_decisions_total{rule=\"notes\",outcome=\"allow\"} 1"), std::string::npos)
+      << m.msg.body();
   EXPECT_NE(m.msg.body().find("jitgate_policy_decisions_total{rule=\"default\",outcome=\"deny\"} 1"), std::string::npos);
   EXPECT_NE(m.msg.body().find("jitgate_challenges_total{status=\"401\",kind=\"authenticate\"} 1"), std::string::npos);
   EXPECT_NE(m.msg.body().find("jitgate_sessions 1"), std::string::npos);

@@ -22,12 +22,12 @@ class Http : public ::testing::Test {
  protected:
   void start(transport::HttpOptions o = {}) {
     server_ = std::make_unique<mcp::Server>();
-    server_->add_tool(mcp::Tool{"echo", "", "echo",
-                                json::parse(R"({"type":"object","properties":{"text":{"type":"string"}}})").as_object()},
-                      [](const json::object& a, mcp::RequestContext& ctx) {
-                        ctx.log(mcp::LogLevel::info, "echoing");
-                        return mcp::ToolResult::text(a.contains("text") ? std::string(a.at("text").as_string()) : "");
-                      });
+    server_->add_tool(
+        mcp::Tool{"echo", "", "echo", json::parse(R"({"type":"object","properties":{"text":{"type":"string"}}})").as_object()},
+        [](const json::object& a, mcp::RequestContext& ctx) {
+          ctx.log(mcp::LogLevel::info, "echoing");
+          return mcp::ToolResult::text(a.contains("text") ? std::string(a.at("text").as_string()) : "");
+        });
     server_->add_tool(mcp::Tool{"quiet", "", "answers without side messages"},
                       [](const json::object&, mcp::RequestContext&) { return mcp::ToolResult::text("shh"); });
     o.threads = 2;
@@ -111,7 +111,8 @@ TEST_F(Http, UnknownMethodIsMethodNotFound) {
 
 TEST_F(Http, BatchesOnlyFor20250326) {
   start();
-  std::string batch = R"([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"two","method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/x"},{"bad":true}])";
+  std::string batch =
+      R"([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"two","method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/x"},{"bad":true}])";
   auto old_sid = open_session("2025-03-26");
   auto r = send(post(batch, session_headers(old_sid, "2025-03-26")));
   ASSERT_EQ(r.status, 200u);
@@ -248,7 +249,8 @@ TEST_F(Http, CorsOnlyForConfiguredOrigins) {
 
 TEST_F(Http, NoCorsByDefault) {
   start();
-  auto r = send("OPTIONS /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:6274\r\nAccess-Control-Request-Method: POST\r\n\r\n");
+  auto r = send(
+      "OPTIONS /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:6274\r\nAccess-Control-Request-Method: POST\r\n\r\n");
   EXPECT_EQ(r.status, 405u);
   EXPECT_TRUE(r.header("Access-Control-Allow-Origin").empty());
   auto init = send(post(initialize_body(), "Origin: http://localhost:6274\r\n"));
@@ -278,11 +280,13 @@ TEST_F(Http, HealthAndReadinessFollowTheReport) {
 TEST_F(Http, ContentTypeAndAcceptRules) {
   start();
   std::string body = initialize_body();
-  auto wrong_ct = send("POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nAccept: application/json, text/event-stream\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto wrong_ct = send(
+      "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nAccept: application/json, text/event-stream\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(wrong_ct.status, 415u);
-  auto no_sse = send("POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto no_sse = send(
+      "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(no_sse.status, 406u);
   auto get_json = send("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n");
   EXPECT_EQ(get_json.status, 406u);
@@ -321,7 +325,8 @@ TEST_F(Http, SideMessagesSwitchThePostToSse) {
   start();
   auto sid = open_session();
   RawClient c(port_);
-  c.write(post(R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hey"}}})", session_headers(sid)));
+  c.write(post(R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hey"}}})",
+               session_headers(sid)));
   http::response_parser<http::empty_body> p;
   auto head = c.read_head(p);
   EXPECT_EQ(head.result_int(), 200u);
@@ -339,7 +344,8 @@ TEST_F(Http, SideMessagesSwitchThePostToSse) {
   // Before 2025-11-25 there is no priming event.
   auto old_sid = open_session("2025-06-18");
   RawClient o(port_);
-  o.write(post(R"({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hey"}}})", session_headers(old_sid, "2025-06-18")));
+  o.write(post(R"({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hey"}}})",
+               session_headers(old_sid, "2025-06-18")));
   http::response_parser<http::empty_body> p2;
   o.read_head(p2);
   std::string old_body = o.read_until_contains("\"id\":6");
@@ -363,9 +369,11 @@ TEST_F(Http, GetStreamCarriesListChangedAndOnlyOnePerSession) {
 TEST_F(Http, ResumptionWithLastEventId) {
   start();
   auto sid = open_session();
-  auto unknown = send("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: 999_1\r\n" + session_headers(sid) + "\r\n");
+  auto unknown = send("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: 999_1\r\n" +
+                      session_headers(sid) + "\r\n");
   EXPECT_EQ(unknown.status, 404u);
-  auto garbage = send("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: %%%\r\n" + session_headers(sid) + "\r\n");
+  auto garbage = send("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: %%%\r\n" +
+                      session_headers(sid) + "\r\n");
   EXPECT_EQ(garbage.status, 404u);
 
   // Open the GET stream, receive an event, drop the connection, miss two events, resume.
@@ -386,7 +394,8 @@ TEST_F(Http, ResumptionWithLastEventId) {
   server_->notify_prompts_changed();
   server_->notify_resources_changed();
   RawClient r(port_);
-  r.write("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: " + last_id + "\r\n" + session_headers(sid) + "\r\n");
+  r.write("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: " + last_id + "\r\n" +
+          session_headers(sid) + "\r\n");
   http::response_parser<http::empty_body> p;
   EXPECT_EQ(r.read_head(p).result_int(), 200u);
   std::string replay = r.read_until_contains("resources/list_changed");

@@ -15,7 +15,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const char* kMeta = R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}})";
+const char* kMeta =
+    R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}})";
 
 std::string body(const std::string& method, const std::string& params_inner = "", const std::string& meta = kMeta, int id = 1) {
   std::string params = "{" + params_inner + (params_inner.empty() || meta.empty() ? "" : ",") + meta + "}";
@@ -33,10 +34,11 @@ std::string headers(const std::string& method, const std::string& name = "", con
 class Stateless : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.add_tool(mcp::Tool{"echo", "", "echo", json::parse(R"({"type":"object","properties":{"text":{"type":"string"}}})").as_object()},
-                     [](const json::object& a, mcp::RequestContext&) {
-                       return mcp::ToolResult::text(a.contains("text") ? std::string(a.at("text").as_string()) : "");
-                     });
+    server_.add_tool(
+        mcp::Tool{"echo", "", "echo", json::parse(R"({"type":"object","properties":{"text":{"type":"string"}}})").as_object()},
+        [](const json::object& a, mcp::RequestContext&) {
+          return mcp::ToolResult::text(a.contains("text") ? std::string(a.at("text").as_string()) : "");
+        });
     server_.add_tool(mcp::Tool{"needs_sampling", "", "asks the model"}, [](const json::object&, mcp::RequestContext& ctx) {
       auto r = ctx.ask("q", "sampling/createMessage", json::object{{"maxTokens", 5}});
       return mcp::ToolResult::text(r.ok() ? "ok" : "no");
@@ -107,12 +109,22 @@ TEST_F(Stateless, EnvelopeProblemsAre400WithTheRightCode) {
   std::vector<Case> cases{
       // _meta missing, or missing a required key
       {body("server/discover", "", ""), headers("server/discover"), 400, -32602},
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/clientCapabilities":{}})"), headers("server/discover"), 400, -32602},
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"})"), headers("server/discover"), 400, -32602},
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":[]})"), headers("server/discover"), 400, -32602},
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"loud"})"), headers("server/discover"), 400, -32602},
+      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/clientCapabilities":{}})"), headers("server/discover"),
+       400, -32602},
+      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"})"),
+       headers("server/discover"), 400, -32602},
+      {body(
+           "server/discover", "",
+           R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":[]})"),
+       headers("server/discover"), 400, -32602},
+      {body(
+           "server/discover", "",
+           R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"loud"})"),
+       headers("server/discover"), 400, -32602},
       // header and body disagree, or headers missing
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}})"), headers("server/discover"), 400, -32020},
+      {body("server/discover", "",
+            R"("_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}})"),
+       headers("server/discover"), 400, -32020},
       {body("server/discover"), headers("server/discover", "", ""), 400, -32020},
       {body("server/discover"), headers(""), 400, -32020},
       {body("server/discover"), headers("tools/list"), 400, -32020},
@@ -121,8 +133,13 @@ TEST_F(Stateless, EnvelopeProblemsAre400WithTheRightCode) {
       {body("tools/call", R"("name":"echo")"), headers("tools/call", "other"), 400, -32020},
       {body("tools/call", R"("name":"echo")"), headers("tools/call", "=?base64?!!!?="), 400, -32020},
       // unsupported versions
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}})"), headers("server/discover", "", "v999.0.0"), 400, -32022},
-      {body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25","io.modelcontextprotocol/clientCapabilities":{}})"), headers("server/discover", "", "2025-11-25"), 400, -32022},
+      {body("server/discover", "",
+            R"("_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}})"),
+       headers("server/discover", "", "v999.0.0"), 400, -32022},
+      {body(
+           "server/discover", "",
+           R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25","io.modelcontextprotocol/clientCapabilities":{}})"),
+       headers("server/discover", "", "2025-11-25"), 400, -32022},
       // methods removed in 2026-07-28, and unknown ones
       {body("initialize"), headers("initialize"), 404, -32601},
       {body("ping"), headers("ping"), 404, -32601},
@@ -148,8 +165,10 @@ TEST_F(Stateless, EnvelopeProblemsAre400WithTheRightCode) {
 }
 
 TEST_F(Stateless, UnsupportedVersionNamesTheSupportedOnes) {
-  auto r = send(body("server/discover", "", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}})"),
-                headers("server/discover", "", "v999.0.0"));
+  auto r = send(
+      body("server/discover", "",
+           R"("_meta":{"io.modelcontextprotocol/protocolVersion":"v999.0.0","io.modelcontextprotocol/clientCapabilities":{}})"),
+      headers("server/discover", "", "v999.0.0"));
   auto data = r.json().at("error").at("data").as_object();
   EXPECT_EQ(data.at("requested").as_string(), "v999.0.0");
   ASSERT_EQ(data.at("supported").as_array().size(), 1u);
@@ -191,11 +210,14 @@ TEST_F(Stateless, GetAndDeleteAre405AndSessionIdsAreIgnored) {
 TEST_F(Stateless, ClosingTheResponseStreamCancelsTheRequest) {
   {
     RawClient c(port_);
-    c.write(post(body("tools/call", R"("name":"slow")", R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p"})"),
-                 headers("tools/call", "slow")));
+    c.write(post(
+        body(
+            "tools/call", R"("name":"slow")",
+            R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"progressToken":"p"})"),
+        headers("tools/call", "slow")));
     http::response_parser<http::empty_body> p;
     EXPECT_EQ(c.read_head(p).result_int(), 200u);  // SSE: the progress notification opened the stream
-  }  // the client goes away
+  }                                                // the client goes away
   for (int i = 0; i < 100 && cancelled_.load() == 0; ++i) std::this_thread::sleep_for(20ms);
   EXPECT_EQ(cancelled_.load(), 1);
   {
@@ -213,9 +235,11 @@ TEST_F(Stateless, ResultAfterANotificationEndsTheStreamDecorated) {
     return mcp::ToolResult::text("done");
   });
   RawClient c(port_);
-  c.write(post(body("tools/call", R"("name":"noisy")",
-                    R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"info"})"),
-               headers("tools/call", "noisy")));
+  c.write(post(
+      body(
+          "tools/call", R"("name":"noisy")",
+          R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"info"})"),
+      headers("tools/call", "noisy")));
   std::string all = c.read_until_contains("}}}}\n\n");
   EXPECT_NE(all.find("text/event-stream"), std::string::npos);
   auto at = all.find("data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\"");

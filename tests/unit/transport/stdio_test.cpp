@@ -35,13 +35,12 @@ const json::value* find_id(const std::vector<json::value>& lines, std::int64_t i
 }
 
 TEST(Stdio, ServesNewlineDelimitedJsonRpc) {
-  auto lines = run(
-      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})"
-      "\n"
-      R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
-      "\n\n"
-      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello"}})"
-      "\r\n");
+  auto lines = run(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})"
+                   "\n"
+                   R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+                   "\n\n"
+                   R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello"}})"
+                   "\r\n");
   ASSERT_TRUE(find_id(lines, 1));
   EXPECT_EQ(find_id(lines, 1)->at("result").at("protocolVersion").as_string(), "2025-11-25");
   ASSERT_TRUE(find_id(lines, 2));
@@ -52,16 +51,16 @@ TEST(Stdio, ServesNewlineDelimitedJsonRpc) {
 }
 
 TEST(Stdio, BadLinesGetErrorsAndTheSessionContinues) {
-  auto lines = run(
-      "{not json\n"
-      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})"
-      "\n"
-      R"({"jsonrpc":"2.0","id":3,"nope":1})"
-      "\n"
-      R"([{"jsonrpc":"2.0","id":4,"method":"ping"}])"
-      "\n"
-      R"({"jsonrpc":"2.0","id":5,"method":"ping"})"
-      "\n");
+  auto lines =
+      run("{not json\n"
+          R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}})"
+          "\n"
+          R"({"jsonrpc":"2.0","id":3,"nope":1})"
+          "\n"
+          R"([{"jsonrpc":"2.0","id":4,"method":"ping"}])"
+          "\n"
+          R"({"jsonrpc":"2.0","id":5,"method":"ping"})"
+          "\n");
   ASSERT_GE(lines.size(), 5u);
   EXPECT_EQ(lines[0].at("error").at("code").as_int64(), -32700);
   ASSERT_TRUE(find_id(lines, 3));
